@@ -1,0 +1,110 @@
+"""``sdplanner check MODEL.mdl``: unit consistency and reality checks.
+
+Exit codes: 0 when no unit finding and every reality check passes, 1 when there is a finding
+or a failure, 2 when the model or the checks file cannot be read (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+__all__ = ["handler", "register"]
+
+
+def register(subparsers) -> None:
+    """Add the ``check`` subcommand.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The subcommand collection of the ``sdplanner`` parser.
+    """
+    parser = subparsers.add_parser(
+        "check",
+        help="check unit consistency and run the model's reality checks",
+        description=(
+            "Check the dimensional consistency of every equation of MODEL.mdl, then run the"
+            " reality checks of MODEL.checks.yaml beside it (format: docs/checks.md)."
+            " Exit 0 when all is well, 1 on any finding or failure, 2 on unreadable input."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL.mdl", help="the Vensim model to check")
+    parser.add_argument(
+        "--checks",
+        metavar="FILE",
+        help="reality-check file (default: MODEL.checks.yaml beside the model, if present)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("auto", "batch", "pysd"),
+        default="auto",
+        help="engine for the reality checks: batch (fast), pysd (reference) or auto"
+        " (batch when available, default)",
+    )
+    parser.add_argument(
+        "--units-only", action="store_true", help="check units only; skip the reality checks"
+    )
+    parser.set_defaults(handler=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Run the checks and print one line per finding, pass or failure.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``model``, ``checks``, ``engine``, ``units_only``.
+
+    Returns
+    -------
+    int
+        0 when everything passes, 1 on any unit finding or failed reality check.
+    """
+    from sdplanner.checks.reality import (
+        checks_path_for,
+        load_checks,
+        run_checks,
+        select_engine,
+    )
+    from sdplanner.checks.units import check_units
+
+    model_path = Path(args.model)
+    units = check_units(model_path)
+    print(
+        f"Units: {len(units.findings)} finding(s) in {units.n_equations} equations of {model_path}"
+    )
+    for finding in units.findings:
+        print(f"UNITS {finding.line()}")
+    if units.unsupported:
+        print("Units not checked through: " + ", ".join(units.unsupported))
+    failed = bool(units.findings)
+    if args.units_only:
+        return 1 if failed else 0
+
+    checks_path = Path(args.checks) if args.checks else checks_path_for(model_path)
+    if args.checks is None and not checks_path.exists():
+        print(f"No reality checks found: {checks_path} does not exist (unit check only)")
+        return 1 if failed else 0
+
+    from sdplanner.model import load_model
+
+    model = load_model(model_path)
+    checks = load_checks(checks_path, model)
+    engine, note = select_engine(args.engine, model_path)
+    how = f"engine {engine.name}" + (f"; {note}" if note else "")
+    print(f"Reality checks: {len(checks)} from {checks_path} ({how})")
+    start = time.perf_counter()
+
+    def show(result) -> None:
+        for line in result.lines():
+            print(line, flush=True)
+
+    results = run_checks(checks, engine, progress=show)
+    n_failed = sum(not r.passed for r in results)
+    print(
+        f"Summary: {len(units.findings)} unit finding(s); {len(results) - n_failed} of"
+        f" {len(results)} reality checks passed ({time.perf_counter() - start:.1f} s)"
+    )
+    return 1 if failed or n_failed else 0

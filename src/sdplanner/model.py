@@ -1,0 +1,304 @@
+"""Load the Vensim model and describe it: regions, stocks, constants, units, comments.
+
+The ``.mdl`` is the single source of the equations. PySD translates it (cached by the
+file's SHA-256) and this module reads what the translation knows about every variable.
+Nothing here plots or writes outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from sdplanner.errors import ModelError
+from sdplanner.regions import REGIONS, display_to_element
+from sdplanner.resources import default_model_path
+
+__all__ = [
+    "ModelInfo",
+    "VariableInfo",
+    "file_sha256",
+    "load_model",
+    "translated_model_path",
+]
+
+
+@dataclass(frozen=True)
+class VariableInfo:
+    """What the model says about one variable.
+
+    Attributes
+    ----------
+    name : str
+        Name as written in the ``.mdl`` (e.g. ``"Rural Population"``).
+    py_name : str
+        PySD's Python name (e.g. ``"rural_population"``); the name used in every output.
+    units : str
+        Units as written in the ``.mdl`` (e.g. ``"person/year"``).
+    comment : str
+        The one-line comment of the ``.mdl``.
+    kind : str
+        ``"stock"``, ``"constant"``, ``"lookup"`` or ``"auxiliary"``.
+    subscripted : bool
+        True when the variable has the ``Region`` subscript.
+    """
+
+    name: str
+    py_name: str
+    units: str
+    comment: str
+    kind: str
+    subscripted: bool
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A loaded model: its file, hash, regions and variables.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The ``.mdl`` file.
+    sha256 : str
+        SHA-256 of the file's bytes (hex).
+    regions : tuple of str
+        Display names of the regions in the model's element order.
+    elements : tuple of str
+        Vensim element names in the same order.
+    variables : dict
+        ``py_name -> VariableInfo`` for every variable of the model.
+    constants : dict
+        ``py_name -> default value``: a float (year, person, yuan ... as its units say) or a
+        float array of shape ``(n_regions,)`` in element order.
+    initial_time, final_time, time_step, saveper : float
+        Control values of the ``.mdl`` (years).
+    """
+
+    path: Path
+    sha256: str
+    regions: tuple[str, ...]
+    elements: tuple[str, ...]
+    variables: Mapping[str, VariableInfo]
+    constants: Mapping[str, float | np.ndarray]
+    initial_time: float
+    final_time: float
+    time_step: float
+    saveper: float
+    _by_name: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def stocks(self) -> list[str]:
+        """Python names of the stocks (levels)."""
+        return [v.py_name for v in self.variables.values() if v.kind == "stock"]
+
+    def resolve(self, name: str) -> str | None:
+        """Return the Python name of a variable given its Python or ``.mdl`` name, or None.
+
+        Parameters
+        ----------
+        name : str
+            ``"rural_population"``, ``"Rural Population"`` or ``"rural population"``.
+
+        Returns
+        -------
+        str or None
+            The Python name, or None when the model has no such variable.
+        """
+        if name in self.variables:
+            return name
+        return self._by_name.get(_normalize(name))
+
+    def units(self, py_name: str) -> str:
+        """Return the units of a variable (its ``.mdl`` units string)."""
+        return self.variables[py_name].units
+
+
+def _normalize(name: str) -> str:
+    return " ".join(name.replace("_", " ").split()).lower()
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Return the SHA-256 (hex) of a file's bytes.
+
+    Parameters
+    ----------
+    path : path-like
+        The file.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("SDPLANNER_CACHE")
+    if base:
+        return Path(base)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sdplanner"
+
+
+def _check_model_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found")
+    if not path.is_file():
+        raise ModelError(f"{path}: expected a Vensim .mdl file, found a directory")
+    if path.suffix.lower() != ".mdl":
+        raise ModelError(f"{path}: expected a Vensim .mdl file, found suffix {path.suffix!r}")
+
+
+def translated_model_path(path: str | os.PathLike | None = None) -> Path:
+    """Translate a ``.mdl`` with PySD (once per file content) and return the Python file.
+
+    The translation is cached under ``$SDPLANNER_CACHE`` (default ``~/.cache/sdplanner``),
+    keyed by the SHA-256 of the ``.mdl``, so the model's own folder is never written to.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The ``.mdl``; the shipped model when omitted.
+
+    Returns
+    -------
+    pathlib.Path
+        The translated Python model file.
+
+    Raises
+    ------
+    ModelError
+        When the file is missing or PySD cannot translate it.
+    """
+    src = Path(path) if path is not None else default_model_path()
+    _check_model_file(src)
+    digest = file_sha256(src)
+    target_dir = _cache_dir() / digest[:16]
+    target = target_dir / "model.py"
+    if target.is_file():
+        return target
+    import pysd
+
+    target_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="translate-", dir=target_dir.parent))
+    try:
+        shutil.copyfile(src, work / "model.mdl")
+        try:
+            pysd.read_vensim(str(work / "model.mdl"), initialize=False)
+        except Exception as exc:  # PySD raises many types for bad models
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{src}: PySD cannot translate the model: {msg}") from None
+        try:
+            work.rename(target_dir)
+        except OSError:  # another process finished first
+            shutil.rmtree(work, ignore_errors=True)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def load_pysd(path: str | os.PathLike | None = None):
+    """Load a fresh PySD model object for a ``.mdl`` (translation cached).
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The ``.mdl``; the shipped model when omitted.
+
+    Returns
+    -------
+    pysd.py_backend.model.Model
+        A newly loaded model, with no parameter changes.
+    """
+    import pysd
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return pysd.load(str(translated_model_path(path)))
+
+
+_KIND = {"Stateful": "stock", "Constant": "constant", "Lookup": "lookup"}
+
+
+@cache
+def _load_model_cached(path: Path, digest: str) -> ModelInfo:
+    model = load_pysd(path)
+    doc = model.doc
+    variables: dict[str, VariableInfo] = {}
+    by_name: dict[str, str] = {}
+    constants: dict[str, float | np.ndarray] = {}
+    elements = tuple(model.subscripts.get("Region", ()))
+    regions = tuple(REGIONS)
+    if elements != tuple(display_to_element(r) for r in regions):
+        raise ModelError(
+            f"{path}: expected the Region subscript to list the 14 regions of data/regions.csv"
+            f" in order, found {list(elements)}"
+        )
+    for row in doc.itertuples(index=False):
+        real, py = row[0], row[1]
+        subs = row[2]
+        units = row[3] if isinstance(row[3], str) else ""
+        kind = _KIND.get(row[5], "auxiliary")
+        if row[5] == "Stateful" and row[6] != "Integ":
+            kind = "auxiliary"
+        comment = row[7] if isinstance(row[7], str) else ""
+        subscripted = bool(subs) and not (isinstance(subs, float) and np.isnan(subs))
+        info = VariableInfo(real, py, units, comment, kind, subscripted)
+        variables[py] = info
+        by_name[_normalize(real)] = py
+        by_name[_normalize(py)] = py
+        if kind == "constant" and py not in ("time",):
+            value = getattr(model.components, py)()
+            constants[py] = (
+                np.asarray(value.values, dtype=float) if hasattr(value, "values") else float(value)
+            )
+    return ModelInfo(
+        path=path,
+        sha256=digest,
+        regions=regions,
+        elements=elements,
+        variables=variables,
+        constants=constants,
+        initial_time=float(model.components.initial_time()),
+        final_time=float(model.components.final_time()),
+        time_step=float(model.components.time_step()),
+        saveper=float(model.components.saveper()),
+        _by_name=by_name,
+    )
+
+
+def load_model(path: str | os.PathLike | None = None) -> ModelInfo:
+    """Load and describe a Vensim model.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        The ``.mdl`` file; the model shipped with the package when omitted.
+
+    Returns
+    -------
+    ModelInfo
+        The model's file, SHA-256, regions, variables (units, comments) and constants.
+
+    Raises
+    ------
+    ModelError
+        When the file is missing, not a ``.mdl``, or not translatable by PySD.
+    """
+    src = Path(path) if path is not None else default_model_path()
+    _check_model_file(src)
+    return _load_model_cached(src.resolve(), file_sha256(src))

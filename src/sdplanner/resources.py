@@ -1,0 +1,86 @@
+"""Locate the files that ship with the package: the model and the data tables.
+
+In a wheel they live inside the package (``sdplanner/_model``, ``sdplanner/_data``); in a
+source checkout (editable install) they are read from the repository's ``models/`` and
+``data/``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["data_path", "default_model_path", "default_params_path", "repo_root"]
+
+_PKG = Path(__file__).resolve().parent
+
+
+def repo_root() -> Path | None:
+    """Return the source checkout's root when running from one, else None.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The folder holding ``pyproject.toml`` and ``models/``.
+    """
+    root = _PKG.parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "models").is_dir():
+        return root
+    return None
+
+
+def default_model_path() -> Path:
+    """Return the path of the shipped Vensim model.
+
+    Returns
+    -------
+    pathlib.Path
+        ``sdplanner.mdl`` inside the package, or ``models/sdplanner.mdl`` in a checkout.
+    """
+    packaged = _PKG / "_model" / "sdplanner.mdl"
+    if packaged.is_file():
+        return packaged
+    root = repo_root()
+    if root is not None:
+        return root / "models" / "sdplanner.mdl"
+    return packaged
+
+
+def data_path(name: str) -> Path:
+    """Return the path of a shipped data file.
+
+    Parameters
+    ----------
+    name : str
+        File name inside ``data/``, e.g. ``"regions.csv"``.
+
+    Returns
+    -------
+    pathlib.Path
+        The file inside the package or the checkout.
+    """
+    packaged = _PKG / "_data" / name
+    if packaged.is_file():
+        return packaged
+    root = repo_root()
+    if root is not None:
+        return root / "data" / name
+    return packaged
+
+
+def default_params_path() -> Path | None:
+    """Return the shipped calibrated parameter file, or None when there is none.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``calibration/seed-2010-2012.params.yaml`` in the package or the checkout.
+    """
+    packaged = _PKG / "_calibration" / "seed-2010-2012.params.yaml"
+    if packaged.is_file():
+        return packaged
+    root = repo_root()
+    if root is not None:
+        candidate = root / "calibration" / "seed-2010-2012.params.yaml"
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,324 @@
+"""The tidy results table, the 14-region aggregate, the manifest and atomic writers.
+
+``results.csv`` has one row per scenario, region, variable and year, with the columns
+``scenario, region, variable, year, value, unit``. Rows with region ``All 14 regions`` hold
+the aggregate: sums for levels, and for rates the mean weighted by the population (or
+quantity) the rate is of.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sdplanner.engine.base import SimulationOutput
+from sdplanner.errors import OutputError
+from sdplanner.model import ModelInfo, file_sha256
+from sdplanner.regions import AGGREGATE
+
+__all__ = [
+    "OUTPUT_VARIABLES",
+    "RESULT_COLUMNS",
+    "OutputVariable",
+    "atomic_write_text",
+    "prepare_output_dir",
+    "required_variables",
+    "to_frame",
+    "write_csv",
+    "write_manifest",
+]
+
+#: Columns of every results table.
+RESULT_COLUMNS = ["scenario", "region", "variable", "year", "value", "unit"]
+
+
+@dataclass(frozen=True)
+class OutputVariable:
+    """A variable written to ``results.csv`` and how it aggregates over the 14 regions.
+
+    Attributes
+    ----------
+    name : str
+        PySD name of the model variable (the ``variable`` column).
+    weight : tuple of str
+        Empty for a level (the aggregate is the sum); otherwise the model variables whose
+        sum is the weight of the regional values (the aggregate is the weighted mean).
+    """
+
+    name: str
+    weight: tuple[str, ...] = ()
+
+
+_RESIDENT = ("rural_population", "urban_population")
+_RURAL = ("rural_population",)
+
+#: Every variable of ``results.csv``, in order.
+OUTPUT_VARIABLES: tuple[OutputVariable, ...] = (
+    OutputVariable("urbanization_rate", _RESIDENT),
+    OutputVariable("rural_population"),
+    OutputVariable("urban_population"),
+    OutputVariable("migrant_workers_outside"),
+    OutputVariable("resident_population"),
+    OutputVariable("registered_population"),
+    OutputVariable("cumulative_net_natural_increase"),
+    OutputVariable("infrastructure_capital"),
+    OutputVariable("industrial_capital"),
+    OutputVariable("skilled_workforce"),
+    OutputVariable("non_farm_output"),
+    OutputVariable("agricultural_output"),
+    OutputVariable("gdp"),
+    OutputVariable("gdp_per_capita", _RESIDENT),
+    OutputVariable("rural_income_per_capita", _RURAL),
+    OutputVariable("poverty_incidence", _RURAL),
+    OutputVariable("local_non_farm_jobs"),
+    OutputVariable("non_farm_employment"),
+    OutputVariable("job_gap"),
+    OutputVariable("local_non_farm_wage", ("non_farm_employment",)),
+    OutputVariable(
+        "migrant_share_of_rural_workforce", ("migrant_workers_outside", "rural_workforce")
+    ),
+    OutputVariable("out_migration"),
+    OutputVariable("return_migration"),
+    OutputVariable("local_urbanization"),
+    OutputVariable("hukou_conversion"),
+    OutputVariable("remittances"),
+    OutputVariable("infrastructure_per_capita", _RESIDENT),
+    OutputVariable("town_road_concreted_share", _RESIDENT),
+    OutputVariable("telephones_per_100_people", _RESIDENT),
+    OutputVariable("idle_farmland_share", _RURAL),
+    OutputVariable("primary_industry_share", ("gdp",)),
+    OutputVariable("secondary_industry_share", ("gdp",)),
+    OutputVariable("tertiary_industry_share", ("gdp",)),
+    OutputVariable("skilled_share", ("rural_workforce", "urban_workforce")),
+    OutputVariable("social_security_coverage", _RURAL),
+    OutputVariable("town_agglomeration", ("urban_population",)),
+    OutputVariable("policy_cost"),
+    OutputVariable("cumulative_policy_cost"),
+)
+
+
+def required_variables(outputs: Iterable[OutputVariable] = OUTPUT_VARIABLES) -> list[str]:
+    """Return the model variables an engine must return to build the outputs.
+
+    Parameters
+    ----------
+    outputs : iterable of OutputVariable
+        The outputs wanted.
+
+    Returns
+    -------
+    list of str
+        PySD names, outputs first, then weights, without repeats.
+    """
+    names: list[str] = []
+    for out in outputs:
+        for name in (out.name, *out.weight):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _aggregate(values: Mapping[str, np.ndarray], out: OutputVariable) -> np.ndarray:
+    data = values[out.name]
+    if not out.weight:
+        return data.sum(axis=-1)
+    weight = sum(values[w] for w in out.weight)
+    total = weight.sum(axis=-1)
+    num = (data * weight).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, num / np.where(total > 0, total, 1.0), 0.0)
+
+
+def to_frame(
+    output: SimulationOutput,
+    model: ModelInfo,
+    scenario: str,
+    outputs: Iterable[OutputVariable] = OUTPUT_VARIABLES,
+) -> pd.DataFrame:
+    """Turn one run's trajectories into the tidy results table.
+
+    Parameters
+    ----------
+    output : SimulationOutput
+        One run (arrays of shape ``(n_times, n_regions)``).
+    model : ModelInfo
+        The model (regions and units).
+    scenario : str
+        Value of the ``scenario`` column.
+    outputs : iterable of OutputVariable
+        Variables to write; `OUTPUT_VARIABLES` by default.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``scenario, region, variable, year, value, unit``; one row per region
+        (14 plus ``All 14 regions``), variable and saved year; values in the model's units.
+    """
+    years = np.rint(output.times).astype(int)
+    regions = [*model.regions, AGGREGATE]
+    n_t, n_r = len(years), len(regions)
+    frames = []
+    for out in outputs:
+        data = output.values[out.name]
+        full = np.concatenate([data, _aggregate(output.values, out)[:, None]], axis=1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": scenario,
+                    "region": np.repeat(regions, n_t),
+                    "variable": out.name,
+                    "year": np.tile(years, n_r),
+                    "value": full.T.reshape(-1),
+                    "unit": model.units(out.name),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
+
+
+def prepare_output_dir(path: str | os.PathLike) -> Path:
+    """Create the output directory if needed and check it can be written.
+
+    Parameters
+    ----------
+    path : path-like
+        The directory.
+
+    Returns
+    -------
+    pathlib.Path
+        The directory.
+
+    Raises
+    ------
+    OutputError
+        When it is a file, cannot be created, or is not writable.
+    """
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: expected an output directory, found a file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise OutputError(f"{out}: output directory cannot be written ({exc.strerror})") from None
+    return out
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write text to a file atomically (a temporary file in the same folder, then rename).
+
+    Parameters
+    ----------
+    path : path-like
+        Target file.
+    text : str
+        Content (UTF-8).
+    """
+    _atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a table as CSV atomically, floats at full precision (round-trip repr).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+    path : path-like
+        Target file.
+    """
+    _atomic_write(Path(path), lambda p: frame.to_csv(p, index=False))
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for pkg in ("sdplanner", "pysd", "numpy", "pandas", "scipy", "xarray", "matplotlib", "pyyaml"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def write_manifest(
+    out_dir: str | os.PathLike,
+    *,
+    model: ModelInfo,
+    command: str,
+    inputs: Mapping[str, Iterable[str | os.PathLike]] | None = None,
+    engine: str | None = None,
+    seed: int | None = None,
+    extra: Mapping[str, object] | None = None,
+) -> Path:
+    """Write ``manifest.json``: model hash, input files with hashes, versions, seed, time.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Output directory.
+    model : ModelInfo
+        The model run.
+    command : str
+        The command (e.g. ``"run"``).
+    inputs : mapping, optional
+        Role (``"scenario"``, ``"parameters"`` ...) -> files used; each is recorded with its
+        SHA-256.
+    engine : str, optional
+        Engine name.
+    seed : int, optional
+        Random seed (None for deterministic commands).
+    extra : mapping, optional
+        More JSON-serializable facts.
+
+    Returns
+    -------
+    pathlib.Path
+        The manifest file.
+    """
+    files = {
+        role: [{"path": str(Path(p)), "sha256": file_sha256(p)} for p in paths]
+        for role, paths in (inputs or {}).items()
+    }
+    manifest = {
+        "command": command,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {"path": str(model.path), "sha256": model.sha256},
+        "inputs": files,
+        "engine": engine,
+        "seed": seed,
+        "versions": _versions(),
+        "argv": sys.argv,
+    }
+    if extra:
+        manifest.update(extra)
+    path = Path(out_dir) / "manifest.json"
+    atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
+    return path

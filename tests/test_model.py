@@ -1,0 +1,144 @@
+"""The shipped model: starting figures, invariants, time-step convergence, 2010-2012 direction."""
+
+from __future__ import annotations
+
+import csv
+import re
+
+import numpy as np
+import pytest
+
+from sdplanner.regions import REGIONS
+
+from .conftest import DATA, ROOT
+
+
+def _read_csv(path):
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+TABLE1 = {
+    r["area"]: float(r["value"]) / 100
+    for r in _read_csv(DATA / "seed_figures.csv")
+    if r["indicator"] == "urbanization_rate" and r["area_type"] == "region" and r["value"]
+}
+
+POPULATION_STOCKS = ("rural_population", "urban_population", "migrant_workers_outside")
+
+
+def test_table1_has_13_regions_and_model_has_14(model):
+    assert len(TABLE1) == 13
+    assert model.regions == REGIONS and len(REGIONS) == 14
+
+
+def test_2010_urbanization_equals_table1(model, pysd_baseline):
+    # Table 1 rates are data: 0.01 percentage points = 1e-4 as a fraction.
+    rate = pysd_baseline.values["urbanization_rate"][0]
+    for region, expected in TABLE1.items():
+        got = rate[model.regions.index(region)]
+        assert abs(got - expected) <= 1e-4, (region, got, expected)
+
+
+def test_mdl_constants_agree_with_data_files(model):
+    """Every figure of data/model_inputs.csv is the value of the .mdl constant, region by region."""
+    text = (ROOT / "models" / "sdplanner.mdl").read_text(encoding="utf-8")
+    rows = _read_csv(DATA / "model_inputs.csv")
+    assert {r["parameter"] for r in rows} == {
+        "total population 2010",
+        "urbanization rate 2010",
+        "gdp per capita 2010",
+        "primary industry share 2010",
+        "initial social security coverage",
+    }
+    for row in rows:
+        py = model.resolve(row["parameter"])
+        assert py is not None, row["parameter"]
+        value = model.constants[py][model.regions.index(row["region"])]
+        # The .mdl writes the same decimal figure: equal to float precision.
+        assert value == pytest.approx(float(row["value"]), rel=1e-12), row
+        assert row["status"] in ("data", "derived", "assumption")
+        if row["status"] == "assumption":
+            assert row["note"], row
+    # every source-bearing row points at a source or states its assumption
+    assert all(r["source"] or r["status"] == "assumption" for r in rows)
+    # the .mdl comment cites the data file for each of these constants
+    for name in {r["parameter"] for r in rows}:
+        block = re.search(re.escape(name) + r"\[Region\]=.*?\|", text, re.S).group(0)
+        assert "data/regions.csv" in block or "data/model_inputs.csv" in block or "Table 1" in block
+
+
+def test_every_variable_has_units_and_comment(model):
+    missing = [v.name for v in model.variables.values() if v.py_name != "time" and not v.units]
+    assert missing == []
+    uncommented = [
+        v.name for v in model.variables.values() if v.py_name != "time" and not v.comment
+    ]
+    assert uncommented == []
+
+
+def test_stocks_nonnegative_and_rates_in_unit_interval(model, pysd_baseline):
+    v = pysd_baseline.values
+    for stock in model.stocks:
+        assert np.all(v[stock] >= 0), stock
+    for rate in (
+        "urbanization_rate",
+        "poverty_incidence",
+        "migrant_share_of_rural_workforce",
+        "idle_farmland_share",
+        "town_road_concreted_share",
+        "primary_industry_share",
+        "secondary_industry_share",
+        "tertiary_industry_share",
+        "social_security_coverage",
+        "skilled_share",
+        "graduate_retention_share",
+        "town_settlement_share_of_returnees",
+    ):
+        assert np.all((v[rate] >= 0) & (v[rate] <= 1)), rate
+
+
+def test_people_are_conserved(pysd_baseline):
+    v = pysd_baseline.values
+    people = sum(v[s] for s in POPULATION_STOCKS) - v["cumulative_net_natural_increase"]
+    # Every flow between the three stocks leaves one and enters another, so the sum less
+    # the accumulated births minus deaths is constant; 1e-6 relative allows for rounding
+    # over 320 Euler steps of sums of ~1e7.
+    np.testing.assert_allclose(people, np.broadcast_to(people[0], people.shape), rtol=1e-6)
+
+
+def test_baseline_urbanization_rises_2010_2012(model, pysd_baseline):
+    rate = pysd_baseline.values["urbanization_rate"]
+    t = list(pysd_baseline.times)
+    assert np.all(rate[t.index(2012.0)] > rate[t.index(2011.0)])
+    assert np.all(rate[t.index(2011.0)] > rate[t.index(2010.0)])
+
+
+def test_wulingshan_2012_near_its_prefectures(model, pysd_baseline):
+    # Seed section 3: Enshi 34.5, Huaihua 39, Tongren 35, Qianjiang 42 -> mean 37.625 %.
+    mean_prefectures = (0.345 + 0.39 + 0.35 + 0.42) / 4
+    rate = pysd_baseline.values["urbanization_rate"]
+    got = rate[list(pysd_baseline.times).index(2012.0), model.regions.index("Wulingshan")]
+    assert abs(got - mean_prefectures) <= 0.05
+
+
+def test_halving_time_step_changes_outputs_by_less_than_half_percent(model):
+    """Euler with TIME STEP dt against dt/2: every reported output within 0.5 %."""
+    from sdplanner.engine import get_engine
+    from sdplanner.results import OUTPUT_VARIABLES, required_variables
+
+    names = [*required_variables(OUTPUT_VARIABLES), "non_farm_labour_supply"]
+    engine = get_engine("pysd")
+    coarse = engine.run({}, variables=names)
+    fine = engine.run({}, time_step=model.time_step / 2, variables=names)
+    for out in OUTPUT_VARIABLES:
+        a, b = coarse.values[out.name], fine.values[out.name]
+        if out.name == "job_gap":
+            # A difference of two large quantities that crosses zero: compare with the
+            # labour supply it is a gap of.
+            scale = fine.values["non_farm_labour_supply"]
+        else:
+            scale = np.abs(b)
+        near_zero = scale < 1e-6
+        assert np.all(np.abs(a - b)[~near_zero] <= 0.005 * scale[~near_zero]), out.name
+        assert np.all(np.abs(a - b)[near_zero] <= 1e-6), out.name
