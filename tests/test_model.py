@@ -142,3 +142,13 @@ def test_halving_time_step_changes_outputs_by_less_than_half_percent(model):
         near_zero = scale < 1e-6
         assert np.all(np.abs(a - b)[~near_zero] <= 0.005 * scale[~near_zero]), out.name
         assert np.all(np.abs(a - b)[near_zero] <= 1e-6), out.name
+
+
+def test_model_doc_lists_every_constant_with_its_value(model):
+    from sdplanner.modeldoc import constants_markdown
+
+    text = (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
+    # The generated section is current: regenerate with `python -m sdplanner.modeldoc`.
+    assert constants_markdown(model) in text
+    for py in model.constants:
+        assert model.variables[py].name in text, py

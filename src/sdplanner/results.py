@@ -243,6 +243,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     _atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def _repr_float(value: float) -> str:
+    # Shortest string that round-trips (pandas' default keeps ~16 digits and loses the last).
+    return repr(float(value))
+
+
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table as CSV atomically, floats at full precision (round-trip repr).
 
@@ -253,7 +258,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     path : path-like
         Target file.
     """
-    _atomic_write(Path(path), lambda p: frame.to_csv(p, index=False))
+    _atomic_write(Path(path), lambda p: frame.to_csv(p, index=False, float_format=_repr_float))
 
 
 def _versions() -> dict[str, str]:
