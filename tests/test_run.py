@@ -143,3 +143,13 @@ def test_usage_error_is_one_line(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
+
+
+def test_outputs_have_ordinary_permissions(run_dir):
+    # Atomic writes go through mkstemp (0600); the final file gets what open() would give.
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in ("results.csv", "manifest.json"):
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o666 & ~mask

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from sdplanner.calibrate import calibrate as run_calibration
+from sdplanner.calibrate import load_problem
+from sdplanner.compare import compare_scenarios
+from sdplanner.ensemble import run_ensemble
 from sdplanner.errors import (
     CalibrationError,
     DataError,
@@ -18,6 +22,8 @@ from sdplanner.errors import (
 )
 from sdplanner.model import load_model
 from sdplanner.run import run_scenario
+from sdplanner.sensitivity import run_sensitivity
+from sdplanner.uncertainty import load_uncertainty
 
 __all__ = [
     "CalibrationError",
@@ -28,6 +34,12 @@ __all__ = [
     "ScenarioError",
     "SdplannerError",
     "__version__",
+    "compare_scenarios",
     "load_model",
+    "load_problem",
+    "load_uncertainty",
+    "run_calibration",
+    "run_ensemble",
     "run_scenario",
+    "run_sensitivity",
 ]

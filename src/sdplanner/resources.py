@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["data_path", "default_model_path", "default_params_path", "repo_root"]
+__all__ = [
+    "data_path",
+    "default_model_path",
+    "default_params_path",
+    "repo_root",
+    "shipped_scenarios_dir",
+]
 
 _PKG = Path(__file__).resolve().parent
 
@@ -84,3 +90,20 @@ def default_params_path() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def shipped_scenarios_dir() -> Path:
+    """Return the folder of the shipped scenario files (baseline, five paths, all-five).
+
+    Returns
+    -------
+    pathlib.Path
+        ``sdplanner/_scenarios`` in a wheel, ``scenarios/`` in a checkout.
+    """
+    packaged = _PKG / "_scenarios"
+    if packaged.is_dir():
+        return packaged
+    root = repo_root()
+    if root is not None:
+        return root / "scenarios"
+    return packaged

@@ -1,6 +1,6 @@
 """Scenario and parameter files: reading, validating, resolving ``extends``.
 
-A scenario file is YAML (loaded with ``yaml.safe_load``)::
+A scenario file is YAML (loaded safely, duplicate keys rejected)::
 
     name: infrastructure             # unique; the `scenario` column of every output
     description: ...                 # optional
@@ -15,12 +15,13 @@ A scenario file is YAML (loaded with ``yaml.safe_load``)::
           Tibet: {strength: 0.05}
     parameters:                      # overrides of model constants
       base_return_rate: 0.05                         # scalar
-      initial_migrant_share_of_rural_workforce:      # per region (others keep the default)
+      initial_migrant_share_of_rural_workforce:      # per region (others keep their value)
         Wulingshan: 0.38
       outside_wage_growth: {2010: 0.05, 2030: 0.03}  # year -> value series
 
-A parameter file (``--params``) holds only a ``parameters`` mapping of the same form.
-Every error is a `ScenarioError` whose message names the file and the key path.
+A parameter file (``--params``) holds a ``parameters`` mapping of the same form. The full
+format, with every lever, is documented in ``docs/scenarios.md``. Every error is a
+`ScenarioError` whose one-line message names the file and the key path.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,11 @@ from sdplanner.engine.base import ParamValue, TimeSeries
 from sdplanner.errors import ScenarioError
 from sdplanner.levers import LEVERS, lever_by_name
 from sdplanner.model import ModelInfo
-from sdplanner.regions import REGIONS, resolve_region
+from sdplanner.regions import resolve_region
 
 __all__ = [
     "LeverSetting",
+    "RegionValues",
     "Scenario",
     "load_parameter_file",
     "load_scenario",
@@ -52,8 +54,50 @@ __all__ = [
 ]
 
 _SCENARIO_KEYS = ("name", "description", "extends", "final_time", "levers", "parameters")
-_LEVER_KEYS = ("strength", "start", "ramp_years", "regions")
-_MAX_RAMP = 100.0
+_LEVER_FIELDS = ("strength", "start", "ramp_years")
+_LEVER_KEYS = (*_LEVER_FIELDS, "regions")
+_PARAMETER_FILE_KEYS = ("parameters", "description", "source", "metadata")
+_CONTROL = ("initial_time", "final_time", "time_step", "saveper")
+#: Longest ramp accepted (year).
+MAX_RAMP_YEARS = 100.0
+
+
+class RegionValues(np.ndarray):
+    """Per-region values of a constant of which a file set only some regions.
+
+    A float array of shape ``(n_regions,)`` in the model's element order, holding the
+    model's default for the regions the file does not set; ``given`` marks the regions it
+    sets. `merge_params` merges such a value element-wise over a lower layer (e.g. the
+    calibrated parameters), so the regions not named keep the lower layer's values.
+    Engines see a plain float array.
+
+    Parameters
+    ----------
+    values : array-like
+        One value per region, in the constant's units.
+    given : array-like of bool
+        True for the regions the file sets.
+    """
+
+    given: np.ndarray | None
+
+    def __new__(cls, values, given) -> RegionValues:
+        """Build from values and the mask of the regions given."""
+        obj = np.array(values, dtype=float).view(cls)
+        obj.given = np.array(given, dtype=bool)
+        if obj.given.shape != obj.shape:
+            raise ValueError("given must have the shape of values")
+        return obj
+
+    def __array_finalize__(self, obj) -> None:
+        given = getattr(obj, "given", None)
+        self.given = given if given is not None and given.shape == self.shape else None
+
+    def __reduce__(self):
+        return (RegionValues, (np.asarray(self), self._mask()))
+
+    def _mask(self) -> np.ndarray:
+        return self.given if self.given is not None else np.ones(self.shape, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -65,7 +109,7 @@ class LeverSetting:
     lever : str
         Lever name (see `sdplanner.levers.LEVERS`).
     strength : float
-        Strength in the lever's unit.
+        Strength in the lever's unit, within its range.
     start : float
         Start year (year).
     ramp_years : float
@@ -80,6 +124,51 @@ class LeverSetting:
     ramp_years: float
     regions: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        lever = lever_by_name(self.lever)
+        if lever is None:
+            raise ScenarioError(
+                f"lever: unknown lever {self.lever!r}{_suggest(self.lever, _lever_names())}"
+            )
+        for where, values in (("", self._fields()), *self._region_fields()):
+            strength = values.get("strength")
+            if strength is not None and not lever.minimum <= strength <= lever.maximum:
+                raise ScenarioError(
+                    f"{self.lever}{where}.strength: expected a strength ({lever.unit}) in"
+                    f" {lever.minimum:g}..{lever.maximum:g}, found {strength:g}"
+                )
+            ramp = values.get("ramp_years")
+            if ramp is not None and not 0 <= ramp <= MAX_RAMP_YEARS:
+                raise ScenarioError(
+                    f"{self.lever}{where}.ramp_years: expected a number of years in"
+                    f" 0..{MAX_RAMP_YEARS:g}, found {ramp:g}"
+                )
+
+    def _fields(self) -> dict[str, float]:
+        return {"strength": self.strength, "start": self.start, "ramp_years": self.ramp_years}
+
+    def _region_fields(self):
+        return [(f".regions.{r}", dict(o)) for r, o in self.regions.items()]
+
+    def value(self, key: str, region: str | None = None) -> float:
+        """Return a field's value, for one region when given (its override, else the base).
+
+        Parameters
+        ----------
+        key : {"strength", "start", "ramp_years"}
+            The field.
+        region : str, optional
+            Region display name.
+
+        Returns
+        -------
+        float
+            Strength in the lever's unit, or a year, or a number of years.
+        """
+        if region is not None and key in self.regions.get(region, {}):
+            return float(self.regions[region][key])
+        return float(getattr(self, key))
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -88,7 +177,7 @@ class Scenario:
     Attributes
     ----------
     name : str
-        Scenario name.
+        Scenario name (the ``scenario`` column of every output).
     description : str
         Free text.
     path : pathlib.Path or None
@@ -111,6 +200,15 @@ class Scenario:
     parameters: Mapping[str, ParamValue] = field(default_factory=dict)
     final_time: float | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip() or "\n" in self.name:
+            raise ScenarioError(f"name: expected a non-empty one-line text, found {self.name!r}")
+        for key, setting in self.levers.items():
+            if not isinstance(setting, LeverSetting) or setting.lever != key:
+                raise ScenarioError(
+                    f"levers.{key}: expected a LeverSetting of lever {key!r}, found {setting!r}"
+                )
+
     def to_params(self, model: ModelInfo) -> dict[str, ParamValue]:
         """Return the model constants this scenario sets (parameters, then levers on top).
 
@@ -122,7 +220,8 @@ class Scenario:
         Returns
         -------
         dict
-            PySD name -> float or array of shape ``(n_regions,)`` or `TimeSeries`.
+            PySD name -> float, array of shape ``(n_regions,)`` (a `RegionValues` when only
+            some regions are set) or `TimeSeries`. Levers always set all regions.
         """
         params: dict[str, ParamValue] = dict(self.parameters)
         for setting in self.levers.values():
@@ -132,49 +231,101 @@ class Scenario:
                 ("start", lever.start_constant),
                 ("ramp_years", lever.ramp_constant),
             ):
-                base = float(getattr(setting, key))
-                overrides = {r: o[key] for r, o in setting.regions.items() if key in o}
-                if overrides:
-                    arr = np.full(len(model.regions), base)
-                    for region, value in overrides.items():
-                        arr[model.regions.index(region)] = value
-                    params[const] = arr
+                if any(key in o for o in setting.regions.values()):
+                    params[const] = np.array([setting.value(key, r) for r in model.regions])
                 else:
-                    params[const] = base
+                    params[const] = float(getattr(setting, key))
         return params
 
 
-def _suggest(name: str, options) -> str:
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _lever_names() -> list[str]:
+    return [lever.name for lever in LEVERS]
+
+
+def _suggest(name: object, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _read_yaml(path: Path) -> Any:
+def _show(path: Path) -> str:
+    return os.path.normpath(str(path))
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe loader that rejects duplicate keys (YAML keeps the last one silently)."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
+    loader.flatten_mapping(node)
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            duplicate = key in seen
+            seen.add(key)
+        except TypeError:  # unhashable: construct_mapping reports it
+            continue
+        if duplicate:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(path: Path) -> dict:
+    shown = _show(path)
     if not path.exists():
-        raise ScenarioError(f"{path}: file not found")
+        raise ScenarioError(f"{shown}: file not found")
     if not path.is_file():
-        raise ScenarioError(f"{path}: expected a YAML file, found a directory")
+        raise ScenarioError(f"{shown}: expected a YAML file, found a directory")
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read ({exc})") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{shown}: expected a UTF-8 text file, found binary data") from None
+    except OSError as exc:
+        raise ScenarioError(f"{shown}: cannot read ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(f"{path}: invalid YAML{where}: {problem}") from None
+        raise ScenarioError(f"{shown}: invalid YAML{where}: {problem}") from None
     if data is None:
-        raise ScenarioError(f"{path}: expected a YAML mapping, found an empty file")
+        raise ScenarioError(f"{shown}: expected a YAML mapping, found an empty file")
     if not isinstance(data, dict):
-        raise ScenarioError(f"{path}: expected a YAML mapping, found {type(data).__name__}")
+        raise ScenarioError(
+            f"{shown}: expected a YAML mapping of keys to values, found {_kind(data)}"
+        )
     return data
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    return repr(value)
 
 
 def _number(value: Any, where: str, what: str = "a number") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ScenarioError(f"{where}: expected {what}, found {value!r}")
+        hint = ""
+        if isinstance(value, str):
+            try:
+                float(value)
+                hint = " (write a plain number such as 0.01, without quotes)"
+            except ValueError:
+                pass
+        raise ScenarioError(f"{where}: expected {what}, found {_kind(value)}{hint}")
     value = float(value)
     if not math.isfinite(value):
         raise ScenarioError(f"{where}: expected {what}, found {value!r}")
@@ -187,101 +338,128 @@ def _check_range(value: float, lo: float, hi: float, where: str, what: str) -> f
     return value
 
 
-def _lever_fields(raw: Mapping, lever, model: ModelInfo, where: str, partial: bool) -> dict:
+def _lever_fields(raw: Mapping, lever, model: ModelInfo, where: str) -> dict[str, float]:
     out: dict[str, float] = {}
     t0, t1 = model.initial_time, model.final_time
-    for key, value in raw.items():
-        if key not in ("strength", "start", "ramp_years"):
+    for key in _LEVER_FIELDS:
+        if key not in raw:
             continue
-        w = f"{where}.{key}"
+        value, w = raw[key], f"{where}.{key}"
         if key == "strength":
-            v = _number(value, w)
-            out[key] = _check_range(
-                v, lever.minimum, lever.maximum, w, f"a strength ({lever.unit})"
-            )
+            what = f"a strength ({lever.unit})"
+            v = _number(value, w, f"{what} in {lever.minimum:g}..{lever.maximum:g}")
+            out[key] = _check_range(v, lever.minimum, lever.maximum, w, what)
         elif key == "start":
             v = _number(value, w, f"a year in {t0:g}..{t1:g}")
             out[key] = _check_range(v, t0, t1, w, "a year")
         else:
-            v = _number(value, w, "a number of years")
-            out[key] = _check_range(v, 0.0, _MAX_RAMP, w, "a number of years")
+            v = _number(value, w, f"a number of years in 0..{MAX_RAMP_YEARS:g}")
+            out[key] = _check_range(v, 0.0, MAX_RAMP_YEARS, w, "a number of years")
     return out
 
 
-def _parse_lever(name: str, raw: Any, model: ModelInfo, where: str, base: LeverSetting | None):
-    lever = lever_by_name(name)
+def _parse_lever(
+    name: object, raw: Any, model: ModelInfo, where: str, base: LeverSetting | None
+) -> LeverSetting:
+    lever = lever_by_name(str(name)) if isinstance(name, str) else None
     if lever is None:
+        raise ScenarioError(f"{where}: unknown lever {name!r}{_suggest(name, _lever_names())}")
+    if raw is None or not isinstance(raw, dict):
         raise ScenarioError(
-            f"{where}: unknown lever {name!r}{_suggest(name, [lv.name for lv in LEVERS])}"
-        )
-    if not isinstance(raw, dict):
-        raise ScenarioError(
-            f"{where}: expected a mapping with strength, start, ramp_years, found {raw!r}"
+            f"{where}: expected a mapping with strength, start, ramp_years, found {_kind(raw)}"
         )
     for key in raw:
         if key not in _LEVER_KEYS:
             raise ScenarioError(f"{where}.{key}: unknown key{_suggest(key, _LEVER_KEYS)}")
-    fields = _lever_fields(raw, lever, model, where, partial=True)
+    fields = _lever_fields(raw, lever, model, where)
     strength = fields.get("strength", base.strength if base else None)
     if strength is None:
-        raise ScenarioError(f"{where}.strength: expected a strength ({lever.unit}), found none")
-    start = fields.get("start", base.start if base else lever.default_start)
-    ramp = fields.get("ramp_years", base.ramp_years if base else lever.default_ramp_years)
+        raise ScenarioError(
+            f"{where}.strength: expected a strength ({lever.unit}) in"
+            f" {lever.minimum:g}..{lever.maximum:g}, found none"
+        )
+    start = fields.get("start", base.start if base else float(lever.default_start))
+    ramp = fields.get("ramp_years", base.ramp_years if base else float(lever.default_ramp_years))
     regions: dict[str, dict[str, float]] = {
         r: dict(o) for r, o in (base.regions if base else {}).items()
     }
-    raw_regions = raw.get("regions", {})
+    raw_regions = raw.get("regions")
     if raw_regions is None:
         raw_regions = {}
     if not isinstance(raw_regions, dict):
         raise ScenarioError(
-            f"{where}.regions: expected a mapping of region to settings, found {raw_regions!r}"
+            f"{where}.regions: expected a mapping of region names to settings,"
+            f" found {_kind(raw_regions)}"
         )
     for region, override in raw_regions.items():
         w = f"{where}.regions.{region}"
-        region = resolve_region(region, w)
+        region = resolve_region(region, f"{where}.regions")
         if isinstance(override, int | float) and not isinstance(override, bool):
             override = {"strength": override}
-        if not isinstance(override, dict):
-            raise ScenarioError(f"{w}: expected a mapping or a strength, found {override!r}")
+        if not isinstance(override, dict) or not override:
+            raise ScenarioError(
+                f"{w}: expected a strength or a mapping with strength, start, ramp_years,"
+                f" found {_kind(override)}"
+            )
         for key in override:
-            if key not in ("strength", "start", "ramp_years"):
-                raise ScenarioError(f"{w}.{key}: unknown key{_suggest(key, _LEVER_KEYS[:3])}")
-        regions.setdefault(region, {}).update(_lever_fields(override, lever, model, w, True))
-    return LeverSetting(name, strength, start, ramp, regions)
+            if key not in _LEVER_FIELDS:
+                raise ScenarioError(f"{w}.{key}: unknown key{_suggest(key, _LEVER_FIELDS)}")
+        regions.setdefault(region, {}).update(_lever_fields(override, lever, model, w))
+    return LeverSetting(lever.name, strength, start, ramp, regions)
 
 
-def _parse_value(name: str, raw: Any, model: ModelInfo, where: str, default) -> ParamValue:
+def _is_year_key(key: object) -> bool:
+    return isinstance(key, int | float) and not isinstance(key, bool)
+
+
+def _parse_value(raw: Any, model: ModelInfo, where: str, default) -> ParamValue:
     subscripted = isinstance(default, np.ndarray)
-    if isinstance(raw, dict) and raw:
+    if isinstance(raw, dict):
+        if not raw:
+            raise ScenarioError(
+                f"{where}: expected a number, a region -> value or a year -> value mapping,"
+                " found an empty mapping"
+            )
         keys = list(raw)
-        if all(isinstance(k, int | float) and not isinstance(k, bool) for k in keys):
-            years = np.array([float(k) for k in keys])
-            order = np.argsort(years)
-            vals = np.array([_number(raw[k], f"{where}.{k}") for k in keys])[order]
-            years = years[order]
-            for y in years:
-                _check_range(y, model.initial_time, model.final_time, where, "years")
+        years_given = [_is_year_key(k) for k in keys]
+        if all(years_given):
+            t0, t1 = model.initial_time, model.final_time
+            pairs = sorted(
+                (
+                    _check_range(float(k), t0, t1, f"{where}.{k}", "a year"),
+                    _number(raw[k], f"{where}.{k}"),
+                )
+                for k in keys
+            )
+            years = np.array([y for y, _ in pairs])
+            if len(np.unique(years)) != len(years):
+                raise ScenarioError(f"{where}: expected distinct years, found {keys!r}")
+            vals = np.array([v for _, v in pairs])
             if subscripted:
                 vals = np.repeat(vals[:, None], len(model.regions), axis=1)
             return TimeSeries(years, vals)
+        if any(years_given):
+            raise ScenarioError(
+                f"{where}: expected either region names or years as keys, found both"
+            )
         if not subscripted:
             raise ScenarioError(
                 f"{where}: expected a number or a year -> value mapping (the constant has no"
-                f" regions), found keys {keys[:3]!r}"
+                f" regions), found region keys {keys[:3]!r}"
             )
-        arr = np.array(default, dtype=float)
-        for region, value in raw.items():
-            w = f"{where}.{region}"
-            region = resolve_region(region, w)
-            arr[model.regions.index(region)] = _number(value, w)
-        return arr
-    if isinstance(raw, list):
-        raise ScenarioError(
-            f"{where}: expected a number, a region -> value or a year -> value mapping,"
-            " found a list"
-        )
-    return _number(raw, where)
+        values = np.array(default, dtype=float)
+        given = np.zeros(len(model.regions), dtype=bool)
+        for key, value in raw.items():
+            region = resolve_region(key, where)
+            i = model.regions.index(region)
+            values[i] = _number(value, f"{where}.{key}")
+            given[i] = True
+        return RegionValues(values, given)
+    return _number(
+        raw,
+        where,
+        "a number, a region -> value or a year -> value mapping" if subscripted else "a number",
+    )
 
 
 def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamValue]:
@@ -290,7 +468,8 @@ def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamV
     Parameters
     ----------
     raw : object
-        The mapping as read from YAML.
+        The mapping as read from YAML: constant name (Python or ``.mdl`` spelling) -> a
+        number, a region -> number mapping, or a year -> number mapping (constant units).
     model : ModelInfo
         The model.
     where : str
@@ -299,33 +478,69 @@ def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamV
     Returns
     -------
     dict
-        PySD name -> float, per-region array (element order) or `TimeSeries`.
+        PySD name -> float, `RegionValues` (regions not named keep the model's value) or
+        `TimeSeries`.
+
+    Raises
+    ------
+    ScenarioError
+        On an unknown constant (with the closest name), a lever constant, a computed
+        variable, a wrong type, an unknown region or a year out of the simulated range.
     """
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ScenarioError(
-            f"{where}: expected a mapping of constant names to values, found {raw!r}"
+            f"{where}: expected a mapping of constant names to values, found {_kind(raw)}"
         )
-    lever_constants = set()
+    lever_constants = {}
     for lever in LEVERS:
-        lever_constants |= {lever.strength_constant, lever.start_constant, lever.ramp_constant}
-    control = {"initial_time", "final_time", "time_step", "saveper"}
-    settable = [c for c in model.constants if c not in control]
+        for const in (lever.strength_constant, lever.start_constant, lever.ramp_constant):
+            lever_constants[const] = lever.name
+    settable = [c for c in model.constants if c not in _CONTROL and c not in lever_constants]
     out: dict[str, ParamValue] = {}
     for key, value in raw.items():
         w = f"{where}.{key}"
-        name = model.resolve(str(key))
-        if name is None or name not in settable:
-            raise ScenarioError(f"{w}: unknown model constant{_suggest(key, settable)}")
+        name = model.resolve(str(key)) if isinstance(key, str) else None
         if name in lever_constants:
-            raise ScenarioError(f"{w}: set levers under 'levers', not as parameters")
-        out[name] = _parse_value(name, value, model, w, model.constants[name])
+            raise ScenarioError(
+                f"{w}: a lever constant; set it under 'levers.{lever_constants[name]}',"
+                " not as a parameter"
+            )
+        if name in _CONTROL:
+            hint = " (use final_time in a scenario file)" if name == "final_time" else ""
+            raise ScenarioError(f"{w}: a simulation control, not a settable constant{hint}")
+        if name is not None and name not in model.constants:
+            raise ScenarioError(
+                f"{w}: {name!r} is computed by the model, not a constant; set the constants"
+                " it is computed from"
+            )
+        if name is None:
+            raise ScenarioError(f"{w}: unknown model constant{_suggest(key, settable)}")
+        if name in out:
+            raise ScenarioError(f"{w}: {name!r} is set twice (under two spellings)")
+        out[name] = _parse_value(value, model, w, model.constants[name])
     return out
 
 
+def _merge_value(old: ParamValue | None, new: ParamValue) -> ParamValue:
+    if not isinstance(new, RegionValues) or new.given is None or old is None:
+        return new
+    if isinstance(old, TimeSeries):
+        return new
+    base = np.broadcast_to(np.asarray(old, dtype=float), new.shape)
+    values = np.where(new.given, np.asarray(new), base)
+    if isinstance(old, RegionValues):
+        return RegionValues(values, old._mask() | new.given)
+    return np.array(values, dtype=float)
+
+
 def merge_params(*layers: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
-    """Merge parameter layers; later layers win, per-region arrays merge element-wise.
+    """Merge parameter layers; later layers win.
+
+    A `RegionValues` (a per-region value of which only some regions were set) merges
+    element-wise: the regions it sets win, the others keep the lower layer's value (a
+    scalar lower value is broadcast). Any other value replaces the lower one.
 
     Parameters
     ----------
@@ -339,12 +554,16 @@ def merge_params(*layers: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
     """
     out: dict[str, ParamValue] = {}
     for layer in layers:
-        out.update(layer)
+        for key, value in layer.items():
+            out[key] = _merge_value(out.get(key), value)
     return out
 
 
 def load_parameter_file(path: str | os.PathLike, model: ModelInfo) -> dict[str, ParamValue]:
     """Read a parameter file (a YAML mapping with a ``parameters`` key).
+
+    Other top-level keys (``description``, ``source``, ``metadata``, fit statistics ...)
+    are ignored, except scenario keys, which are rejected.
 
     Parameters
     ----------
@@ -356,73 +575,83 @@ def load_parameter_file(path: str | os.PathLike, model: ModelInfo) -> dict[str, 
     Returns
     -------
     dict
-        PySD name -> value.
+        PySD name -> value (see `parse_parameters`).
+
+    Raises
+    ------
+    ScenarioError
+        With a one-line message naming the file and the key path.
     """
     path = Path(path)
     data = _read_yaml(path)
-    for key in data:
-        if key not in ("parameters", "description", "source", "metadata"):
-            raise ScenarioError(f"{path}: {key}: unknown key (expected 'parameters')")
+    shown = _show(path)
+    for key in ("levers", "extends", "name", "final_time"):
+        if key in data:
+            raise ScenarioError(
+                f"{shown}: {key}: a parameter file holds only 'parameters'; put {key!r} in a"
+                " scenario file"
+            )
     if "parameters" not in data:
-        raise ScenarioError(f"{path}: expected a 'parameters' mapping, found none")
-    return parse_parameters(data["parameters"], model, f"{path}: parameters")
+        close = difflib.get_close_matches("parameters", [str(k) for k in data], n=1)
+        hint = f" ({close[0]!r}: did you mean 'parameters'?)" if close else ""
+        raise ScenarioError(f"{shown}: expected a 'parameters' mapping, found none{hint}")
+    return parse_parameters(data["parameters"], model, f"{shown}: parameters")
 
 
-def _load(path: Path, model: ModelInfo, stack: tuple[Path, ...]) -> Scenario:
+def _load(
+    path: Path, model: ModelInfo, stack: tuple[tuple[Path, str], ...], via: str | None
+) -> Scenario:
     resolved = path.resolve()
-    if resolved in stack:
-        chain = " -> ".join(str(p.name) for p in (*stack, resolved))
-        raise ScenarioError(f"{stack[-1]}: extends: loop {chain}")
+    shown = _show(path)
+    if any(resolved == seen for seen, _ in stack):
+        chain = " -> ".join([*(s for _, s in stack), shown])
+        raise ScenarioError(f"{stack[-1][1]}: extends: loop {chain}")
+    if via is not None and not path.is_file():
+        what = "file not found" if not path.exists() else "expected a YAML file, found a directory"
+        raise ScenarioError(f"{via}: extends: {what}: {shown}")
     data = _read_yaml(path)
     for key in data:
         if key not in _SCENARIO_KEYS:
-            raise ScenarioError(f"{path}: {key}: unknown key{_suggest(key, _SCENARIO_KEYS)}")
+            raise ScenarioError(f"{shown}: {key}: unknown key{_suggest(key, _SCENARIO_KEYS)}")
     base: Scenario | None = None
-    if data.get("extends") is not None:
-        ext = data["extends"]
+    ext = data.get("extends")
+    if ext is not None:
         if not isinstance(ext, str) or not ext.strip():
-            raise ScenarioError(f"{path}: extends: expected a scenario file name, found {ext!r}")
-        parent = (path.parent / ext).resolve()
-        if not parent.exists():
-            raise ScenarioError(f"{path}: extends: file not found: {parent}")
-        base = _load(parent, model, (*stack, resolved))
+            raise ScenarioError(
+                f"{shown}: extends: expected a scenario file name, found {_kind(ext)}"
+            )
+        parent = path.parent / ext.strip()
+        base = _load(parent, model, (*stack, (resolved, shown)), shown)
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ScenarioError(f"{path}: name: expected a non-empty string, found {name!r}")
+    if not isinstance(name, str) or not name.strip() or "\n" in name.strip():
+        raise ScenarioError(
+            f"{shown}: name: expected a non-empty one-line text, found {_kind(name)}"
+        )
     description = data.get("description", "") or ""
     if not isinstance(description, str):
-        raise ScenarioError(f"{path}: description: expected text, found {description!r}")
+        raise ScenarioError(f"{shown}: description: expected text, found {_kind(description)}")
     final_time = base.final_time if base else None
     if data.get("final_time") is not None:
-        ft = _number(data["final_time"], f"{path}: final_time", "a year")
-        final_time = _check_range(
-            ft, model.initial_time + 1, model.final_time, f"{path}: final_time", "a year"
-        )
+        t0, t1 = model.initial_time + 1, model.final_time
+        ft = _number(data["final_time"], f"{shown}: final_time", f"a year in {t0:g}..{t1:g}")
+        final_time = _check_range(ft, t0, t1, f"{shown}: final_time", "a year")
     levers = dict(base.levers) if base else {}
-    raw_levers = data.get("levers") or {}
+    raw_levers = data.get("levers")
+    if raw_levers is None:
+        raw_levers = {}
     if not isinstance(raw_levers, dict):
         raise ScenarioError(
-            f"{path}: levers: expected a mapping of lever names, found {raw_levers!r}"
+            f"{shown}: levers: expected a mapping of lever names to settings,"
+            f" found {_kind(raw_levers)}"
         )
     for lname, raw in raw_levers.items():
-        levers[lname] = _parse_lever(
-            str(lname), raw, model, f"{path}: levers.{lname}", levers.get(lname)
+        key = lname if isinstance(lname, str) else None
+        setting = _parse_lever(
+            lname, raw, model, f"{shown}: levers.{lname}", levers.get(key) if key else None
         )
-    params = dict(base.parameters) if base else {}
-    for key, value in parse_parameters(
-        data.get("parameters"), model, f"{path}: parameters"
-    ).items():
-        old = params.get(key)
-        if isinstance(value, np.ndarray) and isinstance(old, np.ndarray):
-            raw_map = data["parameters"][
-                next(k for k in data["parameters"] if model.resolve(str(k)) == key)
-            ]
-            merged = old.copy()
-            for region in raw_map:
-                idx = REGIONS.index(resolve_region(region, f"{path}: parameters.{key}.{region}"))
-                merged[idx] = value[idx]
-            value = merged
-        params[key] = value
+        levers[setting.lever] = setting
+    own = parse_parameters(data.get("parameters"), model, f"{shown}: parameters")
+    params = merge_params(base.parameters if base else {}, own)
     return Scenario(
         name=name.strip(),
         description=description.strip(),
@@ -436,6 +665,12 @@ def _load(path: Path, model: ModelInfo, stack: tuple[Path, ...]) -> Scenario:
 
 def load_scenario(path: str | os.PathLike, model: ModelInfo) -> Scenario:
     """Read and validate a scenario file, following ``extends``.
+
+    A file that ``extends`` another starts from it: its levers replace the parent's
+    field by field (strength, start, ramp_years), per-region overrides merge region by
+    region, parameters replace the parent's (per-region values region by region), and
+    ``final_time`` is inherited unless set. ``name`` and ``description`` are never
+    inherited.
 
     Parameters
     ----------
@@ -454,4 +689,4 @@ def load_scenario(path: str | os.PathLike, model: ModelInfo) -> Scenario:
     ScenarioError
         With a one-line message naming the file and key path.
     """
-    return _load(Path(path), model, ())
+    return _load(Path(path), model, (), None)

@@ -34,6 +34,7 @@ __all__ = [
     "ExpectationResult",
     "RealityCheck",
     "checks_path_for",
+    "evaluate",
     "load_checks",
     "run_checks",
     "select_engine",
@@ -246,8 +247,12 @@ class _Loader:
             self.fail("top level", "a mapping with the key 'checks'", _kind(data))
         unknown = [k for k in data if k != "checks"]
         if unknown:
-            self.fail(f"key {unknown[0]!r}", "only the key 'checks' at the top level", unknown[0],
-                      _suggest(unknown[0], ["checks"]))
+            self.fail(
+                f"key {unknown[0]!r}",
+                "only the key 'checks' at the top level",
+                unknown[0],
+                _suggest(unknown[0], ["checks"]),
+            )
         checks = data.get("checks")
         if not isinstance(checks, list) or not checks:
             self.fail("checks", "a non-empty list of checks", _kind(checks))
@@ -266,8 +271,12 @@ class _Loader:
             self.fail(where, "a mapping with name, description, condition, expect", _kind(item))
         for key in item:
             if key not in _CHECK_KEYS:
-                self.fail(f"{where}.{key}", f"one of the keys {list(_CHECK_KEYS)}", key,
-                          _suggest(key, _CHECK_KEYS))
+                self.fail(
+                    f"{where}.{key}",
+                    f"one of the keys {list(_CHECK_KEYS)}",
+                    key,
+                    _suggest(key, _CHECK_KEYS),
+                )
         name = item.get("name")
         if not isinstance(name, str) or not name.strip():
             self.fail(f"{where}.name", "a non-empty string", _kind(name))
@@ -291,12 +300,17 @@ class _Loader:
             self.fail(where, "a mapping with the key 'parameters'", _kind(cond))
         for key in cond:
             if key != "parameters":
-                self.fail(f"{where}.{key}", "only the key 'parameters'", key,
-                          _suggest(key, ["parameters"]))
+                self.fail(
+                    f"{where}.{key}",
+                    "only the key 'parameters'",
+                    key,
+                    _suggest(key, ["parameters"]),
+                )
         params = cond.get("parameters")
         if not isinstance(params, dict) or not params:
-            self.fail(f"{where}.parameters", "a mapping of model constants to values",
-                      _kind(params))
+            self.fail(
+                f"{where}.parameters", "a mapping of model constants to values", _kind(params)
+            )
         out: dict[str, ParamValue] = {}
         for name, value in params.items():
             py = self.constant(name, f"{where}.parameters")
@@ -307,8 +321,7 @@ class _Loader:
         constants = list(self.model.constants)
         py = self.model.resolve(name) if isinstance(name, str) else None
         if py is None or py not in self.model.constants:
-            self.fail(f"{where}.{name}", "a constant of the model", name,
-                      _suggest(name, constants))
+            self.fail(f"{where}.{name}", "a constant of the model", name, _suggest(name, constants))
         return py
 
     def parameter_value(self, py: str, value: object, where: str) -> ParamValue:
@@ -329,18 +342,28 @@ class _Loader:
             arr = np.array(default, dtype=float, copy=True)
             for region, v in value.items():
                 if region not in self.regions:
-                    self.fail(f"{where}", "one of the 14 regions of data/regions.csv",
-                              region, _suggest(region, self.regions))
+                    self.fail(
+                        f"{where}",
+                        "one of the 14 regions of data/regions.csv",
+                        region,
+                        _suggest(region, self.regions),
+                    )
                 if not _is_number(v):
                     self.fail(f"{where}.{region}", "a number", _kind(v))
                 arr[self.regions.index(region)] = float(v)
             return arr
-        self.fail(where, "a number, a mapping region -> number, a mapping year -> number or"
-                  " {from_year: YEAR, value: VALUE}", _kind(value))
+        self.fail(
+            where,
+            "a number, a mapping region -> number, a mapping year -> number or"
+            " {from_year: YEAR, value: VALUE}",
+            _kind(value),
+        )
         raise AssertionError  # pragma: no cover - fail() raises
 
     def series(self, py: str, value: dict, where: str) -> TimeSeries:
         years = sorted(float(k) for k in value)
+        if len(set(years)) != len(years):
+            self.fail(where, "each year once", sorted(value, key=float))
         values = []
         for year in years:
             key = next(k for k in value if float(k) == year)
@@ -356,22 +379,24 @@ class _Loader:
     def step(self, py: str, value: dict, where: str) -> TimeSeries:
         for key in ("from_year", "value"):
             if key not in value:
-                self.fail(where, f"the key {key!r} in a step {{from_year: YEAR, value: VALUE}}",
-                          "<missing>")
+                self.fail(
+                    where,
+                    f"the key {key!r} in a step {{from_year: YEAR, value: VALUE}}",
+                    "<missing>",
+                )
         year = value["from_year"]
         t0, t1 = self.model.initial_time, self.model.final_time
         if not _is_number(year) or not t0 < float(year) <= t1:
-            self.fail(f"{where}.from_year", f"a year after {t0:g} and not after {t1:g}",
-                      year)
+            self.fail(f"{where}.from_year", f"a year after {t0:g} and not after {t1:g}", year)
         default = self.model.constants[py]
         regional = np.ndim(default) == 1
         after = self.plain_value(py, value["value"], f"{where}.value", regional, default)
         y = float(year)
-        years = np.array([t0, y - _STEP_WIDTH, y, max(t1, y)])
+        years = [t0, y - _STEP_WIDTH, y] + ([t1] if t1 > y else [])
         before = np.asarray(default, dtype=float)
         after_arr = np.broadcast_to(np.asarray(after, dtype=float), before.shape)
-        values = np.stack([before, before, after_arr, after_arr])
-        return TimeSeries(years, values)
+        values = np.stack([before, before] + [after_arr] * (len(years) - 2))
+        return TimeSeries(np.asarray(years, dtype=float), values)
 
     # ------------------------------------------------------------------ expectations
     def expectation(self, item: object, where: str) -> Expectation:
@@ -379,21 +404,31 @@ class _Loader:
             self.fail(where, "a mapping with variable and rule", _kind(item))
         rule = item.get("rule")
         if not isinstance(rule, str) or rule not in RULES:
-            self.fail(f"{where}.rule", f"one of {sorted(RULES)}", rule if rule is not None
-                      else "<missing>", _suggest(rule, list(RULES)))
+            self.fail(
+                f"{where}.rule",
+                f"one of {sorted(RULES)}",
+                rule if rule is not None else "<missing>",
+                _suggest(rule, list(RULES)),
+            )
         allowed = _COMMON_KEYS + RULES[rule]
         for key in item:
             if key not in allowed:
                 every = {k for keys in RULES.values() for k in keys} | set(_COMMON_KEYS)
                 if key in every:
-                    self.fail(f"{where}.{key}", f"only the keys {list(allowed)} for rule"
-                              f" {rule!r}", key)
-                self.fail(f"{where}.{key}", f"one of the keys {list(allowed)}", key,
-                          _suggest(key, list(allowed)))
+                    self.fail(
+                        f"{where}.{key}", f"only the keys {list(allowed)} for rule {rule!r}", key
+                    )
+                self.fail(
+                    f"{where}.{key}",
+                    f"one of the keys {list(allowed)}",
+                    key,
+                    _suggest(key, list(allowed)),
+                )
         variable = self.variable(item.get("variable"), f"{where}.variable")
         subscripted = self.model.variables[variable].subscripted
-        regions = self.region_list(item.get("regions", "all"), f"{where}.regions", subscripted,
-                                   variable)
+        regions = self.region_list(
+            item.get("regions", "all"), f"{where}.regions", subscripted, variable
+        )
         years = self.year_range(item.get("years"), f"{where}.years")
         kwargs: dict[str, object] = {}
         if rule == "between":
@@ -406,8 +441,9 @@ class _Loader:
         if rule in ("at_most", "at_least"):
             other = self.variable(item.get("other"), f"{where}.other")
             if self.model.variables[other].subscripted != subscripted:
-                self.fail(f"{where}.other", f"a variable with the same subscripts as {variable}",
-                          other)
+                self.fail(
+                    f"{where}.other", f"a variable with the same subscripts as {variable}", other
+                )
             kwargs["other"] = other
         for key in ("rtol", "atol"):
             if key in item:
@@ -415,20 +451,23 @@ class _Loader:
                 if not _is_number(tol) or float(tol) < 0:
                     self.fail(f"{where}.{key}", "a non-negative number", tol)
                 kwargs[key] = float(tol)
-        return Expectation(variable, rule, regions, years, where=f"{self.path.name}: {where}",
-                           **kwargs)
+        return Expectation(
+            variable, rule, regions, years, where=f"{self.path.name}: {where}", **kwargs
+        )
 
     def variable(self, name: object, where: str) -> str:
         if name is None:
             self.fail(where, "a variable of the model", "<missing>")
         py = self.model.resolve(name) if isinstance(name, str) else None
         if py is None:
-            self.fail(where, "a variable of the model", name,
-                      _suggest(name, list(self.model.variables)))
+            self.fail(
+                where, "a variable of the model", name, _suggest(name, list(self.model.variables))
+            )
         return py
 
-    def region_list(self, value: object, where: str, subscripted: bool,
-                    variable: str) -> tuple[int, ...] | None:
+    def region_list(
+        self, value: object, where: str, subscripted: bool, variable: str
+    ) -> tuple[int, ...] | None:
         if not subscripted:
             if value != "all":
                 self.fail(where, f"'all' or nothing ({variable} has no Region subscript)", value)
@@ -441,8 +480,12 @@ class _Loader:
         out = []
         for name in names:
             if name not in self.regions:
-                self.fail(where, "one of the 14 regions of data/regions.csv", name,
-                          _suggest(name, self.regions))
+                self.fail(
+                    where,
+                    "one of the 14 regions of data/regions.csv",
+                    name,
+                    _suggest(name, self.regions),
+                )
             out.append(self.regions.index(name))
         return tuple(out)
 
@@ -466,8 +509,11 @@ class _Loader:
             or len(value) != 2
             or not all(v is None or _is_number(v) for v in value)
         ):
-            self.fail(where, "[lower, upper] (numbers, or null for an open side)",
-                      value if value is not None else "<missing>")
+            self.fail(
+                where,
+                "[lower, upper] (numbers, or null for an open side)",
+                value if value is not None else "<missing>",
+            )
         lo = -math.inf if value[0] is None else float(value[0])
         hi = math.inf if value[1] is None else float(value[1])
         if lo > hi:
@@ -475,14 +521,15 @@ class _Loader:
         return (lo, hi)
 
 
-def _kind(value: object) -> str:
+def _kind(value: object) -> object:
+    """Return a value for an error message: itself, or a marker for a missing or long one."""
     if value is None:
         return "<missing>"
     if isinstance(value, dict):
         return "<a mapping>"
     if isinstance(value, list):
         return "<a list>"
-    return repr(value) if not isinstance(value, str) else value
+    return value
 
 
 def load_checks(path: str | os.PathLike, model) -> list[RealityCheck]:
@@ -627,8 +674,12 @@ def run_checks(
     for check in checks:
         start = _time.perf_counter()
         result = _run_one(check, engine, variables, baseline, baseline_error, runs)
-        result = CheckResult(result.check, result.results, result.error,
-                             _time.perf_counter() - start if check.parameters else 0.0)
+        result = CheckResult(
+            result.check,
+            result.results,
+            result.error,
+            _time.perf_counter() - start if check.parameters else 0.0,
+        )
         if progress is not None:
             progress(result)
         results.append(result)
@@ -729,67 +780,8 @@ def evaluate(
     v = frame.values
     if v.shape[0] == 0:
         return ExpectationResult(e, False, f"{e.variable}: no saved year in {e.years}", 1)
-    prev = None
-    expected: Callable[[int, int], str]
-    if e.rule == "between":
-        lo, hi = e.bounds
-        ok = (v >= lo) & (v <= hi)
-        expected = lambda i, j: f"between {_g(lo)} and {_g(hi)}"  # noqa: E731
-    elif e.rule == "nonnegative":
-        ok = v >= 0
-        expected = lambda i, j: "nonnegative"  # noqa: E731
-    elif e.rule == "equals":
-        ok = np.abs(v - e.value) <= e.atol + e.rtol * abs(e.value)
-        expected = lambda i, j: f"{_g(e.value)} (rtol {e.rtol:g}, atol {e.atol:g})"  # noqa: E731
-    elif e.rule == "constant":
-        first = v[0:1]
-        ok = np.abs(v - first) <= e.atol + e.rtol * np.abs(first)
-        ok &= np.isfinite(first)
-        expected = lambda i, j: (  # noqa: E731
-            f"constant at its {frame.years[0]:g} value {_g(v[0, j])}"
-        )
-    elif e.rule in ("increasing", "decreasing", "nondecreasing", "nonincreasing"):
-        prev = np.vstack([np.full((1, v.shape[1]), np.nan), v[:-1]])
-        compare = {
-            "increasing": np.greater,
-            "decreasing": np.less,
-            "nondecreasing": np.greater_equal,
-            "nonincreasing": np.less_equal,
-        }[e.rule]
-        ok = compare(v, prev)
-        ok[0] = np.isfinite(v[0])
-        word = {
-            "increasing": "above",
-            "decreasing": "below",
-            "nondecreasing": "at least",
-            "nonincreasing": "at most",
-        }[e.rule]
-        expected = lambda i, j: (  # noqa: E731
-            f"{e.rule} ({word} the {frame.years[i - 1]:g} value {_g(prev[i, j])})"
-            if i > 0
-            else f"{e.rule} (a finite value)"
-        )
-    elif e.rule in ("at_most", "at_least"):
-        w = _select(e, output, e.other).values
-        slack = e.atol + e.rtol * np.abs(w)
-        ok = v <= w + slack if e.rule == "at_most" else v >= w - slack
-        word = "at most" if e.rule == "at_most" else "at least"
-        expected = lambda i, j: f"{word} {e.other} = {_g(w[i, j])}"  # noqa: E731
-    else:
-        if baseline is None:
-            raise CheckError(f"{e.where}: rule {e.rule} needs the baseline run")
-        b = _select(e, baseline, e.variable).values
-        if e.rule == "greater_than_baseline":
-            ok = v > b
-            word = "above"
-        elif e.rule == "less_than_baseline":
-            ok = v < b
-            word = "below"
-        else:
-            ok = np.abs(v - b) <= e.atol + e.rtol * np.abs(b)
-            word = "equal to"
-        expected = lambda i, j: f"{word} the baseline {_g(b[i, j])}"  # noqa: E731
-    ok = np.asarray(ok, dtype=bool) & ~np.isnan(v)
+    ok, expected = _RULE_FUNCTIONS[_family(e.rule)](e, v, frame, output, baseline)
+    ok = np.asarray(ok, dtype=bool) & np.isfinite(v)
     bad = np.argwhere(~ok)
     if bad.size == 0:
         return ExpectationResult(e, True)
@@ -801,3 +793,109 @@ def evaluate(
         f" found {_g(v[i, j])}{more}"
     )
     return ExpectationResult(e, False, message, len(bad))
+
+
+_Describe = Callable[[int, int], str]
+_MONOTONIC = {
+    "increasing": (np.greater, "above"),
+    "decreasing": (np.less, "below"),
+    "nondecreasing": (np.greater_equal, "at least"),
+    "nonincreasing": (np.less_equal, "at most"),
+}
+
+
+def _family(rule: str) -> str:
+    if rule in _MONOTONIC:
+        return "monotonic"
+    if rule in ("at_most", "at_least"):
+        return "relational"
+    if rule in _BASELINE_RULES:
+        return "baseline"
+    return rule
+
+
+def _between(e, v, frame, output, baseline) -> tuple[np.ndarray, _Describe]:
+    lo, hi = e.bounds
+
+    def describe(i: int, j: int) -> str:
+        return f"between {_g(lo)} and {_g(hi)}"
+
+    return (v >= lo) & (v <= hi), describe
+
+
+def _nonnegative(e, v, frame, output, baseline) -> tuple[np.ndarray, _Describe]:
+    def describe(i: int, j: int) -> str:
+        return "nonnegative"
+
+    return v >= 0, describe
+
+
+def _equals(e, v, frame, output, baseline) -> tuple[np.ndarray, _Describe]:
+    def describe(i: int, j: int) -> str:
+        return f"{_g(e.value)} (rtol {e.rtol:g}, atol {e.atol:g})"
+
+    return np.abs(v - e.value) <= e.atol + e.rtol * abs(e.value), describe
+
+
+def _constant(e, v, frame, output, baseline) -> tuple[np.ndarray, _Describe]:
+    first = v[0:1]
+
+    def describe(i: int, j: int) -> str:
+        return f"constant at its {frame.years[0]:g} value {_g(v[0, j])}"
+
+    ok = (np.abs(v - first) <= e.atol + e.rtol * np.abs(first)) & np.isfinite(first)
+    return ok, describe
+
+
+def _monotonic(e, v, frame, output, baseline) -> tuple[np.ndarray, _Describe]:
+    compare, word = _MONOTONIC[e.rule]
+    prev = np.vstack([np.full((1, v.shape[1]), np.nan), v[:-1]])
+    ok = compare(v, prev)
+    ok[0] = True  # the first year has nothing before it (a NaN there still fails)
+
+    def describe(i: int, j: int) -> str:
+        if i == 0:
+            return f"{e.rule} (a finite value)"
+        return f"{e.rule} ({word} the {frame.years[i - 1]:g} value {_g(prev[i, j])})"
+
+    return ok, describe
+
+
+def _relational(e, v, frame, output, baseline) -> tuple[np.ndarray, _Describe]:
+    w = _select(e, output, e.other).values
+    slack = e.atol + e.rtol * np.abs(w)
+    ok = v <= w + slack if e.rule == "at_most" else v >= w - slack
+    word = "at most" if e.rule == "at_most" else "at least"
+
+    def describe(i: int, j: int) -> str:
+        return f"{word} {e.other} = {_g(w[i, j])}"
+
+    return ok, describe
+
+
+def _baseline(e, v, frame, output, baseline) -> tuple[np.ndarray, _Describe]:
+    if baseline is None:
+        raise CheckError(f"{e.where}: rule {e.rule} needs the baseline run")
+    b = _select(e, baseline, e.variable).values
+    if e.rule == "greater_than_baseline":
+        ok, word = v > b, "above"
+    elif e.rule == "less_than_baseline":
+        ok, word = v < b, "below"
+    else:
+        ok, word = np.abs(v - b) <= e.atol + e.rtol * np.abs(b), "equal to"
+
+    def describe(i: int, j: int) -> str:
+        return f"{word} the baseline {_g(b[i, j])}"
+
+    return ok, describe
+
+
+_RULE_FUNCTIONS = {
+    "between": _between,
+    "nonnegative": _nonnegative,
+    "equals": _equals,
+    "constant": _constant,
+    "monotonic": _monotonic,
+    "relational": _relational,
+    "baseline": _baseline,
+}

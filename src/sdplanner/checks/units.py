@@ -324,9 +324,7 @@ class _Checker:
         text = (el.units or "").strip()
         equation = self._equation(el.name, 0)
         if not text:
-            self._report(
-                el.name, equation, "units missing", "declared", "", "expected", "units"
-            )
+            self._report(el.name, equation, "units missing", "declared", "", "expected", "units")
             return UNKNOWN
         try:
             return parse_units(text, self.extra)
@@ -348,9 +346,7 @@ class _Checker:
 
     # ----------------------------------------------------------------- reporting
     def _report(self, variable, equation, context, first, first_units, second, second_units):
-        finding = UnitFinding(
-            variable, equation, context, first, first_units, second, second_units
-        )
+        finding = UnitFinding(variable, equation, context, first, first_units, second, second_units)
         if finding not in self.findings:
             self.findings.append(finding)
 
@@ -361,9 +357,7 @@ class _Checker:
 
     def _same(self, a, b) -> bool:
         ratio = (a / b).to_base_units()
-        return bool(ratio.dimensionless) and math.isclose(
-            float(ratio.magnitude), 1.0, rel_tol=1e-9
-        )
+        return bool(ratio.dimensionless) and math.isclose(float(ratio.magnitude), 1.0, rel_tol=1e-9)
 
     def _agree(self, context, a_text, a, b_text, b):
         """Return the common units of two operands, reporting a mismatch."""
@@ -426,7 +420,11 @@ class _Checker:
         per_time = self.declared / self.time
         if flow is not UNKNOWN and flow is not ANY and not self._same(flow, per_time):
             self._mismatch(
-                "stock flow", f'flow "{self.text(ast.flow)}"', flow, "stock units per time", per_time
+                "stock flow",
+                f'flow "{self.text(ast.flow)}"',
+                flow,
+                "stock units per time",
+                per_time,
             )
         if init is not UNKNOWN and init is not ANY and not self._same(init, self.declared):
             self._mismatch(
@@ -438,7 +436,7 @@ class _Checker:
             )
 
     # ----------------------------------------------------------------- inference
-    def infer(self, node):  # noqa: C901 - one dispatch over the node types
+    def infer(self, node):
         ae = self.ae
         if _is_number(node):
             return ANY
@@ -456,7 +454,10 @@ class _Checker:
             info = self.elements.get(_key(self.variable))
             x_units = info.x_units if info is not None else self.dmnl
             self._expect(
-                "lookup input", self.text(node.argument), self.infer(node.argument), x_units,
+                "lookup input",
+                self.text(node.argument),
+                self.infer(node.argument),
+                x_units,
                 "lookup x axis",
             )
             return self.declared
@@ -470,14 +471,22 @@ class _Checker:
             return self._delay(node, node.smooth_time, "smooth time")
         if isinstance(node, ae.TrendStructure):
             self.infer(node.input)
-            self._expect("average time", self.text(node.average_time),
-                         self.infer(node.average_time), self.time)
+            self._expect(
+                "average time",
+                self.text(node.average_time),
+                self.infer(node.average_time),
+                self.time,
+            )
             self.infer(node.initial_trend)
             return self.dmnl / self.time if self.time is not UNKNOWN else UNKNOWN
         if isinstance(node, ae.ForecastStructure):
             result = self.infer(node.input)
-            self._expect("average time", self.text(node.average_time),
-                         self.infer(node.average_time), self.time)
+            self._expect(
+                "average time",
+                self.text(node.average_time),
+                self.infer(node.average_time),
+                self.time,
+            )
             self._expect("horizon", self.text(node.horizon), self.infer(node.horizon), self.time)
             return result
         if isinstance(node, ae.SampleIfTrueStructure):
@@ -485,13 +494,22 @@ class _Checker:
             result = self.infer(node.input)
             return self._agree(
                 "SAMPLE IF TRUE input and initial value",
-                f'"{self.text(node.input)}"', result,
-                f'"{self.text(node.initial)}"', self.infer(node.initial),
+                f'"{self.text(node.input)}"',
+                result,
+                f'"{self.text(node.initial)}"',
+                self.infer(node.initial),
             )
         if isinstance(node, ae.GameStructure):
             return self.infer(node.expression)
-        if isinstance(node, (ae.DataStructure, ae.GetDataStructure, ae.GetConstantsStructure,
-                             ae.GetLookupsStructure)):
+        if isinstance(
+            node,
+            (
+                ae.DataStructure,
+                ae.GetDataStructure,
+                ae.GetConstantsStructure,
+                ae.GetLookupsStructure,
+            ),
+        ):
             return self.declared
         self.unsupported.add(type(node).__name__)
         return UNKNOWN
@@ -504,8 +522,10 @@ class _Checker:
         if node.initial is not node.input:
             result = self._agree(
                 "input and initial value",
-                f'"{self.text(node.input)}"', result,
-                f'"{self.text(node.initial)}"', self.infer(node.initial),
+                f'"{self.text(node.input)}"',
+                result,
+                f'"{self.text(node.initial)}"',
+                self.infer(node.initial),
             )
         return result
 
@@ -567,7 +587,10 @@ class _Checker:
         if value is None:
             self._mismatch(
                 "power base (the exponent is not a number)",
-                f'"{base_text}"', base, "expected", self.dmnl,
+                f'"{base_text}"',
+                base,
+                "expected",
+                self.dmnl,
             )
             return UNKNOWN
         return base**value
@@ -614,7 +637,7 @@ class _Checker:
             left_text = self.text(arg)
         return ANY
 
-    def _call(self, node):  # noqa: C901 - one dispatch over Vensim functions
+    def _call(self, node):
         name = _key(node.function.reference)
         args = list(node.arguments)
         upper = name.upper().replace("_", " ")
@@ -622,7 +645,10 @@ class _Checker:
         if info is not None and info.is_lookup:
             if args:
                 self._expect(
-                    "lookup input", self.text(args[0]), self.infer(args[0]), info.x_units,
+                    "lookup input",
+                    self.text(args[0]),
+                    self.infer(args[0]),
+                    info.x_units,
                     f"x axis of {info.name}",
                 )
             return info.units
@@ -630,8 +656,19 @@ class _Checker:
             return self._agree_all(f"{upper} arguments", args)
         if name in ("abs", "integer", "sum", "vmin", "vmax"):
             return self.infer(args[0]) if args else UNKNOWN
-        if name in ("exp", "ln", "sin", "cos", "tan", "arcsin", "arccos", "arctan",
-                    "sinh", "cosh", "tanh"):
+        if name in (
+            "exp",
+            "ln",
+            "sin",
+            "cos",
+            "tan",
+            "arcsin",
+            "arccos",
+            "arctan",
+            "sinh",
+            "cosh",
+            "tanh",
+        ):
             for arg in args:
                 self._dimensionless(f"{upper} argument", arg)
             return self.dmnl
@@ -654,16 +691,20 @@ class _Checker:
             if name == "xidz" and len(args) > 2:
                 quotient = self._agree(
                     "XIDZ a/b and fallback",
-                    f'"{self.text(args[0])} / {self.text(args[1])}"', quotient,
-                    f'"{self.text(args[2])}"', self.infer(args[2]),
+                    f'"{self.text(args[0])} / {self.text(args[1])}"',
+                    quotient,
+                    f'"{self.text(args[2])}"',
+                    self.infer(args[2]),
                 )
             return quotient
         if name == "if_then_else":
             self.infer(args[0])
             return self._agree(
                 "IF THEN ELSE branches",
-                f'"{self.text(args[1])}"', self.infer(args[1]),
-                f'"{self.text(args[2])}"', self.infer(args[2]),
+                f'"{self.text(args[1])}"',
+                self.infer(args[1]),
+                f'"{self.text(args[2])}"',
+                self.infer(args[2]),
             )
         if name == "active_initial":
             return self._agree_all("ACTIVE INITIAL arguments", args)
@@ -701,7 +742,7 @@ class _Checker:
         return result
 
     # ----------------------------------------------------------------- text
-    def text(self, node) -> str:  # noqa: C901 - one dispatch over the node types
+    def text(self, node) -> str:
         """Write a sub-expression back in Vensim notation (for messages)."""
         ae = self.ae
         if isinstance(node, np.ndarray):
@@ -788,9 +829,7 @@ def _parse_model(path: Path):
     return abstract.sections[0].elements, texts
 
 
-def check_units(
-    path: str | os.PathLike, extra_definitions: Iterable[str] = ()
-) -> UnitReport:
+def check_units(path: str | os.PathLike, extra_definitions: Iterable[str] = ()) -> UnitReport:
     """Check the dimensional consistency of every equation of a Vensim model.
 
     Parameters
@@ -818,12 +857,22 @@ def check_units(
         raise ModelError(f"{src}: model file not found")
     if src.suffix.lower() != ".mdl":
         raise ModelError(f"{src}: expected a Vensim .mdl file, found suffix {src.suffix!r}")
-    elements, texts = _parse_model(src)
-    checker = _Checker(elements, texts, tuple(extra_definitions))
+    from sdplanner.model import file_sha256
+
+    report = _check_units_cached(src.resolve(), file_sha256(src), tuple(extra_definitions))
+    return UnitReport(src, report.n_equations, report.findings, report.unsupported)
+
+
+@cache
+def _check_units_cached(path: Path, digest: str, extra: tuple[str, ...]) -> UnitReport:
+    """Check one version of a file (keyed by its SHA-256), once per process."""
+    del digest  # part of the cache key only
+    elements, texts = _parse_model(path)
+    checker = _Checker(elements, texts, extra)
     checker.declare()
     n = checker.check()
     return UnitReport(
-        path=src,
+        path=path,
         n_equations=n,
         findings=tuple(checker.findings),
         unsupported=tuple(sorted(checker.unsupported)),

@@ -7,8 +7,12 @@ or a failure, 2 when the model or the checks file cannot be read (one line on st
 from __future__ import annotations
 
 import argparse
+import hashlib
+import os
 import time
 from pathlib import Path
+
+from sdplanner.errors import SdplannerError
 
 __all__ = ["handler", "register"]
 
@@ -49,6 +53,27 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=handler)
 
 
+def _snapshot(model_path: Path) -> Path:
+    """Copy the model to a content-addressed file, so that every run sees one version.
+
+    The reality checks run the model many times; a ``.mdl`` edited meanwhile must not mix two
+    versions in one report. The copy lives in the sdplanner cache, named by the SHA-256 of the
+    content, so PySD's cached translation and the loaded model are reused across commands.
+    """
+    data = model_path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    base = os.environ.get("SDPLANNER_CACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sdplanner"
+    )
+    target = Path(base) / "check-snapshots" / digest[:16] / model_path.name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    return target
+
+
 def handler(args: argparse.Namespace) -> int:
     """Run the checks and print one line per finding, pass or failure.
 
@@ -62,6 +87,21 @@ def handler(args: argparse.Namespace) -> int:
     int
         0 when everything passes, 1 on any unit finding or failed reality check.
     """
+    from sdplanner.checks.units import check_units
+
+    model_path = Path(args.model)
+    check_units(model_path)  # a missing, misnamed or unparsable model fails here (exit 2)
+    try:
+        snapshot = _snapshot(model_path)
+    except OSError as exc:
+        raise SdplannerError(f"{model_path}: cannot read the model: {exc}") from None
+    try:
+        return _check(args, model_path, snapshot)
+    except SdplannerError as exc:  # name the user's file, not the snapshot
+        raise type(exc)(str(exc).replace(str(snapshot), str(model_path))) from None
+
+
+def _check(args: argparse.Namespace, model_path: Path, snapshot: Path) -> int:
     from sdplanner.checks.reality import (
         checks_path_for,
         load_checks,
@@ -70,8 +110,7 @@ def handler(args: argparse.Namespace) -> int:
     )
     from sdplanner.checks.units import check_units
 
-    model_path = Path(args.model)
-    units = check_units(model_path)
+    units = check_units(snapshot)
     print(
         f"Units: {len(units.findings)} finding(s) in {units.n_equations} equations of {model_path}"
     )
@@ -90,9 +129,9 @@ def handler(args: argparse.Namespace) -> int:
 
     from sdplanner.model import load_model
 
-    model = load_model(model_path)
+    model = load_model(snapshot)
     checks = load_checks(checks_path, model)
-    engine, note = select_engine(args.engine, model_path)
+    engine, note = select_engine(args.engine, snapshot)
     how = f"engine {engine.name}" + (f"; {note}" if note else "")
     print(f"Reality checks: {len(checks)} from {checks_path} ({how})")
     start = time.perf_counter()

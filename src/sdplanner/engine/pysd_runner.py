@@ -38,13 +38,18 @@ class PysdEngine:
     def _to_pysd(self, name: str, value: ParamValue):
         elements = list(self.info.elements)
         if isinstance(value, TimeSeries):
-            if value.values.ndim == 1:
-                return pd.Series(value.values.astype(float), index=value.years.astype(float))
+            # Hold the end values beyond the given years (TimeSeries semantics): PySD returns
+            # NaN outside the index of a per-region series, so pad both ends far away.
+            years = np.concatenate(
+                [[value.years[0] - 1e4], value.years.astype(float), [value.years[-1] + 1e4]]
+            )
+            vals = np.concatenate([value.values[:1], value.values, value.values[-1:]])
+            if vals.ndim == 1:
+                return pd.Series(vals.astype(float), index=years)
             data = [
-                xr.DataArray(row.astype(float), {"Region": elements}, ["Region"])
-                for row in value.values
+                xr.DataArray(row.astype(float), {"Region": elements}, ["Region"]) for row in vals
             ]
-            return pd.Series(data, index=value.years.astype(float))
+            return pd.Series(data, index=years)
         arr = np.asarray(value, dtype=float)
         if arr.ndim == 0:
             return float(arr)

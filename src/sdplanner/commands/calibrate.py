@@ -1,0 +1,127 @@
+"""``sdplanner calibrate --data CSV --spec SPEC --out DIR``: fit parameters to observations.
+
+Everything is validated (data, spec, output directory) before the first model run; bad input
+is one line on stderr and exit code 2 (`sdplanner.errors.DataError`, `CalibrationError`).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["handler", "register"]
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, found {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, found {value}")
+    return value
+
+
+def register(sub) -> None:
+    """Add the ``calibrate`` subcommand.
+
+    Parameters
+    ----------
+    sub : argparse._SubParsersAction
+        The subcommand collection of the ``sdplanner`` parser.
+    """
+    p = sub.add_parser(
+        "calibrate",
+        help="fit model constants to observations, with intervals and fit statistics",
+        description=(
+            "Fit the constants a calibration spec names to the observations of a long CSV"
+            " (indicator, area, year, value[, sigma][, weight]) by weighted least squares"
+            " from a seeded Latin hypercube of starts; write parameters.csv (profile and"
+            " bootstrap intervals), fit.csv, calibrated.params.yaml, identifiability.txt,"
+            " report.txt, plots/ and manifest.json. Spec format: docs/calibration.md."
+        ),
+    )
+    p.add_argument("--data", required=True, metavar="CSV", help="observations (long CSV)")
+    p.add_argument("--spec", required=True, metavar="SPEC", help="calibration spec (YAML)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--starts",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="Latin-hypercube starts, besides the .mdl values (default 20)",
+    )
+    p.add_argument(
+        "--bootstrap",
+        type=_count,
+        default=0,
+        metavar="B",
+        help="residual-bootstrap refits for a second set of intervals (default 0: none)",
+    )
+    p.add_argument("--model", help="Vensim .mdl file (default: the shipped model)")
+    p.add_argument("--areas", metavar="CSV", help="area mapping (default: data/area_mapping.csv)")
+    p.add_argument("--no-plots", action="store_true", help="do not write plots/")
+    p.set_defaults(handler=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Validate the inputs, calibrate, write the outputs and print a summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``data, spec, out, seed, starts, bootstrap, model, areas, no_plots``.
+
+    Returns
+    -------
+    int
+        0 on success.
+    """
+    from sdplanner.calibrate import calibrate, load_problem
+    from sdplanner.calibration_io import write_outputs
+    from sdplanner.data import load_area_mapping
+    from sdplanner.engine.batch import BatchEngine
+    from sdplanner.model import load_model
+    from sdplanner.results import prepare_output_dir
+
+    model = load_model(args.model)
+    areas = load_area_mapping(args.areas)
+    problem = load_problem(args.data, args.spec, model, areas=areas)
+    out = prepare_output_dir(args.out)
+    engine = BatchEngine.from_mdl(model.path)
+    print(
+        f"calibrating {problem.n_parameters} values to {len(problem.rows)} observations"
+        f" ({len(problem.skipped)} rows skipped, {len(problem.ignored)} ignored: see"
+        f" report.txt); {args.starts} starts, {args.bootstrap} bootstrap refits, seed {args.seed}",
+        flush=True,
+    )
+    for row in problem.skipped:
+        print(f"  skipped {row.describe()}")
+    result = calibrate(
+        problem, engine, starts=args.starts, bootstrap=args.bootstrap, seed=args.seed
+    )
+    write_outputs(
+        result,
+        out,
+        model=model,
+        data=args.data,
+        spec=args.spec,
+        engine=engine.name,
+        starts=args.starts,
+        bootstrap=args.bootstrap,
+        plots=not args.no_plots,
+    )
+    table = result.parameters_table()
+    print(
+        f"objective {result.best.deviance:.4g}; {result.n_runs} model runs in"
+        f" {result.n_calls} batches, {result.wall_time:.1f} s -> {out}"
+    )
+    print(table.to_string(index=False, float_format="{:.4g}".format))
+    idf = result.identifiability
+    if idf.at_bound or idf.pairs or idf.undetermined:
+        print(
+            f"identifiability: {len(idf.at_bound)} at a bound, {len(idf.pairs)} correlated"
+            f" pairs, {len(idf.undetermined)} not determined by the data: see"
+            f" {out / 'identifiability.txt'}"
+        )
+    return 0

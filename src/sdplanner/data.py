@@ -1,0 +1,464 @@
+"""Observations for calibration: reading and validating them, and mapping areas to regions.
+
+An observation file is a long CSV with one figure per row::
+
+    indicator,area,year,value[,sigma][,weight][,area_type][,any other column]
+
+- ``indicator``: a name such as ``rural_income_per_capita``; the calibration spec says which
+  model variable each indicator is compared with.
+- ``area``: one of the 14 regions, the aggregate (``All 14 regions`` or ``14 regions``), a
+  sub-area (prefecture, district) or a context area (province, the nation), as named in the
+  area mapping (``data/area_mapping.csv``).
+- ``year``: a whole year.
+- ``value``: the figure, in the unit the spec states for the indicator. A row whose value is
+  empty is skipped and listed (`ObservationSet.skipped`), not an error.
+- ``sigma`` (optional): the figure's standard error, in the same unit; empty means "use the
+  spec's default".
+- ``weight`` (optional): a non-negative multiplier of the row's squared residual; empty means 1.
+- ``area_type`` (optional): when present it is part of a row's identity, so the same name can
+  be two areas (``Tibet`` is a region and a province in ``seed_figures.csv``).
+
+Other columns (``unit``, ``note`` ...) are kept out of the way and ignored. Errors are
+`DataError` with one line naming the file, the line and what was expected and found.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from sdplanner.errors import DataError
+from sdplanner.regions import AGGREGATE, REGIONS
+from sdplanner.resources import data_path
+
+__all__ = [
+    "AREA_KINDS",
+    "OBSERVATION_COLUMNS",
+    "Area",
+    "AreaMap",
+    "Observation",
+    "ObservationSet",
+    "SkippedRow",
+    "load_area_mapping",
+    "read_observations",
+    "suggest",
+]
+
+#: Kinds of area in the mapping file.
+AREA_KINDS = ("region", "aggregate", "sub-area", "context")
+#: Required columns of an observation file, then the optional ones it understands.
+OBSERVATION_COLUMNS = ("indicator", "area", "year", "value")
+_OPTIONAL = ("sigma", "weight", "area_type")
+_MAPPING_COLUMNS = ("area", "area_type", "kind", "region", "note")
+
+
+def suggest(name: object, options: Iterable[str]) -> str:
+    """Return `` (did you mean 'x'?)`` for the closest option, or an empty string.
+
+    Parameters
+    ----------
+    name : object
+        What the user wrote.
+    options : iterable of str
+        Valid names.
+
+    Returns
+    -------
+    str
+        A hint to append to an error message.
+    """
+    close = difflib.get_close_matches(str(name), sorted(set(options)), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True)
+class Area:
+    """One named area and how it relates to the model.
+
+    Attributes
+    ----------
+    name : str
+        Name as data files write it (``"Enshi"``).
+    area_type : str
+        Type as ``seed_figures.csv`` writes it (``"prefecture (Wulingshan)"``).
+    kind : str
+        ``"region"`` (one of the 14), ``"aggregate"`` (all 14), ``"sub-area"`` (part of one
+        region, compared with that region's value) or ``"context"`` (not modelled; rows ignored).
+    region : str or None
+        Display name of the region for a region or a sub-area; None otherwise.
+    note : str
+        Free text.
+    """
+
+    name: str
+    area_type: str
+    kind: str
+    region: str | None
+    note: str = ""
+
+    @property
+    def modelled(self) -> bool:
+        """True unless the area is a context area (a province, the nation)."""
+        return self.kind != "context"
+
+    @property
+    def model_area(self) -> str:
+        """The area of the model it is compared with: a region display name or the aggregate."""
+        return self.region if self.region is not None else AGGREGATE
+
+
+@dataclass(frozen=True)
+class AreaMap:
+    """The areas data files may name.
+
+    Attributes
+    ----------
+    areas : tuple of Area
+        Every row of the mapping file.
+    path : pathlib.Path or None
+        The file it was read from.
+    """
+
+    areas: tuple[Area, ...]
+    path: Path | None = None
+
+    @property
+    def names(self) -> list[str]:
+        """Every area name, without repeats."""
+        return list(dict.fromkeys(a.name for a in self.areas))
+
+    def resolve(self, name: str, area_type: str | None, where: str) -> Area:
+        """Return the area a data row names.
+
+        Parameters
+        ----------
+        name : str
+            The row's ``area``.
+        area_type : str or None
+            The row's ``area_type`` when the file has that column.
+        where : str
+            Error prefix (file and line).
+
+        Returns
+        -------
+        Area
+            The matching area. Without ``area_type``, a name that is both a modelled area
+            and a context area (``Tibet``) means the modelled one.
+
+        Raises
+        ------
+        DataError
+            When the name (or the name and type) is not in the mapping.
+        """
+        matches = [a for a in self.areas if a.name == name]
+        if not matches:
+            raise DataError(
+                f"{where}: unknown area {name!r}{suggest(name, self.names)};"
+                f" expected a region, '{AGGREGATE}' or an area of {self._source()}"
+            )
+        if area_type:
+            typed = [a for a in matches if a.area_type == area_type]
+            if not typed:
+                types = [a.area_type for a in matches]
+                raise DataError(
+                    f"{where}: area {name!r} has no area_type {area_type!r}"
+                    f"{suggest(area_type, types)}; expected one of {types}"
+                )
+            return typed[0]
+        modelled = [a for a in matches if a.modelled]
+        return (modelled or matches)[0]
+
+    def _source(self) -> str:
+        return str(self.path) if self.path is not None else "the area mapping"
+
+
+def _read_csv_rows(path: Path, error) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    if not path.exists():
+        raise error(f"{path}: file not found")
+    if not path.is_file():
+        raise error(f"{path}: expected a CSV file, found a directory")
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            reader.fieldnames = header
+            rows = []
+            line = reader.line_num
+            for row in reader:
+                rows.append((line + 1, row))
+                line = reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise error(f"{path}: cannot read as UTF-8 CSV ({exc})") from None
+    return header, rows
+
+
+def load_area_mapping(path: str | os.PathLike | None = None) -> AreaMap:
+    """Read and validate an area mapping file.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        CSV with columns ``area, area_type, kind, region, note``; the shipped
+        ``data/area_mapping.csv`` when omitted.
+
+    Returns
+    -------
+    AreaMap
+        The areas.
+
+    Raises
+    ------
+    DataError
+        On a missing column, an unknown kind, a region that is not one of the 14, a sub-area
+        without a region, or a repeated (area, area_type).
+    """
+    if path is None:
+        return _shipped_mapping()
+    return _load_area_mapping(Path(path))
+
+
+@cache
+def _shipped_mapping() -> AreaMap:
+    return _load_area_mapping(data_path("area_mapping.csv"))
+
+
+def _load_area_mapping(path: Path) -> AreaMap:
+    header, rows = _read_csv_rows(path, DataError)
+    missing = [c for c in _MAPPING_COLUMNS[:4] if c not in header]
+    if missing:
+        raise DataError(f"{path}: expected columns {list(_MAPPING_COLUMNS)}, missing {missing}")
+    areas: list[Area] = []
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in rows:
+        where = f"{path}: line {line}"
+        name = (row.get("area") or "").strip()
+        area_type = (row.get("area_type") or "").strip()
+        kind = (row.get("kind") or "").strip()
+        region = (row.get("region") or "").strip() or None
+        if not name:
+            raise DataError(f"{where}: expected an area name, found an empty cell")
+        if kind not in AREA_KINDS:
+            raise DataError(f"{where}: kind: expected one of {list(AREA_KINDS)}, found {kind!r}")
+        if kind in ("region", "sub-area"):
+            if region not in REGIONS:
+                raise DataError(
+                    f"{where}: region: expected one of the 14 regions for a {kind},"
+                    f" found {region!r}{suggest(region or '', REGIONS)}"
+                )
+        elif region is not None:
+            raise DataError(f"{where}: region: expected an empty cell for a {kind}")
+        key = (name, area_type)
+        if key in seen:
+            raise DataError(f"{where}: area {name!r} ({area_type}) repeats line {seen[key]}")
+        seen[key] = line
+        areas.append(Area(name, area_type, kind, region, (row.get("note") or "").strip()))
+    return AreaMap(tuple(areas), path)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One observed figure.
+
+    Attributes
+    ----------
+    line : int
+        Line of the file (the header is line 1).
+    indicator : str
+        Indicator name.
+    area : Area
+        The area, resolved through the mapping.
+    year : int
+        Year the figure is dated (year).
+    value : float
+        The figure, in the indicator's data unit (see the spec).
+    sigma : float or None
+        Standard error in the same unit, or None for the spec's default.
+    weight : float
+        Multiplier of the squared residual (dimensionless, >= 0).
+    """
+
+    line: int
+    indicator: str
+    area: Area
+    year: int
+    value: float
+    sigma: float | None = None
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row left out before calibration, and why.
+
+    Attributes
+    ----------
+    line : int
+        Line of the file.
+    indicator, area : str
+        As written in the row.
+    year : str
+        As written in the row.
+    reason : str
+        Plain words.
+    """
+
+    line: int
+    indicator: str
+    area: str
+    year: str
+    reason: str
+
+    def describe(self) -> str:
+        """Return one line: where, what and why."""
+        return f"line {self.line}: {self.indicator}, {self.area}, {self.year}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ObservationSet:
+    """The validated rows of an observation file.
+
+    Attributes
+    ----------
+    path : pathlib.Path or None
+        The file.
+    rows : tuple of Observation
+        Rows with a value, in file order.
+    skipped : tuple of SkippedRow
+        Rows whose value is empty.
+    extra_columns : tuple of str
+        Columns kept and ignored.
+    """
+
+    path: Path | None
+    rows: tuple[Observation, ...]
+    skipped: tuple[SkippedRow, ...] = ()
+    extra_columns: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_frame(self) -> pd.DataFrame:
+        """Return the rows as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``line, indicator, area, area_type, kind, region, year, value, sigma,
+            weight`` (``sigma`` is NaN where the file gives none).
+        """
+        return pd.DataFrame(
+            {
+                "line": [o.line for o in self.rows],
+                "indicator": [o.indicator for o in self.rows],
+                "area": [o.area.name for o in self.rows],
+                "area_type": [o.area.area_type for o in self.rows],
+                "kind": [o.area.kind for o in self.rows],
+                "region": [o.area.region or "" for o in self.rows],
+                "year": [o.year for o in self.rows],
+                "value": [o.value for o in self.rows],
+                "sigma": [math.nan if o.sigma is None else o.sigma for o in self.rows],
+                "weight": [o.weight for o in self.rows],
+            }
+        )
+
+
+def _float(text: str, where: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(f"{where}: expected {what}, found {text!r}") from None
+    if not math.isfinite(value):
+        raise DataError(f"{where}: expected {what}, found {text!r}")
+    return value
+
+
+def read_observations(path: str | os.PathLike, areas: AreaMap | None = None) -> ObservationSet:
+    """Read and validate an observation file.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV (see the module docstring for its columns).
+    areas : AreaMap, optional
+        Areas the file may name; the shipped mapping when omitted.
+
+    Returns
+    -------
+    ObservationSet
+        Rows with values, and the rows skipped because their value is empty.
+
+    Raises
+    ------
+    DataError
+        One line naming the file and line: a missing column, an empty indicator, an
+        unknown area (with the closest name), a non-numeric or non-whole year, a non-numeric
+        value, a sigma that is not positive, a negative weight, or a row that repeats an
+        earlier one (same indicator, area, area_type when present, and year).
+    """
+    path = Path(path)
+    areas = areas if areas is not None else load_area_mapping()
+    header, raw = _read_csv_rows(path, DataError)
+    missing = [c for c in OBSERVATION_COLUMNS if c not in header]
+    if missing:
+        raise DataError(
+            f"{path}: expected columns {list(OBSERVATION_COLUMNS)} (optional"
+            f" {list(_OPTIONAL)}), missing {missing}; found {header}"
+        )
+    has_type = "area_type" in header
+    extra = tuple(c for c in header if c not in OBSERVATION_COLUMNS + _OPTIONAL)
+    rows: list[Observation] = []
+    skipped: list[SkippedRow] = []
+    seen: dict[tuple, int] = {}
+    for line, row in raw:
+        where = f"{path}: line {line}"
+        cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        if not any(cells.values()):
+            continue  # a blank line
+        if row.get(None):
+            raise DataError(
+                f"{where}: expected {len(header)} cells, found {len(header) + len(row[None])}"
+            )
+        indicator = cells.get("indicator", "")
+        if not indicator:
+            raise DataError(f"{where}: indicator: expected a name, found an empty cell")
+        name = cells.get("area", "")
+        area_type = cells.get("area_type", "") if has_type else None
+        area = areas.resolve(name, area_type, where)
+        year_text = cells.get("year", "")
+        year = _float(year_text, f"{where}: year", "a whole year")
+        if year != int(year):
+            raise DataError(f"{where}: year: expected a whole year, found {year_text!r}")
+        key = (indicator, name, area_type, int(year))
+        if key in seen:
+            raise DataError(
+                f"{where}: duplicate row: {indicator}, {name}"
+                + (f" ({area_type})" if has_type else "")
+                + f", {int(year)} repeats line {seen[key]}"
+            )
+        seen[key] = line
+        value_text = cells.get("value", "")
+        if not value_text:
+            skipped.append(SkippedRow(line, indicator, name, year_text, "empty value"))
+            continue
+        value = _float(value_text, f"{where}: value", "a number")
+        sigma = None
+        if cells.get("sigma"):
+            sigma = _float(cells["sigma"], f"{where}: sigma", "a positive standard error")
+            if sigma <= 0:
+                raise DataError(
+                    f"{where}: sigma: expected a positive standard error, found {sigma:g}"
+                )
+        weight = 1.0
+        if cells.get("weight"):
+            weight = _float(cells["weight"], f"{where}: weight", "a non-negative weight")
+            if weight < 0:
+                raise DataError(
+                    f"{where}: weight: expected a non-negative weight, found {weight:g}"
+                )
+        rows.append(Observation(line, indicator, area, int(year), value, sigma, weight))
+    return ObservationSet(path, tuple(rows), tuple(skipped), extra)

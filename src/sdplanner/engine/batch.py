@@ -1,0 +1,528 @@
+"""The fast engine: the ``.mdl``'s equations as NumPy code over a batch of samples.
+
+`BatchEngine` reads the model through PySD's parser (`sdplanner.engine.equations`), generates
+one Python function per run signature (which outputs, which constants vary per sample,
+which are time series), and runs it on arrays with a sample axis. Results match PySD's
+(Euler integration, outputs recorded before the step, saved every SAVEPER) to the last bit
+or nearly so; see `sdplanner.engine.codegen` for the details.
+
+Per-step work is kept small: constants and quantities that depend on time only are
+evaluated before the loop, equal subexpressions once, and variables that no stock needs are
+evaluated at the saved times only. Only the requested variables are stored, at the saved
+times. Large batches run in chunks of `BatchEngine.chunk_size` samples so that the working
+arrays stay in the processor's cache.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdplanner.engine.base import ParamValue, SimulationOutput, TimeSeries
+from sdplanner.engine.codegen import Kernel, generate_kernel
+from sdplanner.engine.equations import ModelIR, read_model
+from sdplanner.errors import EngineError, ModelError
+from sdplanner.model import ModelInfo, load_model
+from sdplanner.resources import default_model_path
+
+__all__ = ["BatchEngine", "TimeGrid"]
+
+#: Default number of samples evaluated together (arrays of 14 x 1024 floats, 112 KiB).
+DEFAULT_CHUNK = 1024
+#: Most time points one run may have.
+MAX_POINTS = 10_000_000
+_KERNEL_CACHE_SIZE = 64
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """The time points of a run, as PySD steps them.
+
+    Attributes
+    ----------
+    times : list of float
+        Every time point (year): ``t0, t0 + dt, (t0 + dt) + dt, ...`` accumulated in floating
+        point as PySD does, up to the last point before ``final_time`` (within ``dt * 1e-5``)
+        plus one.
+    saves : list of bool
+        Whether each point is saved (``(t - t0) % saveper`` within ``dt * 1e-5`` of 0).
+    save_idx : numpy.ndarray
+        Indices of the saved points.
+    saved_times : numpy.ndarray
+        Saved times rounded as PySD rounds its output index (year).
+    initial_time, final_time, time_step, saveper : float
+        Control values of the run (year).
+    """
+
+    times: list
+    saves: list
+    save_idx: np.ndarray
+    saved_times: np.ndarray
+    initial_time: float
+    final_time: float
+    time_step: float
+    saveper: float
+
+    @classmethod
+    def build(cls, initial_time, final_time, time_step, saveper) -> TimeGrid:
+        """Step time from ``initial_time`` to ``final_time`` exactly as PySD does.
+
+        Parameters
+        ----------
+        initial_time, final_time : float
+            First and last time (year).
+        time_step : float
+            Euler step (year), positive.
+        saveper : float
+            Saving interval (year), positive.
+
+        Returns
+        -------
+        TimeGrid
+            The points and which of them are saved.
+
+        Raises
+        ------
+        EngineError
+            When a value is not finite, the step or saving interval is not positive, the final
+            time precedes the initial time, or the run would have too many points.
+        """
+        for label, value in (
+            ("INITIAL TIME", initial_time),
+            ("final_time", final_time),
+            ("time_step", time_step),
+            ("SAVEPER", saveper),
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise EngineError(f"{label}: expected a number of years, found {value!r}")
+            if not math.isfinite(value):
+                raise EngineError(f"{label}: expected a finite number of years, found {value!r}")
+        if time_step <= 0:
+            raise EngineError(f"time_step: expected a positive number of years, found {time_step}")
+        if saveper <= 0:
+            raise EngineError(f"SAVEPER: expected a positive number of years, found {saveper}")
+        if final_time < initial_time:
+            raise EngineError(
+                f"final_time: expected a year not before INITIAL TIME {initial_time},"
+                f" found {final_time}"
+            )
+        if (final_time - initial_time) / time_step + 2 > MAX_POINTS:
+            raise EngineError(
+                f"time_step: {time_step} gives more than {MAX_POINTS} time points from"
+                f" {initial_time} to {final_time}"
+            )
+        prec = time_step * 1e-5  # PySD's Time.rprec
+
+        def saved(t):
+            delay = t - initial_time
+            return delay % saveper < prec or -delay % saveper < prec
+
+        times, saves = [], []
+        t = initial_time
+        while t + prec < final_time:
+            times.append(t)
+            saves.append(saved(t))
+            t = t + time_step
+        times.append(t)
+        saves.append(saved(t))
+        save_idx = np.flatnonzero(saves)
+        decimals = -int(np.log10(prec))
+        saved_times = np.array([np.round(times[i], decimals) for i in save_idx], dtype=float)
+        return cls(
+            times, saves, save_idx, saved_times, initial_time, final_time, time_step, saveper
+        )
+
+
+class BatchEngine:
+    """Run the model as generated NumPy code, one run or a batch of thousands.
+
+    Create one with `BatchEngine.from_mdl`. Parameters are PySD Python names of constants;
+    values are in the constant's units (see `sdplanner.engine.base`). Runs may be made from
+    several threads at once: they share nothing but the cache of generated code.
+
+    Parameters
+    ----------
+    ir : sdplanner.engine.equations.ModelIR
+        The parsed model.
+    info : sdplanner.model.ModelInfo
+        The model's description (regions, variables, units).
+    chunk_size : int, optional
+        Samples evaluated together; large batches run chunk by chunk.
+
+    Attributes
+    ----------
+    name : str
+        ``"batch"``.
+    info : sdplanner.model.ModelInfo
+        The model's description.
+    ir : sdplanner.engine.equations.ModelIR
+        The parsed equations.
+    chunk_size : int
+        Samples evaluated together.
+    """
+
+    name = "batch"
+
+    def __init__(self, ir: ModelIR, info: ModelInfo, *, chunk_size: int = DEFAULT_CHUNK) -> None:
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise EngineError(f"chunk_size: expected a positive integer, found {chunk_size!r}")
+        self.ir = ir
+        self.info = info
+        self.chunk_size = chunk_size
+        self._R = ir.n_regions
+        self._defaults: dict[str, object] = {}
+        for py in ir.constants:
+            var = ir.variables[py]
+            if var.region:
+                self._defaults[py] = np.asarray(var.value, dtype=float).reshape(self._R, 1)
+            else:
+                self._defaults[py] = var.value
+        self._control = {k: v.value for k, v in ir.variables.items() if v.kind == "control"}
+        self._kernels: dict[tuple, Kernel] = {}
+
+    @classmethod
+    def from_mdl(
+        cls, path: str | os.PathLike | None = None, *, chunk_size: int = DEFAULT_CHUNK
+    ) -> BatchEngine:
+        """Build the engine for a Vensim model.
+
+        Parameters
+        ----------
+        path : path-like, optional
+            The ``.mdl``; the model shipped with the package when omitted.
+        chunk_size : int, optional
+            Samples evaluated together.
+
+        Returns
+        -------
+        BatchEngine
+            The engine.
+
+        Raises
+        ------
+        ModelError
+            When the file is missing or unreadable, or uses a construct the batch engine
+            does not support (the message names the construct and the variable).
+        """
+        src = Path(path) if path is not None else default_model_path()
+        ir = read_model(src)
+        info = load_model(src)
+        ours = set(ir.variables)
+        theirs = set(info.variables) - {"time"}
+        if ours != theirs:
+            extra = sorted(ours ^ theirs)[:5]
+            raise ModelError(
+                f"{src}: the parsed equations and PySD's model name different variables"
+                f" (e.g. {extra})"
+            )
+        return cls(ir, info, chunk_size=chunk_size)
+
+    # ---- public API ---------------------------------------------------------------------
+    def run(
+        self,
+        params: Mapping[str, ParamValue] | None = None,
+        *,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        variables: Sequence[str] | None = None,
+    ) -> SimulationOutput:
+        """Run the model once.
+
+        Parameters
+        ----------
+        params : mapping, optional
+            ``py_name -> value`` overrides of constants, in each constant's units: a float,
+            an array of shape ``(n_regions,)`` (per-region constants only) or a `TimeSeries`.
+        final_time : float, optional
+            Last simulated year; the model's FINAL TIME when omitted.
+        time_step : float, optional
+            Euler step (year); the model's TIME STEP when omitted.
+        variables : sequence of str, optional
+            Python names to return; every variable but ``"time"`` when omitted (``"time"``
+            may be asked for: the saved years).
+
+        Returns
+        -------
+        SimulationOutput
+            Trajectories saved every SAVEPER years: ``(n_times,)`` or
+            ``(n_times, n_regions)`` per variable, in the variable's units.
+
+        Raises
+        ------
+        EngineError
+            For an unknown parameter or variable, or a value of the wrong shape.
+        """
+        out = self.run_batch(
+            params, None, final_time=final_time, time_step=time_step, variables=variables
+        )
+        return SimulationOutput(
+            times=out.times, values={k: v[0] for k, v in out.values.items()}, engine=self.name
+        )
+
+    def run_batch(
+        self,
+        params: Mapping[str, ParamValue] | None = None,
+        batch: Mapping[str, np.ndarray] | None = None,
+        *,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        variables: Sequence[str] | None = None,
+    ) -> SimulationOutput:
+        """Run the model for a batch of samples.
+
+        Parameters
+        ----------
+        params : mapping, optional
+            Overrides common to every sample, as in `run`.
+        batch : mapping, optional
+            ``py_name -> array`` of per-sample values: shape ``(n,)`` (one value per sample;
+            repeated over the regions of a per-region constant) or ``(n, n_regions)``
+            (per-region constants only). Every array has the same ``n``; without ``batch``
+            there is one sample.
+        final_time : float, optional
+            Last simulated year; the model's FINAL TIME when omitted.
+        time_step : float, optional
+            Euler step (year); the model's TIME STEP when omitted.
+        variables : sequence of str, optional
+            Python names to return; every variable but ``"time"`` when omitted. Each returned
+            variable takes ``n * n_times * n_regions * 8`` bytes, so ask for what you need.
+
+        Returns
+        -------
+        SimulationOutput
+            ``(n, n_times)`` or ``(n, n_times, n_regions)`` per variable, in the variable's
+            units; ``times`` are the saved years.
+
+        Raises
+        ------
+        EngineError
+            For an unknown parameter or variable, a parameter given both in ``params`` and
+            ``batch``, a value of the wrong shape, or per-sample arrays of different lengths.
+        """
+        names = self._output_names(variables)
+        common = self._common_params(params)
+        per_sample, n = self._batch_params(batch, common)
+        grid = TimeGrid.build(
+            self._control["initial_time"],
+            self._control["final_time"] if final_time is None else final_time,
+            self._control["time_step"] if time_step is None else time_step,
+            self._control["saveper"],
+        )
+        series = frozenset(k for k, v in common.items() if isinstance(v, TimeSeries))
+        outputs = tuple(x for x in names if x != "time")
+        kernel = self._kernel(outputs, frozenset(per_sample), series)
+
+        prepared: dict[str, object] = dict(self._defaults)
+        for key, value in common.items():
+            prepared[key] = (
+                self._series_table(key, value, grid) if isinstance(value, TimeSeries) else value
+            )
+        prepared["initial_time"] = grid.initial_time
+        prepared["final_time"] = grid.final_time
+        prepared["time_step"] = grid.time_step
+        prepared["saveper"] = grid.saveper
+
+        n_saves = len(grid.save_idx)
+        values: dict[str, np.ndarray] = {}
+        for name in outputs:
+            shape = (n, n_saves, self._R) if self.ir.variables[name].region else (n, n_saves)
+            values[name] = np.empty(shape, dtype=float)
+        last = int(grid.save_idx[-1]) if n_saves else -1
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            for lo in range(0, n, self.chunk_size):
+                hi = min(n, lo + self.chunk_size)
+                chunk = dict(prepared)
+                for key, arr in per_sample.items():
+                    chunk[key] = np.ascontiguousarray(arr[:, lo:hi])
+                kernel.function(
+                    chunk,
+                    {k: v[lo:hi] for k, v in values.items()},
+                    grid.times,
+                    grid.saves,
+                    grid.save_idx,
+                    last,
+                    hi - lo,
+                )
+        result = {}
+        for name in names:
+            if name == "time":
+                result[name] = np.broadcast_to(grid.saved_times, (n, n_saves)).copy()
+            else:
+                result[name] = values[name]
+        return SimulationOutput(times=grid.saved_times.copy(), values=result, engine=self.name)
+
+    def kernel_source(
+        self,
+        variables: Sequence[str] | None = None,
+        batched: Sequence[str] = (),
+        series: Sequence[str] = (),
+    ) -> str:
+        """Return the generated Python source for a run signature (for inspection).
+
+        Parameters
+        ----------
+        variables : sequence of str, optional
+            Outputs; every variable when omitted.
+        batched : sequence of str, optional
+            Constants that vary per sample.
+        series : sequence of str, optional
+            Constants given as time series.
+
+        Returns
+        -------
+        str
+            The source of the kernel function.
+        """
+        outputs = tuple(x for x in self._output_names(variables) if x != "time")
+        return self._kernel(outputs, frozenset(batched), frozenset(series)).source
+
+    # ---- validation and preparation -----------------------------------------------------
+    def _output_names(self, variables) -> list[str]:
+        if variables is None:  # as PysdEngine: every variable but "time" (the saved times)
+            return [v for v in self.info.variables if v != "time"]
+        if isinstance(variables, str):
+            raise EngineError(
+                f"variables: expected a sequence of Python names, found the string {variables!r}"
+            )
+        names: list[str] = []
+        for name in variables:
+            if name != "time" and name not in self.ir.variables:
+                raise EngineError(f"variable {name}: the model has no variable of that name")
+            if name not in names:
+                names.append(name)
+        return names
+
+    def _check_constant(self, name) -> None:
+        var = self.ir.variables.get(name)
+        if var is None:
+            raise EngineError(f"parameter {name}: the model has no constant of that name")
+        if var.kind == "control":
+            raise EngineError(
+                f"parameter {name}: a control variable; use the final_time= or time_step="
+                " arguments instead"
+            )
+        if var.kind != "constant":
+            raise EngineError(
+                f"parameter {name}: expected a constant, found a {var.kind} (only constants"
+                " can be overridden)"
+            )
+
+    def _common_params(self, params) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for name, value in dict(params or {}).items():
+            self._check_constant(name)
+            region = self.ir.variables[name].region
+            if isinstance(value, TimeSeries):
+                out[name] = self._check_series(name, value, region)
+                continue
+            arr = _as_float_array(name, value)
+            if arr.ndim == 0:
+                out[name] = np.full((self._R, 1), float(arr)) if region else float(arr)
+            elif region and arr.shape == (self._R,):
+                out[name] = arr.reshape(self._R, 1).copy()
+            else:
+                expected = f"a float or {self._R} regional values" if region else "a float"
+                raise EngineError(f"parameter {name}: expected {expected}, found shape {arr.shape}")
+        return out
+
+    def _check_series(self, name, value: TimeSeries, region: bool) -> TimeSeries:
+        years = _as_float_array(name, value.years)
+        values = _as_float_array(name, value.values)
+        if years.ndim != 1 or years.size == 0:
+            raise EngineError(
+                f"parameter {name}: expected time-series years of shape (k,), found {years.shape}"
+            )
+        if not np.all(np.isfinite(years)) or np.any(np.diff(years) <= 0):
+            raise EngineError(
+                f"parameter {name}: expected strictly increasing finite time-series years"
+            )
+        ok = values.shape == (years.size,) or (region and values.shape == (years.size, self._R))
+        if not ok:
+            expected = f"({years.size},)" + (f" or ({years.size}, {self._R})" if region else "")
+            raise EngineError(
+                f"parameter {name}: expected time-series values of shape {expected},"
+                f" found {values.shape}"
+            )
+        return TimeSeries(years, values)
+
+    def _series_table(self, name, value: TimeSeries, grid: TimeGrid) -> np.ndarray:
+        """Interpolate a time series at every time point, held constant beyond the ends.
+
+        PySD interpolates a scalar series with ``numpy.interp`` (the same numbers). For a
+        per-region series it uses ``xarray.DataArray.interp``, equal inside the years given but
+        NaN outside them; here the end values are held, as `TimeSeries` documents.
+        """
+        times = np.asarray(grid.times, dtype=float)
+        if value.values.ndim == 1:
+            table = np.interp(times, value.years, value.values)
+            if self.ir.variables[name].region:
+                return np.broadcast_to(table[:, None, None], (times.size, self._R, 1)).copy()
+            return table.reshape(-1, 1, 1)
+        cols = [np.interp(times, value.years, value.values[:, j]) for j in range(self._R)]
+        return np.stack(cols, axis=1)[:, :, None]
+
+    def _batch_params(self, batch, common) -> tuple[dict[str, np.ndarray], int]:
+        out: dict[str, np.ndarray] = {}
+        n = None
+        for name, value in dict(batch or {}).items():
+            self._check_constant(name)
+            if name in common:
+                raise EngineError(
+                    f"parameter {name}: given both as a common and a per-sample value"
+                )
+            if isinstance(value, TimeSeries):
+                raise EngineError(
+                    f"parameter {name}: time series cannot vary per sample; pass it in params"
+                )
+            arr = _as_float_array(name, value)
+            region = self.ir.variables[name].region
+            if arr.ndim == 0 or arr.shape[0] == 0:
+                raise EngineError(
+                    f"parameter {name}: expected per-sample values of shape (n,), found {arr.shape}"
+                )
+            if n is None:
+                n = arr.shape[0]
+            elif arr.shape[0] != n:
+                raise EngineError(
+                    f"parameter {name}: expected {n} samples like the other per-sample"
+                    f" parameters, found {arr.shape[0]}"
+                )
+            if arr.ndim == 1:
+                out[name] = (
+                    np.broadcast_to(arr, (self._R, n)).copy()
+                    if region
+                    else arr.reshape(1, n).copy()
+                )
+            elif region and arr.shape == (n, self._R):
+                out[name] = np.ascontiguousarray(arr.T)
+            else:
+                expected = f"(n,) or (n, {self._R})" if region else "(n,)"
+                raise EngineError(
+                    f"parameter {name}: expected per-sample values of shape {expected},"
+                    f" found {arr.shape}"
+                )
+        return out, (n if n is not None else 1)
+
+    def _kernel(self, outputs, batched, series) -> Kernel:
+        key = (outputs, batched, series)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = generate_kernel(self.ir, outputs, batched, series)
+            if len(self._kernels) >= _KERNEL_CACHE_SIZE:
+                self._kernels.pop(next(iter(self._kernels)))
+            self._kernels[key] = kernel
+        return kernel
+
+
+def _as_float_array(name, value) -> np.ndarray:
+    if isinstance(value, (str, bytes)):
+        raise EngineError(f"parameter {name}: expected numbers, found {value!r}")
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise EngineError(f"parameter {name}: expected numbers, found {value!r}") from None

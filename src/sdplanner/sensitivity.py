@@ -1,0 +1,387 @@
+"""Sobol sensitivity indices of chosen outputs to the constants of an uncertainty file.
+
+Samples come from SALib's Saltelli scheme on Sobol' points (`SALib.sample.sobol`, seeded),
+drawn on the unit hypercube and mapped through each parameter's inverse CDF (the same
+distributions as the ensemble); per-region draws of one constant form a SALib group, so each
+uncertain constant gets one first-order and one total index. The model runs through the
+batch engine on any backend (`sdplanner.executors`); `SALib.analyze.sobol` gives the indices
+and their bootstrap confidence intervals. Correlations of the uncertainty file are ignored:
+Sobol indices assume independent inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sdplanner.ensemble import (
+    DEFAULT_CHUNK,
+    CellLayout,
+    EnsembleError,
+    EnsembleJob,
+    check_chunk_size,
+    check_samples,
+    iter_cells,
+    select_outputs,
+)
+from sdplanner.executors import Executor, InProcessExecutor
+from sdplanner.regions import AGGREGATE
+from sdplanner.run import RunInputs
+from sdplanner.uncertainty import UncertaintySpec, make_generator
+
+__all__ = [
+    "DEFAULT_SENSITIVITY_OUTPUTS",
+    "SOBOL_COLUMNS",
+    "SensitivityPlan",
+    "SensitivityResult",
+    "default_years",
+    "execute_sensitivity",
+    "plan_sensitivity",
+    "run_sensitivity",
+]
+
+#: Outputs analysed unless ``outputs`` says otherwise.
+DEFAULT_SENSITIVITY_OUTPUTS = ("urbanization_rate", "rural_income_per_capita", "poverty_incidence")
+#: Columns of ``sobol.csv``.
+SOBOL_COLUMNS = [
+    "scenario",
+    "variable",
+    "region",
+    "year",
+    "parameter",
+    "S1",
+    "S1_conf",
+    "ST",
+    "ST_conf",
+]
+
+
+def default_years(first: float, last: float) -> list[int]:
+    """Return the default years analysed: 2030 (when simulated) and the last year.
+
+    Parameters
+    ----------
+    first, last : float
+        First and last simulated year.
+
+    Returns
+    -------
+    list of int
+        Increasing years.
+    """
+    years = [2030] if first < 2030 < last else []
+    return [*years, math.floor(last)]
+
+
+@dataclass
+class SensitivityPlan:
+    """A validated sensitivity analysis, ready to run.
+
+    Attributes
+    ----------
+    inputs : RunInputs
+        The scenario.
+    spec : UncertaintySpec
+        The distributions.
+    base_samples : int
+        SALib's N (a power of two); the model runs ``N * (groups + 2)`` times.
+    seed : int
+        The seed.
+    chunk_size : int
+        Runs per chunk.
+    problem : dict
+        SALib's problem (unit bounds; groups of per-region draws).
+    unit : numpy.ndarray
+        Saltelli samples on the unit hypercube, shape ``(runs, n_columns)``.
+    targets : list of (str, str, int)
+        ``(variable, region, year)`` of every analysed output.
+    job : EnsembleJob
+        What the workers run (returns only the target cells).
+    rounded : bool
+        True when the requested N was rounded up to a power of two.
+    """
+
+    inputs: RunInputs
+    spec: UncertaintySpec
+    base_samples: int
+    seed: int
+    chunk_size: int
+    problem: dict
+    unit: np.ndarray
+    targets: list[tuple[str, str, int]]
+    job: EnsembleJob
+    rounded: bool = False
+
+    @property
+    def runs(self) -> int:
+        """Number of model runs."""
+        return int(self.unit.shape[0])
+
+    def batch(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Return the per-sample parameters of runs ``start..stop-1``."""
+        values = self.spec.transform(self.unit[start:stop])
+        return self.spec.to_batch(values, self.inputs.params, self.inputs.model)
+
+
+@dataclass
+class SensitivityResult:
+    """Sobol indices.
+
+    Attributes
+    ----------
+    frame : pandas.DataFrame
+        ``sobol.csv``: columns ``scenario, variable, region, year, parameter, S1, S1_conf,
+        ST, ST_conf``; indices are fractions of the output's variance (dimensionless),
+        ``*_conf`` the half-widths of their confidence intervals. NaN for an output that
+        does not vary.
+    base_samples : int
+        SALib's N.
+    runs : int
+        Model runs.
+    seed : int
+        The seed.
+    backend : str
+        The executor that ran it.
+    notes : list of str
+        What the user should know (rounding of N, ignored correlations, constant outputs).
+    """
+
+    frame: pd.DataFrame
+    base_samples: int
+    runs: int
+    seed: int
+    backend: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _check_years(years, first: float, last: float) -> list[int]:
+    if years is None:
+        return default_years(first, last)
+    if isinstance(years, str):
+        parts = [y.strip() for y in years.split(",") if y.strip()]
+        try:
+            years = [int(y) for y in parts]
+        except ValueError:
+            raise EnsembleError(
+                f"--years: expected comma-separated years, found {years!r}"
+            ) from None
+    out = []
+    for y in years:
+        if isinstance(y, bool) or not isinstance(y, int | np.integer) or not first <= y <= last:
+            raise EnsembleError(f"--years: expected years in {first:g}..{last:g}, found {y!r}")
+        if int(y) not in out:
+            out.append(int(y))
+    if not out:
+        raise EnsembleError("--years: expected at least one year, found none")
+    return sorted(out)
+
+
+def plan_sensitivity(
+    inputs: RunInputs,
+    spec: UncertaintySpec,
+    *,
+    samples: int,
+    seed: int,
+    outputs: Sequence[str] | str | None = None,
+    years: Sequence[int] | str | None = None,
+    region: str = AGGREGATE,
+    chunk_size: int = DEFAULT_CHUNK,
+    engine: str = "batch",
+) -> SensitivityPlan:
+    """Validate a sensitivity request and draw its samples (see `run_sensitivity`).
+
+    Raises
+    ------
+    EnsembleError
+        For N < 2, unknown outputs, years outside the run, an unknown region.
+    """
+    from SALib.sample import sobol as sobol_sample
+
+    n = check_samples(samples)
+    chunk = check_chunk_size(chunk_size)
+    base = 1 << (n - 1).bit_length()
+    chosen = select_outputs(outputs if outputs is not None else DEFAULT_SENSITIVITY_OUTPUTS)
+    spec.check_base(inputs.params, str(inputs.scenario.path or ""))
+    layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
+    year_list = _check_years(years, float(layout.years[0]), float(layout.years[-1]))
+    if region not in layout.regions:
+        import difflib
+
+        close = difflib.get_close_matches(str(region), layout.regions, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise EnsembleError(
+            f"--region: expected one of the 14 regions or {AGGREGATE!r}, found {region!r}{hint}"
+        )
+    targets = [(o.name, region, y) for o in chosen for y in year_list]
+    select = np.array([layout.index(v, r, y) for v, r, y in targets], dtype=np.intp)
+    labels = [c.label for c in spec.columns]
+    groups = spec.groups
+    problem: dict = {"num_vars": len(labels), "names": labels, "bounds": [[0.0, 1.0]] * len(labels)}
+    if len(set(groups)) < len(groups):
+        problem["groups"] = groups
+    unit = sobol_sample.sample(
+        problem, base, calc_second_order=False, scramble=True, seed=make_generator(seed)
+    )
+    job = EnsembleJob.create(
+        inputs.model,
+        engine,
+        inputs.params,
+        inputs.scenario.final_time,
+        chosen,
+        spec.names,
+        select=select,
+    )
+    return SensitivityPlan(
+        inputs, spec, base, seed, chunk, problem, unit, targets, job, rounded=base != n
+    )
+
+
+def execute_sensitivity(
+    plan: SensitivityPlan,
+    executor: Executor | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    num_resamples: int = 100,
+    conf_level: float = 0.95,
+) -> SensitivityResult:
+    """Run a planned sensitivity analysis and compute the Sobol indices.
+
+    Parameters
+    ----------
+    plan : SensitivityPlan
+        From `plan_sensitivity`.
+    executor : Executor, optional
+        A started backend; in-process when omitted.
+    progress : callable, optional
+        Called with the number of runs of each finished chunk.
+    num_resamples : int, optional
+        Bootstrap resamples of the confidence intervals.
+    conf_level : float, optional
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    SensitivityResult
+        The indices.
+    """
+    from SALib.analyze import sobol as sobol_analyze
+
+    executor = executor or InProcessExecutor()
+    parts = []
+    for cells in iter_cells(plan.job, plan.batch, plan.runs, plan.chunk_size, executor):
+        parts.append(cells)
+        if progress is not None:
+            progress(len(cells))
+    y_all = np.concatenate(parts)
+    notes = []
+    if plan.rounded:
+        notes.append(f"N rounded up to {plan.base_samples}, a power of two (Sobol' points)")
+    if plan.spec.correlations:
+        notes.append("correlations of the uncertainty file are ignored (independent inputs)")
+    names = list(dict.fromkeys(plan.problem.get("groups", plan.problem["names"])))
+    rng = make_generator(plan.seed, 1)
+    rows = []
+    for j, (variable, region, year) in enumerate(plan.targets):
+        y = y_all[:, j]
+        bad = int(np.sum(~np.isfinite(y)))
+        if bad or np.ptp(y) == 0:
+            why = f"{bad} runs gave non-finite values" if bad else "the output does not vary"
+            notes.append(f"{variable} {region} {year}: {why}; indices NaN")
+            idx = {k: np.full(len(names), np.nan) for k in ("S1", "S1_conf", "ST", "ST_conf")}
+        else:
+            idx = sobol_analyze.analyze(
+                plan.problem,
+                y,
+                calc_second_order=False,
+                num_resamples=num_resamples,
+                conf_level=conf_level,
+                print_to_console=False,
+                seed=int(rng.integers(1, 2**31 - 1)),
+            )
+        for k, name in enumerate(names):
+            rows.append(
+                {
+                    "scenario": plan.inputs.scenario.name,
+                    "variable": variable,
+                    "region": region,
+                    "year": year,
+                    "parameter": name,
+                    "S1": float(idx["S1"][k]),
+                    "S1_conf": float(idx["S1_conf"][k]),
+                    "ST": float(idx["ST"][k]),
+                    "ST_conf": float(idx["ST_conf"][k]),
+                }
+            )
+    return SensitivityResult(
+        pd.DataFrame(rows, columns=SOBOL_COLUMNS),
+        plan.base_samples,
+        plan.runs,
+        plan.seed,
+        executor.name,
+        notes,
+    )
+
+
+def run_sensitivity(
+    inputs: RunInputs,
+    spec: UncertaintySpec,
+    *,
+    samples: int,
+    seed: int,
+    outputs: Sequence[str] | str | None = None,
+    years: Sequence[int] | str | None = None,
+    region: str = AGGREGATE,
+    chunk_size: int = DEFAULT_CHUNK,
+    executor: Executor | None = None,
+    engine: str = "batch",
+    progress: Callable[[int], None] | None = None,
+) -> SensitivityResult:
+    """Compute Sobol first-order and total indices of outputs to the uncertain constants.
+
+    Parameters
+    ----------
+    inputs : RunInputs
+        The scenario and its parameters (`sdplanner.run.prepare_run`).
+    spec : UncertaintySpec
+        The distributions.
+    samples : int
+        SALib's base sample size N (at least 2; rounded up to a power of two); the model
+        runs ``N * (n_parameters + 2)`` times.
+    seed : int
+        Seed of the Sobol' points and of the bootstrap.
+    outputs : sequence of str, str or None
+        Variables of ``results.csv``; `DEFAULT_SENSITIVITY_OUTPUTS` when omitted.
+    years : sequence of int, str or None
+        Years analysed; 2030 and the last year when omitted.
+    region : str, optional
+        A region's display name or ``All 14 regions`` (default).
+    chunk_size : int, optional
+        Runs per chunk.
+    executor : Executor, optional
+        A started backend; in-process when omitted.
+    engine : {"batch", "pysd"}
+        Simulation engine.
+    progress : callable, optional
+        Called with the number of runs of each finished chunk.
+
+    Returns
+    -------
+    SensitivityResult
+        One row per output, year and uncertain constant.
+    """
+    plan = plan_sensitivity(
+        inputs,
+        spec,
+        samples=samples,
+        seed=seed,
+        outputs=outputs,
+        years=years,
+        region=region,
+        chunk_size=chunk_size,
+        engine=engine,
+    )
+    return execute_sensitivity(plan, executor, progress=progress)

@@ -1,0 +1,800 @@
+"""Uncertainty files: distributions of model constants for ensembles and sensitivity analysis.
+
+An uncertainty file is YAML (read with ``yaml.safe_load``; see ``docs/ensembles.md``)::
+
+    description: ...                       # optional
+    parameters:
+      urbanization_elasticity_to_jobs:     # a model constant (PySD or .mdl name)
+        distribution: uniform              # uniform | normal | lognormal | triangular
+        min: 0.2
+        max: 0.8
+      base_out_migration_rate:
+        distribution: triangular
+        min: 0.7
+        mode: 1.0
+        max: 1.3
+        relative: true                     # a multiplier of the scenario's value
+      initial_migrant_share_of_rural_workforce:
+        distribution: uniform
+        min: 0.8
+        max: 1.2
+        relative: true
+        per_region: true                   # one independent draw per region
+        regions: [Wulingshan, Tibet]       # optional subset; the others keep their value
+    correlations:                          # optional rank correlations (Iman-Conover)
+      - parameters: [farm_income_share, income_dispersion]
+        rho: 0.5
+
+Every error is an `UncertaintyError` with a one-line message naming the file, the key path,
+what was expected and what was found. This module also holds `make_generator`, the one place
+that turns a seed into a `numpy.random.Generator`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from scipy import linalg, special
+
+from sdplanner.engine.base import ParamValue, TimeSeries
+from sdplanner.errors import SdplannerError
+from sdplanner.levers import LEVERS
+from sdplanner.model import ModelInfo
+
+__all__ = [
+    "DISTRIBUTIONS",
+    "Column",
+    "Correlation",
+    "Distribution",
+    "UncertainParameter",
+    "UncertaintyError",
+    "UncertaintySpec",
+    "iman_conover",
+    "load_uncertainty",
+    "make_generator",
+    "parse_uncertainty",
+]
+
+#: Distributions and their keys: required, then optional.
+DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "uniform": (("min", "max"), ()),
+    "triangular": (("min", "mode", "max"), ()),
+    "normal": (("mean", "sd"), ("min", "max")),
+    "lognormal": (("median", "sigma"), ("min", "max")),
+}
+_ALIASES = {"log-normal": "lognormal", "log_normal": "lognormal", "gaussian": "normal"}
+_PARAM_KEYS = ("distribution", "relative", "per_region", "regions", "note")
+_TOP_KEYS = ("description", "parameters", "correlations")
+_CORR_KEYS = ("parameters", "rho", "note")
+#: Unit draws are kept this far from 0 and 1 so that unbounded inverse CDFs stay finite.
+_U_EPS = 2.0**-53
+
+
+class UncertaintyError(SdplannerError):
+    """An uncertainty file is invalid, or does not fit the scenario it is applied to."""
+
+
+def make_generator(seed: Any = None, *stream: int) -> np.random.Generator:
+    """Turn any seed into a `numpy.random.Generator` (the only source of randomness).
+
+    Parameters
+    ----------
+    seed : int, sequence of int, numpy.random.SeedSequence, numpy.random.Generator or None
+        The seed. None draws fresh entropy from the operating system; a Generator is
+        returned as it is when no ``stream`` is given.
+    *stream : int
+        Optional keys of an independent stream derived from the seed (for example a block
+        index): ``make_generator(s, 3)`` is reproducible and independent of
+        ``make_generator(s, 4)``.
+
+    Returns
+    -------
+    numpy.random.Generator
+        A PCG64 generator.
+
+    Raises
+    ------
+    UncertaintyError
+        When the seed is of an unsupported type (a float, a negative integer).
+    """
+    if isinstance(seed, np.random.Generator):
+        if not stream:
+            return seed
+        seed = seed.bit_generator.seed_seq
+    if isinstance(seed, np.random.SeedSequence):
+        seq = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, *stream))
+        return np.random.Generator(np.random.PCG64(seq))
+    if isinstance(seed, bool) or not (
+        seed is None
+        or isinstance(seed, int | np.integer)
+        or (isinstance(seed, Sequence) and all(isinstance(s, int | np.integer) for s in seed))
+    ):
+        raise UncertaintyError(f"seed: expected a non-negative integer, found {seed!r}")
+    try:
+        seq = np.random.SeedSequence(seed, spawn_key=tuple(int(s) for s in stream))
+    except (TypeError, ValueError):
+        raise UncertaintyError(f"seed: expected a non-negative integer, found {seed!r}") from None
+    return np.random.Generator(np.random.PCG64(seq))
+
+
+# --------------------------------------------------------------------------------------
+# Distributions
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Distribution:
+    """A one-dimensional distribution, sampled through its inverse CDF.
+
+    Attributes
+    ----------
+    kind : str
+        ``"uniform"``, ``"triangular"``, ``"normal"`` or ``"lognormal"``.
+    values : tuple of (str, float)
+        Its parameters in the file's terms: uniform ``min, max``; triangular
+        ``min, mode, max``; normal ``mean, sd`` (and optional truncation ``min, max``);
+        lognormal ``median, sigma`` (``sigma`` is the standard deviation of the log; optional
+        truncation ``min, max``). Same units as the constant (or a multiplier when the
+        parameter is relative).
+    """
+
+    kind: str
+    values: tuple[tuple[str, float], ...]
+
+    def get(self, key: str, default: float | None = None) -> float | None:
+        """Return a parameter of the distribution, or ``default`` when absent."""
+        return dict(self.values).get(key, default)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Return the quantiles of unit draws (the inverse CDF).
+
+        Parameters
+        ----------
+        u : numpy.ndarray
+            Probabilities in ``[0, 1]``; clipped to ``[2**-53, 1 - 2**-53]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Values of the same shape, in the distribution's units.
+        """
+        u = np.clip(np.asarray(u, dtype=float), _U_EPS, 1.0 - _U_EPS)
+        p = dict(self.values)
+        if self.kind == "uniform":
+            return p["min"] + u * (p["max"] - p["min"])
+        if self.kind == "triangular":
+            lo, mode, hi = p["min"], p["mode"], p["max"]
+            width = hi - lo
+            fc = (mode - lo) / width
+            left = lo + np.sqrt(u * width * (mode - lo))
+            right = hi - np.sqrt((1.0 - u) * width * (hi - mode))
+            return np.where(u < fc, left, right)
+        if self.kind == "normal":
+            loc, scale = p["mean"], p["sd"]
+        else:  # lognormal: a normal in log space
+            loc, scale = math.log(p["median"]), p["sigma"]
+        lo, hi = p.get("min"), p.get("max")
+        if self.kind == "lognormal":
+            lo = math.log(lo) if lo is not None and lo > 0 else None
+            hi = math.log(hi) if hi is not None else None
+        if lo is not None or hi is not None:
+            f_lo = special.ndtr((lo - loc) / scale) if lo is not None else 0.0
+            f_hi = special.ndtr((hi - loc) / scale) if hi is not None else 1.0
+            u = np.clip(f_lo + u * (f_hi - f_lo), _U_EPS, 1.0 - _U_EPS)
+        z = loc + scale * special.ndtri(u)
+        if lo is not None or hi is not None:
+            z = np.clip(z, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+        return np.exp(z) if self.kind == "lognormal" else z
+
+    def describe(self) -> str:
+        """Return a short text such as ``uniform(min=0.2, max=0.8)``."""
+        inner = ", ".join(f"{k}={v:g}" for k, v in self.values)
+        return f"{self.kind}({inner})"
+
+
+@dataclass(frozen=True)
+class UncertainParameter:
+    """One uncertain model constant.
+
+    Attributes
+    ----------
+    name : str
+        PySD name of the constant.
+    distribution : Distribution
+        What is drawn.
+    relative : bool
+        True when a draw multiplies the scenario's value instead of replacing it.
+    per_region : bool
+        True for one independent draw per region; False for one draw shared by the regions.
+    regions : tuple of str or None
+        Display names of the regions that vary (model order); None for a constant without
+        regions. The other regions keep the scenario's value.
+    subscripted : bool
+        True when the constant has the ``Region`` subscript.
+    """
+
+    name: str
+    distribution: Distribution
+    relative: bool = False
+    per_region: bool = False
+    regions: tuple[str, ...] | None = None
+    subscripted: bool = False
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the sample matrix: a parameter, and a region for per-region draws.
+
+    Attributes
+    ----------
+    parameter : int
+        Index into `UncertaintySpec.parameters`.
+    region : str or None
+        Display name of the region of a per-region draw; None for a shared draw.
+    label : str
+        ``name`` or ``name[region]``.
+    """
+
+    parameter: int
+    region: str | None
+    label: str
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """A target rank (Spearman) correlation between two uncertain parameters.
+
+    Attributes
+    ----------
+    a, b : str
+        PySD names of the two parameters.
+    rho : float
+        Target rank correlation, in (-1, 1).
+    """
+
+    a: str
+    b: str
+    rho: float
+
+
+@dataclass(frozen=True)
+class UncertaintySpec:
+    """A validated uncertainty file.
+
+    Attributes
+    ----------
+    parameters : tuple of UncertainParameter
+        The uncertain constants, in file order.
+    correlations : tuple of Correlation
+        Target rank correlations.
+    model_regions : tuple of str
+        Display names of the model's regions, in element order.
+    path : pathlib.Path or None
+        The file it was read from.
+    description : str
+        Free text.
+    """
+
+    parameters: tuple[UncertainParameter, ...]
+    correlations: tuple[Correlation, ...] = ()
+    model_regions: tuple[str, ...] = ()
+    path: Path | None = None
+    description: str = ""
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        """The columns of the sample matrix: one per shared draw, one per region otherwise."""
+        cols: list[Column] = []
+        for i, p in enumerate(self.parameters):
+            if p.per_region:
+                cols.extend(Column(i, r, f"{p.name}[{r}]") for r in p.regions or ())
+            else:
+                cols.append(Column(i, None, p.name))
+        return tuple(cols)
+
+    @property
+    def groups(self) -> list[str]:
+        """The parameter name of every column (per-region draws of one constant form a group)."""
+        return [self.parameters[c.parameter].name for c in self.columns]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """PySD names of the uncertain constants."""
+        return tuple(p.name for p in self.parameters)
+
+    def rank_correlation(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the correlated columns and their target rank correlation matrix.
+
+        Returns
+        -------
+        columns : numpy.ndarray
+            Indices of the columns that take part in a correlation, increasing.
+        matrix : numpy.ndarray
+            Target rank correlations between those columns, shape ``(k, k)``; a per-region
+            parameter correlates region by region with another per-region one, and every
+            region's draw with a shared one.
+        """
+        cols = self.columns
+        index = {p.name: i for i, p in enumerate(self.parameters)}
+        pairs: list[tuple[int, int, float]] = []
+        for corr in self.correlations:
+            ia, ib = index[corr.a], index[corr.b]
+            ca = [j for j, c in enumerate(cols) if c.parameter == ia]
+            cb = [j for j, c in enumerate(cols) if c.parameter == ib]
+            if len(ca) > 1 and len(cb) > 1:
+                pairs.extend(
+                    (ja, jb, corr.rho)
+                    for ja in ca
+                    for jb in cb
+                    if cols[ja].region == cols[jb].region
+                )
+            else:
+                pairs.extend((ja, jb, corr.rho) for ja in ca for jb in cb)
+        involved = sorted({j for a, b, _ in pairs for j in (a, b)})
+        pos = {j: k for k, j in enumerate(involved)}
+        matrix = np.eye(len(involved))
+        for a, b, rho in pairs:
+            matrix[pos[a], pos[b]] = matrix[pos[b], pos[a]] = rho
+        return np.array(involved, dtype=int), matrix
+
+    def transform(self, u: np.ndarray) -> np.ndarray:
+        """Map unit draws to parameter values through each column's inverse CDF.
+
+        Parameters
+        ----------
+        u : numpy.ndarray
+            Shape ``(n, n_columns)``, values in ``[0, 1]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n, n_columns)``: values in the constants' units (multipliers for
+            relative parameters).
+        """
+        out = np.empty_like(u, dtype=float)
+        for j, col in enumerate(self.columns):
+            out[:, j] = self.parameters[col.parameter].distribution.ppf(u[:, j])
+        return out
+
+    def check_base(self, base: Mapping[str, ParamValue], where: str = "") -> None:
+        """Check that no sampled constant is set as a time series by the scenario.
+
+        Parameters
+        ----------
+        base : mapping
+            The scenario's parameters (PySD name -> value).
+        where : str, optional
+            Error prefix (the scenario file).
+
+        Raises
+        ------
+        UncertaintyError
+            Naming the parameter.
+        """
+        prefix = f"{self.path}: " if self.path else ""
+        for p in self.parameters:
+            if isinstance(base.get(p.name), TimeSeries):
+                raise UncertaintyError(
+                    f"{prefix}parameters.{p.name}: expected a constant the scenario sets as a"
+                    f" number, found a time series{' in ' + where if where else ''}"
+                    " (it cannot be sampled)"
+                )
+
+    def to_batch(
+        self,
+        values: np.ndarray,
+        base: Mapping[str, ParamValue],
+        model: ModelInfo,
+    ) -> dict[str, np.ndarray]:
+        """Turn sampled values into the per-sample parameters of a batch run.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            Shape ``(n, n_columns)``, from `transform`.
+        base : mapping
+            The scenario's parameters; constants absent from it take the model's value.
+        model : ModelInfo
+            The model (defaults and regions).
+
+        Returns
+        -------
+        dict
+            PySD name -> array of shape ``(n,)`` (a constant without regions, or one shared
+            draw over all regions) or ``(n, n_regions)``, in the constant's units.
+        """
+        n = values.shape[0]
+        batch: dict[str, np.ndarray] = {}
+        cols = self.columns
+        for i, p in enumerate(self.parameters):
+            idx = [j for j, c in enumerate(cols) if c.parameter == i]
+            default = base.get(p.name, model.constants[p.name])
+            if not p.subscripted:
+                v = values[:, idx[0]]
+                batch[p.name] = v * float(default) if p.relative else v.copy()
+                continue
+            regions = p.regions or ()
+            every = len(regions) == len(model.regions)
+            if not p.per_region and every and not p.relative:
+                batch[p.name] = values[:, idx[0]].copy()
+                continue
+            arr = np.array(
+                np.broadcast_to(np.asarray(default, dtype=float), (n, len(model.regions)))
+            )
+            for k, region in enumerate(regions):
+                r = model.regions.index(region)
+                v = values[:, idx[k] if p.per_region else idx[0]]
+                arr[:, r] = v * arr[:, r] if p.relative else v
+            batch[p.name] = arr
+        return batch
+
+
+# --------------------------------------------------------------------------------------
+# Iman-Conover rank correlation
+# --------------------------------------------------------------------------------------
+def iman_conover(u: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Reorder the columns of a sample to give them a target rank correlation.
+
+    The method of Iman and Conover (1982): van der Waerden scores take the ranks of each
+    column, are transformed to the target correlation with two Cholesky factors, and each
+    column is then rearranged to the ranks of the transformed scores. Each column keeps its
+    values (so a Latin hypercube stays one); only their pairing changes.
+
+    Parameters
+    ----------
+    u : numpy.ndarray
+        Shape ``(n, k)``: the sample (any values, no ties within a column).
+    target : numpy.ndarray
+        Shape ``(k, k)``: a positive-definite correlation matrix.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(n, k)``: the rearranged sample.
+
+    Raises
+    ------
+    UncertaintyError
+        When ``n`` is too small for ``k`` columns (the score correlation is singular).
+    """
+    n, k = u.shape
+    ranks = np.argsort(np.argsort(u, axis=0, kind="stable"), axis=0, kind="stable")
+    scores = special.ndtri(np.arange(1, n + 1) / (n + 1))
+    m = scores[ranks]
+    try:
+        f = linalg.cholesky(np.corrcoef(m, rowvar=False), lower=True)
+        p = linalg.cholesky(target, lower=True)
+    except linalg.LinAlgError:
+        raise UncertaintyError(
+            f"correlations: expected at least {k + 2} samples for {k} correlated draws, found {n}"
+        ) from None
+    t = m @ linalg.solve_triangular(f, p.T, lower=True, trans="T")
+    new_ranks = np.argsort(np.argsort(t, axis=0, kind="stable"), axis=0, kind="stable")
+    return np.take_along_axis(np.sort(u, axis=0), new_ranks, axis=0)
+
+
+# --------------------------------------------------------------------------------------
+# Reading and validating
+# --------------------------------------------------------------------------------------
+def _suggest(name: object, options) -> str:
+    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _number(value: Any, where: str, what: str = "a number") -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UncertaintyError(f"{where}: expected {what}, found {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise UncertaintyError(f"{where}: expected {what}, found {value!r}")
+    return value
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise UncertaintyError(f"{where}: expected true or false, found {value!r}")
+    return value
+
+
+def _parse_distribution(raw: Mapping, where: str) -> Distribution:
+    kind = raw.get("distribution")
+    if kind is None:
+        raise UncertaintyError(
+            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found none"
+        )
+    key = _ALIASES.get(str(kind).lower(), str(kind).lower())
+    if key not in DISTRIBUTIONS:
+        raise UncertaintyError(
+            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found"
+            f" {kind!r}{_suggest(kind, DISTRIBUTIONS)}"
+        )
+    required, optional = DISTRIBUTIONS[key]
+    allowed = (*_PARAM_KEYS, *required, *optional)
+    for k in raw:
+        if k not in allowed:
+            raise UncertaintyError(
+                f"{where}.{k}: unknown key for a {key} distribution (expected"
+                f" {', '.join((*required, *optional))}){_suggest(k, allowed)}"
+            )
+    vals: dict[str, float] = {}
+    for k in required:
+        if k not in raw:
+            raise UncertaintyError(
+                f"{where}.{k}: expected a number for a {key} distribution, found none"
+            )
+        vals[k] = _number(raw[k], f"{where}.{k}")
+    for k in optional:
+        if raw.get(k) is not None:
+            vals[k] = _number(raw[k], f"{where}.{k}")
+    _check_bounds(key, vals, where)
+    order = (*required, *(k for k in optional if k in vals))
+    return Distribution(key, tuple((k, vals[k]) for k in order))
+
+
+def _check_bounds(kind: str, v: dict[str, float], where: str) -> None:
+    if kind == "uniform" and not v["min"] < v["max"]:
+        raise UncertaintyError(
+            f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
+        )
+    if kind == "triangular":
+        if not v["min"] < v["max"]:
+            raise UncertaintyError(
+                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
+            )
+        if not v["min"] <= v["mode"] <= v["max"]:
+            raise UncertaintyError(
+                f"{where}.mode: expected a mode in {v['min']:g}..{v['max']:g}, found {v['mode']:g}"
+            )
+    if kind in ("normal", "lognormal"):
+        spread = "sd" if kind == "normal" else "sigma"
+        if not v[spread] > 0:
+            raise UncertaintyError(f"{where}.{spread}: expected a number > 0, found {v[spread]:g}")
+        if kind == "lognormal":
+            if not v["median"] > 0:
+                raise UncertaintyError(
+                    f"{where}.median: expected a number > 0, found {v['median']:g}"
+                )
+            if "min" in v and v["min"] < 0:
+                raise UncertaintyError(
+                    f"{where}.min: expected a number >= 0 for a lognormal, found {v['min']:g}"
+                )
+        if "min" in v and "max" in v and not v["min"] < v["max"]:
+            raise UncertaintyError(
+                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
+            )
+        centre = v["mean"] if kind == "normal" else v["median"]
+        scale = v["sd"] if kind == "normal" else v["sigma"]
+        lo, hi = v.get("min"), v.get("max")
+        if kind == "lognormal":
+            centre, lo = math.log(centre), (math.log(lo) if lo else None)
+            hi = math.log(hi) if hi is not None else None
+        if (lo is not None and lo > centre + 8 * scale) or (
+            hi is not None and hi < centre - 8 * scale
+        ):
+            raise UncertaintyError(
+                f"{where}: expected truncation bounds that keep some probability, found"
+                f" min={v.get('min')}, max={v.get('max')} more than 8 spreads from the centre"
+            )
+
+
+def _parse_parameter(
+    key: Any, raw: Any, model: ModelInfo, settable: list[str], lever_constants: set, where: str
+) -> UncertainParameter:
+    name = model.resolve(str(key))
+    if name is None or name not in settable:
+        if name in lever_constants:
+            raise UncertaintyError(
+                f"{where}: expected an uncertain model constant, found a policy lever"
+                " constant (set levers in the scenario)"
+            )
+        raise UncertaintyError(f"{where}: unknown model constant{_suggest(key, settable)}")
+    if not isinstance(raw, dict):
+        raise UncertaintyError(
+            f"{where}: expected a mapping with 'distribution' and its parameters, found {raw!r}"
+        )
+    dist = _parse_distribution(raw, where)
+    relative = _flag(raw.get("relative", False), f"{where}.relative")
+    per_region = _flag(raw.get("per_region", False), f"{where}.per_region")
+    subscripted = isinstance(model.constants[name], np.ndarray)
+    regions: tuple[str, ...] | None = None
+    if subscripted:
+        regions = tuple(model.regions)
+        raw_regions = raw.get("regions")
+        if raw_regions is not None:
+            if not isinstance(raw_regions, list) or not raw_regions:
+                raise UncertaintyError(
+                    f"{where}.regions: expected a non-empty list of region names, found"
+                    f" {raw_regions!r}"
+                )
+            chosen = set()
+            for r in raw_regions:
+                if r not in model.regions:
+                    raise UncertaintyError(
+                        f"{where}.regions: expected one of the 14 regions, found"
+                        f" {r!r}{_suggest(r, model.regions)}"
+                    )
+                if r in chosen:
+                    raise UncertaintyError(f"{where}.regions: region {r!r} listed twice")
+                chosen.add(r)
+            regions = tuple(r for r in model.regions if r in chosen)
+    else:
+        for k in ("per_region", "regions"):
+            if raw.get(k) not in (None, False):
+                raise UncertaintyError(
+                    f"{where}.{k}: the constant has no regions, found {k}: {raw[k]!r}"
+                )
+    return UncertainParameter(name, dist, relative, per_region, regions, subscripted)
+
+
+def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str):
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise UncertaintyError(
+            f"{where}: expected a list of {{parameters: [a, b], rho: r}}, found {raw!r}"
+        )
+    out: list[Correlation] = []
+    seen: set[frozenset] = set()
+    for i, item in enumerate(raw):
+        w = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise UncertaintyError(f"{w}: expected {{parameters: [a, b], rho: r}}, found {item!r}")
+        for k in item:
+            if k not in _CORR_KEYS:
+                raise UncertaintyError(f"{w}.{k}: unknown key{_suggest(k, _CORR_KEYS)}")
+        pair = item.get("parameters")
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise UncertaintyError(
+                f"{w}.parameters: expected a list of two uncertain parameters, found {pair!r}"
+            )
+        resolved = []
+        for p in pair:
+            py = model.resolve(str(p))
+            if py not in names:
+                raise UncertaintyError(
+                    f"{w}.parameters: expected a parameter of this file, found"
+                    f" {p!r}{_suggest(p, names)}"
+                )
+            resolved.append(py)
+        if resolved[0] == resolved[1]:
+            raise UncertaintyError(
+                f"{w}.parameters: expected two different parameters, found {resolved[0]!r} twice"
+            )
+        if frozenset(resolved) in seen:
+            raise UncertaintyError(f"{w}.parameters: the pair {resolved} is listed twice")
+        seen.add(frozenset(resolved))
+        rho = _number(item.get("rho"), f"{w}.rho", "a rank correlation in (-1, 1)")
+        if not -1 < rho < 1:
+            raise UncertaintyError(
+                f"{w}.rho: expected a rank correlation in (-1, 1), found {rho:g}"
+            )
+        out.append(Correlation(resolved[0], resolved[1], rho))
+    return tuple(out)
+
+
+def parse_uncertainty(
+    data: Any, model: ModelInfo, where: str, path: Path | None = None
+) -> UncertaintySpec:
+    """Validate the content of an uncertainty file.
+
+    Parameters
+    ----------
+    data : object
+        The mapping as read from YAML.
+    model : ModelInfo
+        The model whose constants are sampled.
+    where : str
+        Error prefix (the file).
+    path : pathlib.Path, optional
+        The file, recorded on the result.
+
+    Returns
+    -------
+    UncertaintySpec
+        The validated specification.
+
+    Raises
+    ------
+    UncertaintyError
+        One line naming the file and key path, what was expected and what was found.
+    """
+    if not isinstance(data, dict):
+        raise UncertaintyError(f"{where}: expected a YAML mapping, found {type(data).__name__}")
+    for k in data:
+        if k not in _TOP_KEYS:
+            raise UncertaintyError(f"{where}: {k}: unknown key{_suggest(k, _TOP_KEYS)}")
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise UncertaintyError(f"{where}: description: expected text, found {description!r}")
+    raw = data.get("parameters")
+    if not isinstance(raw, dict) or not raw:
+        raise UncertaintyError(
+            f"{where}: parameters: expected a mapping of model constants to distributions,"
+            f" found {raw!r}"
+        )
+    lever_constants: set[str] = set()
+    for lever in LEVERS:
+        lever_constants |= {lever.strength_constant, lever.start_constant, lever.ramp_constant}
+    control = {"initial_time", "final_time", "time_step", "saveper"}
+    settable = [c for c in model.constants if c not in control and c not in lever_constants]
+    params: list[UncertainParameter] = []
+    for key, value in raw.items():
+        p = _parse_parameter(
+            key, value, model, settable, lever_constants, f"{where}: parameters.{key}"
+        )
+        if any(q.name == p.name for q in params):
+            raise UncertaintyError(
+                f"{where}: parameters.{key}: {p.name!r} is listed twice (once per name)"
+            )
+        params.append(p)
+    correlations = _parse_correlations(
+        data.get("correlations"), [p.name for p in params], model, f"{where}: correlations"
+    )
+    spec = UncertaintySpec(
+        tuple(params), correlations, tuple(model.regions), path, description.strip()
+    )
+    for corr in correlations:
+        pa = next(p for p in params if p.name == corr.a)
+        pb = next(p for p in params if p.name == corr.b)
+        if pa.per_region and pb.per_region and pa.regions != pb.regions:
+            raise UncertaintyError(
+                f"{where}: correlations: {corr.a} and {corr.b} are drawn per region for"
+                " different regions; expected the same regions to correlate them region by"
+                " region"
+            )
+    if correlations:
+        _, matrix = spec.rank_correlation()
+        smallest = float(np.linalg.eigvalsh(matrix).min())
+        if smallest <= 1e-10:
+            raise UncertaintyError(
+                f"{where}: correlations: expected a positive-definite rank correlation matrix,"
+                f" found smallest eigenvalue {smallest:.3g}"
+            )
+    return spec
+
+
+def load_uncertainty(path: str | os.PathLike, model: ModelInfo) -> UncertaintySpec:
+    """Read and validate an uncertainty file.
+
+    Parameters
+    ----------
+    path : path-like
+        The YAML file.
+    model : ModelInfo
+        The model whose constants it declares distributions for.
+
+    Returns
+    -------
+    UncertaintySpec
+        The validated specification.
+
+    Raises
+    ------
+    UncertaintyError
+        With a one-line message naming the file and key path.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UncertaintyError(f"{path}: uncertainty file not found")
+    if not path.is_file():
+        raise UncertaintyError(f"{path}: expected a YAML file, found a directory")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UncertaintyError(f"{path}: cannot read ({exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise UncertaintyError(f"{path}: invalid YAML{at}: {problem}") from None
+    if data is None:
+        raise UncertaintyError(f"{path}: expected a YAML mapping, found an empty file")
+    return parse_uncertainty(data, model, str(path), path)

@@ -1,0 +1,155 @@
+"""Observed points for the explorer's charts, in the model's units.
+
+The observation file is ``data/seed_figures.csv`` by default (columns ``indicator, area,
+area_type, year, value, unit, ...``; see `sdplanner.data`). A row becomes a point on the chart
+of the model variable named by its ``indicator`` when its area is one of the 14 regions or
+the aggregate, or when it is a sub-area (a prefecture or district) and the variable is a rate
+or a per-capita figure (a variable whose 14-region aggregate is a weighted mean), because a
+level of a sub-area (its GDP, its migrants) is not comparable with the level of the whole
+region. Values in ``percent`` are divided by 100 (the model's rates are fractions); rows in a
+unit the model does not share are left out.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdplanner.data import read_observations
+from sdplanner.errors import DataError
+from sdplanner.model import ModelInfo
+from sdplanner.resources import data_path
+from sdplanner.results import OUTPUT_VARIABLES
+
+__all__ = ["ObservedPoint", "load_observed_points"]
+
+#: Data unit -> divisor that turns it into the model's unit. A unit not listed is not plotted.
+UNIT_DIVISORS: dict[str, float] = {
+    "percent": 100.0,
+    "percent of GDP": 100.0,
+    "fraction": 1.0,
+    "per 100 people": 1.0,
+    "yuan/person/year": 1.0,
+    "yuan/(person*year)": 1.0,
+    "person": 1.0,
+    "people": 1.0,
+    "yuan": 1.0,
+    "yuan/year": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class ObservedPoint:
+    """One observed figure placed on a chart.
+
+    Attributes
+    ----------
+    variable : str
+        Model variable (PySD name) it is compared with.
+    region : str
+        Region display name or ``All 14 regions``.
+    year : int
+        Year of the figure (year).
+    value : float
+        The figure in the model's unit (fractions for rates).
+    area : str
+        The area the source names (a region, ``14 regions`` or a prefecture ...).
+    kind : str
+        ``"region"``, ``"aggregate"`` or ``"sub-area"``.
+    source : str
+        Where in the seed the figure is printed, when the file says.
+    """
+
+    variable: str
+    region: str
+    year: int
+    value: float
+    area: str
+    kind: str
+    source: str = ""
+
+    def to_json(self) -> dict:
+        """Return the point as a JSON-ready mapping."""
+        return {
+            "year": self.year,
+            "value": self.value,
+            "area": self.area,
+            "kind": self.kind,
+            "source": self.source,
+        }
+
+
+def _row_extras(path: Path) -> dict[int, dict[str, str]]:
+    """Map each line number of the CSV to its ``unit`` and ``where_in_seed`` cells."""
+    out: dict[int, dict[str, str]] = {}
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        _ = reader.fieldnames  # reads the header line
+        line = reader.line_num
+        for row in reader:
+            out[line + 1] = {
+                "unit": (row.get("unit") or "").strip(),
+                "source": (row.get("where_in_seed") or "").strip(),
+            }
+            line = reader.line_num
+    return out
+
+
+def load_observed_points(
+    model: ModelInfo, path: str | os.PathLike | None = None
+) -> dict[tuple[str, str], list[ObservedPoint]]:
+    """Read an observation file and keep the figures the explorer can plot.
+
+    Parameters
+    ----------
+    model : ModelInfo
+        The model (its time bounds).
+    path : path-like, optional
+        The CSV; the shipped ``seed_figures.csv`` when omitted.
+
+    Returns
+    -------
+    dict
+        ``(variable, region) -> points`` sorted by year; values in the model's units.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or invalid (see `sdplanner.data.read_observations`).
+    """
+    src = Path(path) if path is not None else data_path("seed_figures.csv")
+    observations = read_observations(src)
+    try:
+        extras = _row_extras(src)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{src}: cannot read as UTF-8 CSV ({exc})") from None
+    intensive = {o.name for o in OUTPUT_VARIABLES if o.weight}
+    names = {o.name for o in OUTPUT_VARIABLES}
+    points: dict[tuple[str, str], list[ObservedPoint]] = {}
+    for obs in observations.rows:
+        if obs.indicator not in names or not obs.area.modelled:
+            continue
+        if obs.area.kind == "sub-area" and obs.indicator not in intensive:
+            continue
+        if not model.initial_time <= obs.year <= model.final_time:
+            continue
+        extra = extras.get(obs.line, {})
+        unit = extra.get("unit", "")
+        divisor = UNIT_DIVISORS.get(unit) if unit else 1.0
+        if divisor is None:
+            continue
+        point = ObservedPoint(
+            variable=obs.indicator,
+            region=obs.area.model_area,
+            year=obs.year,
+            value=obs.value / divisor,
+            area=obs.area.name,
+            kind=obs.area.kind,
+            source=extra.get("source", ""),
+        )
+        points.setdefault((point.variable, point.region), []).append(point)
+    for key in points:
+        points[key].sort(key=lambda p: (p.year, p.kind != "region"))
+    return points

@@ -1,0 +1,283 @@
+"""`sdplanner compare` on the shipped scenarios, and the comparison arithmetic.
+
+One comparison of the seven shipped scenarios (``.mdl`` defaults, so the numbers do not move
+when calibrated parameters appear; the default engine) is computed once for the module. The
+directions each path must produce are read from the table of ``docs/scenarios.md``, so the
+documentation and the tests cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdplanner.cli import main
+from sdplanner.commands.run import resolve_engine
+from sdplanner.compare import (
+    COMPARISON_COLUMNS,
+    COMPARISON_YEARS,
+    CORE_INDICATORS,
+    INDICATORS,
+    compare_results,
+    compare_scenarios,
+    format_summary,
+    summary_table,
+)
+from sdplanner.errors import DataError
+from sdplanner.regions import AGGREGATE, REGIONS
+from sdplanner.resources import default_params_path
+from sdplanner.results import RESULT_COLUMNS
+
+from .conftest import ROOT, SCENARIOS
+
+SHIPPED = [
+    "baseline",
+    "path-4.1-urban-layout",
+    "path-4.2-specialized-industry",
+    "path-4.3-infrastructure",
+    "path-4.4-resource-integration",
+    "path-4.5-regulations-social-security",
+    "all-five",
+]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory):
+    """Run `sdplanner compare` once on the shipped scenarios; return (dir, stdout, rc)."""
+    out = tmp_path_factory.mktemp("compare")
+    argv = ["compare", *(str(SCENARIOS / f"{n}.yaml") for n in SHIPPED)]
+    argv += ["--out", str(out), "--no-params", "--engine", resolve_engine(None)]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(argv)
+    return out, buf.getvalue(), rc
+
+
+@pytest.fixture(scope="module")
+def comparison(shipped):
+    return pd.read_csv(shipped[0] / "comparison.csv")
+
+
+def _doc_directions():
+    text = (ROOT / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| ([\w.-]+) \| `(\w+)` \| (rises|falls) \|$", text, flags=re.M)
+    return [(scen, ind, +1 if word == "rises" else -1) for scen, ind, word in rows]
+
+
+DIRECTIONS = _doc_directions()
+
+
+def test_docs_state_directions_for_every_path():
+    assert len(DIRECTIONS) >= 25
+    scenarios = {s for s, _, _ in DIRECTIONS}
+    assert scenarios == set(SHIPPED[1:])
+    for scen, ind, _ in DIRECTIONS:
+        assert ind in INDICATORS, (scen, ind)
+
+
+def test_compare_exits_0_and_writes_every_file(shipped):
+    out, _stdout, rc = shipped
+    assert rc == 0
+    names = {p.name for p in out.iterdir()}
+    expected = {"results.csv", "comparison.csv", "manifest.json"}
+    expected |= {f"trajectory_{ind}.png" for ind in CORE_INDICATORS}
+    expected |= {"urbanization_by_region.png", "effect_per_billion_yuan_2030.png"}
+    assert names == expected
+    for name in names:
+        data = (out / name).read_bytes()
+        assert data
+        if name.endswith(".png"):
+            assert data.startswith(PNG)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["command"] == "compare"
+    assert manifest["scenarios"] == SHIPPED
+    assert manifest["baseline"] == "baseline"
+
+
+def test_results_csv_has_run_columns_and_all_scenarios(shipped):
+    results = pd.read_csv(shipped[0] / "results.csv")
+    assert list(results.columns) == RESULT_COLUMNS
+    assert list(dict.fromkeys(results["scenario"])) == SHIPPED
+    assert set(results["region"]) == {*REGIONS, AGGREGATE}
+
+
+def test_comparison_csv_columns_rows_and_arithmetic(comparison):
+    assert list(comparison.columns) == COMPARISON_COLUMNS
+    assert list(dict.fromkeys(comparison["scenario"])) == SHIPPED[1:]  # no baseline rows
+    assert set(comparison["year"]) == set(COMPARISON_YEARS)
+    assert set(comparison["indicator"]) == set(INDICATORS)
+    assert set(comparison["region"]) == {*REGIONS, AGGREGATE}
+    assert len(comparison) == 6 * 15 * len(INDICATORS) * len(COMPARISON_YEARS)
+    np.testing.assert_allclose(
+        comparison["delta"], comparison["value"] - comparison["baseline_value"], atol=1e-6
+    )
+    cost = comparison["cumulative_cost_billion_yuan"]
+    ratio = comparison["delta_per_billion_yuan"]
+    zero = cost.abs() <= 1e-9
+    assert ratio[zero].isna().all()
+    np.testing.assert_allclose(ratio[~zero], comparison["delta"][~zero] / cost[~zero], rtol=1e-9)
+    # Levers start in 2015: nothing spent yet, nothing changed, no ratio.
+    first = comparison[comparison["year"] == 2015]
+    assert (first["cumulative_cost_billion_yuan"] == 0).all()
+    assert first["delta_per_billion_yuan"].isna().all()
+    # Later every path spends, in every region.
+    later = comparison[comparison["year"] == 2030]
+    assert (later["cumulative_cost_billion_yuan"] > 0).all()
+
+
+def test_aggregate_cost_is_the_sum_of_the_regions(comparison):
+    rows = comparison[(comparison["indicator"] == "urbanization_rate")]
+    regions = rows[rows["region"] != AGGREGATE]
+    total = regions.groupby(["scenario", "year"])["cumulative_cost_billion_yuan"].sum()
+    agg = rows[rows["region"] == AGGREGATE].set_index(["scenario", "year"])
+    np.testing.assert_allclose(
+        agg["cumulative_cost_billion_yuan"].loc[total.index], total, rtol=1e-9
+    )
+
+
+@pytest.mark.parametrize(
+    ("scenario", "indicator", "sign"),
+    DIRECTIONS,
+    ids=[f"{s}-{i}" for s, i, _ in DIRECTIONS],
+)
+def test_path_moves_its_targets_as_documented(comparison, scenario, indicator, sign):
+    row = comparison[
+        (comparison["scenario"] == scenario)
+        & (comparison["indicator"] == indicator)
+        & (comparison["region"] == AGGREGATE)
+        & (comparison["year"] == 2030)
+    ]
+    assert len(row) == 1
+    delta = float(row["delta"].iloc[0])
+    base = abs(float(row["baseline_value"].iloc[0]))
+    # A direction is a change clearly above round-off: 1e-6 of the baseline level (or of 1e-6
+    # for an indicator that is 0 in the baseline, such as hukou conversion).
+    assert sign * delta > 1e-6 * max(base, 1.0), (scenario, indicator, delta)
+
+
+@pytest.mark.skipif(default_params_path() is None, reason="no calibrated parameters shipped")
+def test_documented_directions_hold_with_calibrated_parameters():
+    """docs/scenarios.md says the directions hold with the shipped calibrated parameters too."""
+    res = compare_scenarios(
+        [SCENARIOS / f"{n}.yaml" for n in SHIPPED],
+        params=None,
+        engine=resolve_engine(None),
+        indicators=sorted({i for _, i, _ in DIRECTIONS} | {"urbanization_rate"}),
+        years=[2030],
+    )
+    agg = res.comparison[res.comparison["region"] == AGGREGATE]
+    delta = agg.set_index(["scenario", "indicator"])["delta"]
+    wrong = [(s, i) for s, i, sign in DIRECTIONS if not sign * delta[(s, i)] > 0]
+    assert wrong == []
+    urb = delta.xs("urbanization_rate", level="indicator")
+    assert urb["all-five"] > urb.drop(index="all-five").max()
+
+
+def test_all_five_raises_urbanization_more_than_any_single_path(comparison):
+    rows = comparison[
+        (comparison["indicator"] == "urbanization_rate")
+        & (comparison["region"] == AGGREGATE)
+        & (comparison["year"] == 2030)
+    ].set_index("scenario")["delta"]
+    singles = rows.drop(index="all-five")
+    assert len(singles) == 5
+    assert rows["all-five"] > singles.max() > 0
+
+
+def test_summary_is_printed_for_the_aggregate(shipped):
+    stdout = shipped[1]
+    assert stdout.startswith(f"{AGGREGATE}: the baseline 'baseline'")
+    assert "year 2030" in stdout
+    assert "year 2050" in stdout
+    for name in SHIPPED[1:]:
+        assert re.search(rf"^{re.escape(name)}\s+\+[\d,]+", stdout, flags=re.M), name
+    assert "urbanization rate" in stdout
+    assert "(%; change in pp)" in stdout
+    assert "7 scenarios run with the" in stdout
+
+
+def test_compare_in_svg(tmp_path, capsys):
+    rc = main(
+        [
+            "compare",
+            str(SCENARIOS / "baseline.yaml"),
+            str(SCENARIOS / "path-4.3-infrastructure.yaml"),
+            "--out",
+            str(tmp_path),
+            "--no-params",
+            "--format",
+            "svg",
+        ]
+    )
+    assert rc == 0
+    capsys.readouterr()
+    svgs = sorted(p.name for p in tmp_path.glob("*.svg"))
+    assert len(svgs) == len(CORE_INDICATORS) + 2
+    assert not list(tmp_path.glob("*.png"))
+    assert b"<svg" in (tmp_path / "urbanization_by_region.svg").read_bytes()[:1000]
+
+
+# -- the pure functions, on a table with known numbers --------------------------------------
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["scenario", "region", "variable", "year", "value", "unit"])
+
+
+def _toy():
+    rows = []
+    for scen, level, cost in (("base", 0.30, 0.0), ("a", 0.32, 4e9), ("b", 0.29, 0.0)):
+        for region in ("R1", AGGREGATE):
+            for year in (2015, 2030):
+                grow = 1.0 if year == 2030 else 0.0
+                rows.append((scen, region, "urbanization_rate", year, level, "Dmnl"))
+                rows.append((scen, region, "cumulative_policy_cost", year, cost * grow, "yuan"))
+    return _table(rows)
+
+
+def test_compare_results_known_numbers():
+    out = compare_results(_toy(), indicators=["urbanization_rate"], years=[2015, 2030])
+    assert list(out.columns) == COMPARISON_COLUMNS
+    assert list(dict.fromkeys(out["scenario"])) == ["a", "b"]
+    a = out[(out["scenario"] == "a") & (out["region"] == "R1")].set_index("year")
+    assert a.at[2030, "delta"] == pytest.approx(0.02)
+    assert a.at[2030, "cumulative_cost_billion_yuan"] == pytest.approx(4.0)
+    assert a.at[2030, "delta_per_billion_yuan"] == pytest.approx(0.005)
+    assert math.isnan(a.at[2015, "delta_per_billion_yuan"])  # nothing spent yet
+    b = out[(out["scenario"] == "b") & (out["region"] == "R1")].set_index("year")
+    assert b.at[2030, "delta"] == pytest.approx(-0.01)
+    assert math.isnan(b.at[2030, "delta_per_billion_yuan"])  # no cost: no ratio
+
+
+def test_compare_results_with_another_baseline_and_negative_cost():
+    out = compare_results(_toy(), baseline="a", indicators=["urbanization_rate"], years=[2030])
+    base = out[(out["scenario"] == "base") & (out["region"] == "R1")].iloc[0]
+    assert base["cumulative_cost_billion_yuan"] == pytest.approx(-4.0)
+    assert base["delta_per_billion_yuan"] == pytest.approx(-0.02 / -4.0)
+
+
+def test_compare_results_errors():
+    with pytest.raises(DataError, match="baseline 'nope'"):
+        compare_results(_toy(), baseline="nope", indicators=["urbanization_rate"])
+    with pytest.raises(DataError, match="expected variable 'poverty_incidence'"):
+        compare_results(_toy(), indicators=["poverty_incidence"])
+
+
+def test_summary_table_units_and_levels():
+    comp = compare_results(_toy(), indicators=["urbanization_rate"], years=[2030])
+    table = summary_table(comp, years=[2030], indicators=["urbanization_rate"])
+    col = "urbanization rate (%; change in pp)"
+    assert table.loc[(2030, "baseline (level)"), col] == pytest.approx(30.0)
+    assert table.loc[(2030, "a"), col] == pytest.approx(2.0)
+    assert table.loc[(2030, "a"), "cost (billion yuan)"] == pytest.approx(4.0)
+    text = format_summary(table, baseline="base")
+    assert "base (level)" in text
+    assert "+2.00" in text

@@ -1,0 +1,247 @@
+"""Figures: units on the axes, legends that name the scenarios, observed points converted from
+percent, the three file formats, and `sdplanner plot`'s errors.
+
+The figures are drawn from small synthetic tables with known numbers (no simulation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sdplanner.cli import main
+from sdplanner.commands.plot import read_observed_csv
+from sdplanner.compare import compare_results
+from sdplanner.errors import DataError
+from sdplanner.plots import (
+    observed_points,
+    plot_effect_per_billion,
+    plot_projection,
+    plot_regional,
+    render,
+)
+from sdplanner.regions import AGGREGATE, REGIONS
+
+from .conftest import DATA
+
+SCENARIOS = ["baseline", "more-towns", "no-cost"]
+YEARS = np.arange(2010, 2051)
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-", "svg": b"<svg"}
+
+
+@pytest.fixture(scope="module")
+def results():
+    """Urbanization rising 1 point a year from 25 % (+2 points for more-towns after 2015)."""
+    rows = []
+    for k, scen in enumerate(SCENARIOS):
+        for j, region in enumerate([*REGIONS, AGGREGATE]):
+            extra = 0.02 if scen == "more-towns" else 0.0
+            for year in YEARS:
+                after = year > 2015
+                urb = 0.25 + 0.001 * j + 0.01 * (year - 2010) + extra * after
+                cost = 1e9 * (year - 2015) * after if scen == "more-towns" else 0.0
+                rows += [
+                    (scen, region, "urbanization_rate", year, urb, "Dmnl"),
+                    (scen, region, "migrant_workers_outside", year, 5e6 - 1e5 * k, "person"),
+                    (scen, region, "cumulative_policy_cost", year, cost, "yuan"),
+                ]
+    return pd.DataFrame(rows, columns=["scenario", "region", "variable", "year", "value", "unit"])
+
+
+@pytest.fixture(scope="module")
+def observed():
+    raw = pd.DataFrame(
+        {
+            "indicator": ["urbanization_rate"] * 4 + ["migrant_workers_outside", "poverty"],
+            "area": ["Liupanshan", "Tibet", "Tibet", "14 regions", "Enshi", "All 14 regions"],
+            "area_type": ["region", "region", "province", "aggregate", "prefecture", "aggregate"],
+            "year": [2010, 2010, 2010, 2012, 2009, 2012],
+            "value": ["28.72", "23.79", "23.80", "30.0", "137000", ""],
+            "unit": ["percent", "percent", "percent", "%", "people", "percent"],
+        }
+    )
+    return observed_points(raw)
+
+
+def test_observed_percent_becomes_fraction(observed):
+    rows = {(r.indicator, r.region, r.year): r.value for r in observed.itertuples()}
+    assert rows[("urbanization_rate", "Liupanshan", 2010)] == pytest.approx(0.2872)
+    assert rows[("urbanization_rate", "Tibet", 2010)] == pytest.approx(0.2379)  # not the province
+    assert rows[("urbanization_rate", AGGREGATE, 2012)] == pytest.approx(0.30)  # alias, '%'
+    assert len(rows) == 3  # the prefecture and the empty value are left out
+
+
+def test_observed_keeps_non_percent_units():
+    raw = pd.DataFrame(
+        {
+            "indicator": ["rural_income_per_capita", "telephones_per_100_people"],
+            "area": ["14 regions", "Wulingshan"],
+            "year": [2012, 2012],
+            "value": ["4839", "56.0"],
+            "unit": ["yuan/person/year", "per 100 people"],
+        }
+    )
+    out = observed_points(raw)
+    assert out["value"].tolist() == [4839.0, 56.0]
+    assert out["region"].tolist() == [AGGREGATE, "Wulingshan"]
+
+
+def test_shipped_seed_figures_convert(tmp_path):
+    obs = read_observed_csv(DATA / "seed_figures.csv")
+    urb = obs[obs["indicator"] == "urbanization_rate"].set_index("region")["value"]
+    assert len(urb) == 13  # Table 1: 13 regions with a rate
+    assert urb["Liupanshan"] == pytest.approx(0.2872)
+    assert urb["Tibet"] == pytest.approx(0.2379)
+    pov = obs[obs["indicator"] == "poverty_incidence"]
+    assert pov["value"].tolist() == [pytest.approx(0.244)]
+    assert pov["region"].tolist() == [AGGREGATE]
+
+
+def test_projection_axes_units_legend_and_observed_points(results, observed):
+    _fig, ax = plot_projection(
+        results, "urbanization_rate", regions=["Liupanshan"], observed=observed
+    )
+    assert ax.get_xlabel() == "year"
+    assert ax.get_ylabel() == "urbanization rate (%)"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [*SCENARIOS, "observed"]
+    point = ax.lines[-1]
+    assert list(point.get_xdata()) == [2010]
+    assert point.get_ydata()[0] == pytest.approx(28.72)  # 0.2872 drawn in %
+    first = ax.lines[0]
+    assert first.get_ydata()[0] == pytest.approx(25.0)
+
+
+def test_projection_people_in_millions_and_region_legend(results):
+    _fig, ax = plot_projection(
+        results,
+        "migrant_workers_outside",
+        regions=["Tibet", "Wulingshan"],
+        scenarios=["baseline"],
+    )
+    assert ax.get_ylabel() == "migrant workers outside (million people)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Tibet", "Wulingshan"]
+    assert ax.lines[0].get_ydata()[0] == pytest.approx(5.0)
+
+
+def test_projection_unknown_names(results):
+    with pytest.raises(DataError, match="did you mean 'urbanization_rate'"):
+        plot_projection(results, "urbanisation_rate")
+    with pytest.raises(DataError, match="no region 'Tibt'"):
+        plot_projection(results, "urbanization_rate", regions=["Tibt"])
+    with pytest.raises(DataError, match="no scenario 'nope'"):
+        plot_projection(results, "urbanization_rate", scenarios=["nope"])
+
+
+def test_regional_small_multiples(results, observed):
+    _fig, axes = plot_regional(results, observed=observed)
+    assert axes.shape == (3, 5)
+    titles = [ax.get_title().replace("\n", " ") for ax in axes.ravel()[:14]]
+    assert titles == list(REGIONS)
+    assert axes[0, 0].get_ylabel() == "urbanization rate (%)"
+    assert axes[-1, 0].get_xlabel() == "year"
+    legend = axes.ravel()[-1].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [*SCENARIOS, "observed"]
+    liupanshan = axes.ravel()[0]
+    assert liupanshan.lines[-1].get_ydata()[0] == pytest.approx(28.72)
+
+
+def test_effect_per_billion_bars(results):
+    comp = compare_results(results, indicators=["urbanization_rate", "migrant_workers_outside"])
+    _fig, axes = plot_effect_per_billion(
+        comp, indicators=["urbanization_rate", "migrant_workers_outside"]
+    )
+    ax = axes.ravel()[0]
+    assert ax.get_xlabel() == "change per billion yuan\n(percentage points per billion yuan)"
+    assert "people per billion yuan" in axes.ravel()[1].get_xlabel()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["more-towns", "no-cost"]
+    widths = [p.get_width() for p in ax.patches]
+    # more-towns: +2 points for 15 billion yuan by 2030; no-cost: no bar.
+    assert widths[0] == pytest.approx(2.0 / 15.0)
+    assert widths[1] == 0
+    assert any("no extra cost" in t.get_text() for t in ax.texts)
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_render_formats(results, fmt):
+    fig, _ = plot_projection(results, "urbanization_rate")
+    data = render(fig, fmt)
+    assert len(data) > 1000
+    head = data[:1000]
+    assert head.startswith(MAGIC[fmt]) if fmt != "svg" else MAGIC[fmt] in head
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def results_csv(results, tmp_path_factory):
+    path = tmp_path_factory.mktemp("plot") / "results.csv"
+    results.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_plot_command_writes_format_by_extension(results_csv, tmp_path, capsys, fmt):
+    out = tmp_path / f"urb.{fmt}"
+    rc = main(
+        [
+            "plot",
+            str(results_csv),
+            "--variable",
+            "urbanization_rate",
+            "--region",
+            "Liupanshan",
+            "Tibet",
+            "--scenario",
+            "baseline",
+            "more-towns",
+            "--observed",
+            str(DATA / "seed_figures.csv"),
+            "--out",
+            str(out),
+        ]
+    )
+    assert rc == 0, capsys.readouterr().err
+    data = out.read_bytes()
+    assert data[:1000].startswith(MAGIC[fmt]) if fmt != "svg" else MAGIC[fmt] in data[:1000]
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--variable", "urbanization_rate", "--out", "x.jpg"], "expected a file name ending in"),
+        (["--variable", "urbanisation_rate", "--out", "x.png"], "did you mean 'urbanization_rate'"),
+        (
+            ["--variable", "urbanization_rate", "--region", "Tibt", "--out", "x.png"],
+            "--region: no region 'Tibt' in the results (did you mean 'Tibet'?)",
+        ),
+        (
+            ["--variable", "urbanization_rate", "--scenario", "all-five", "--out", "x.png"],
+            "--scenario: no scenario 'all-five'",
+        ),
+        (
+            ["--variable", "urbanization_rate", "--observed", "nowhere.csv", "--out", "x.png"],
+            "nowhere.csv: file not found",
+        ),
+    ],
+)
+def test_plot_command_errors(results_csv, tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    rc = main(["plot", str(results_csv), *args])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert len(err.strip().splitlines()) == 1
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_command_bad_results_file(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("scenario,region,year\nx,y,2010\n", encoding="utf-8")
+    rc = main(["plot", str(bad), "--variable", "v", "--out", str(tmp_path / "x.png")])
+    assert rc == 2
+    assert "missing ['variable', 'value']" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
