@@ -15,6 +15,7 @@ count time lost to other processes on a shared machine). Figures only: no assert
 Usage::
 
     python benchmarks/bench_engine.py [--n 10000] [--pysd-runs 2] [--batch-runs 7]
+        [--time-step 0.125] [--chunk-size 512 --chunk-size 2048]
 """
 
 from __future__ import annotations
@@ -85,6 +86,12 @@ def main(argv=None) -> int:
         type=float,
         action="append",
         help="extra TIME STEP(s) for the throughput (year); the model's own is always measured",
+    )
+    parser.add_argument(
+        "--chunk-size",
+        type=int,
+        action="append",
+        help="extra chunk size(s) for the throughput at the model's TIME STEP (samples)",
     )
     args = parser.parse_args(argv)
 
@@ -157,6 +164,17 @@ def main(argv=None) -> int:
                 f"{'':15s} vs PySD {pysd_rate:.3f} runs/s per core:"
                 f" {per_core / pysd_rate:,.0f}x (target >= 5,000x)"
             )
+    default_chunk = engine.chunk_size
+    for chunk in args.chunk_size or []:
+        engine.chunk_size = chunk
+        wall, cpu = timed(
+            lambda: engine.run_batch(None, batch, variables=outputs), args.throughput_runs
+        )
+        print(
+            f"{'chunk ' + str(chunk):15s} TIME STEP {info.time_step:g}: {args.n / wall:,.0f} runs/s"
+            f" wall, {args.n / cpu:,.0f} runs/s per core (CPU)"
+        )
+    engine.chunk_size = default_chunk
     return 0
 
 

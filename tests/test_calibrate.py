@@ -526,14 +526,14 @@ def test_recovery_of_known_parameters(model, engine, tmp_path):
             "rural_workforce",
         ],
     )
-    from sdplanner.results import OUTPUT_VARIABLES, _aggregate
+    from sdplanner.results import OUTPUT_VARIABLES, aggregate
 
     def truth(indicator, area, year):
         t = list(truth_out.times).index(float(year))
         scale = 1.0 if indicator == "rural_income_per_capita" else 100.0
         if area == "All 14 regions":
             out = next(o for o in OUTPUT_VARIABLES if o.name == indicator)
-            return float(_aggregate(truth_out.values, out)[t]) * scale
+            return float(aggregate(truth_out.values, out)[t]) * scale
         return float(truth_out.values[indicator][t, REGIONS.index(area)]) * scale
 
     spec_path = tmp_path / "spec.yaml"
@@ -625,7 +625,7 @@ def test_shipped_calibration_is_regenerated(tmp_path, capsys):
 
 
 def test_shipped_parameters_keep_table1_and_hit_2012_targets(model, engine):
-    from sdplanner.results import OUTPUT_VARIABLES, _aggregate
+    from sdplanner.results import OUTPUT_VARIABLES, aggregate
     from sdplanner.scenario import load_parameter_file
 
     params = load_parameter_file(CALIBRATION / "seed-2010-2012.params.yaml", model)
@@ -659,7 +659,7 @@ def test_shipped_parameters_keep_table1_and_hit_2012_targets(model, engine):
 
     def agg(name):
         o = next(v for v in OUTPUT_VARIABLES if v.name == name)
-        return float(_aggregate(out.values, o)[2])
+        return float(aggregate(out.values, o)[2])
 
     # The 2012 figures the spec targets, each within 2 sigma of the spec (sigma is the
     # standard error the spec grants: 100 yuan, 1 point, 500 yuan for a sub-area ...).

@@ -40,7 +40,7 @@ from sdplanner.errors import EngineError, SdplannerError
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.model import ModelInfo
 from sdplanner.regions import AGGREGATE
-from sdplanner.results import OUTPUT_VARIABLES, OutputVariable, _aggregate, required_variables
+from sdplanner.results import OUTPUT_VARIABLES, OutputVariable, aggregate, required_variables
 from sdplanner.run import RunInputs
 from sdplanner.uncertainty import UncertaintySpec, iman_conover, make_generator
 
@@ -252,7 +252,7 @@ def output_cells(values: Mapping[str, np.ndarray], outputs: Sequence[OutputVaria
     out = np.empty((n, len(outputs), n_r + 1, n_t))
     for i, o in enumerate(outputs):
         out[:, i, :n_r, :] = vals[o.name].transpose(0, 2, 1)
-        out[:, i, n_r, :] = _aggregate(vals, o)
+        out[:, i, n_r, :] = aggregate(vals, o)
     return out.reshape(n, -1)
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "OUTPUT_VARIABLES",
     "RESULT_COLUMNS",
     "OutputVariable",
+    "aggregate",
     "atomic_write_text",
     "prepare_output_dir",
     "required_variables",
@@ -128,7 +129,22 @@ def required_variables(outputs: Iterable[OutputVariable] = OUTPUT_VARIABLES) -> 
     return names
 
 
-def _aggregate(values: Mapping[str, np.ndarray], out: OutputVariable) -> np.ndarray:
+def aggregate(values: Mapping[str, np.ndarray], out: OutputVariable) -> np.ndarray:
+    """Return the 14-region aggregate of an output: the sum, or the weighted mean.
+
+    Parameters
+    ----------
+    values : mapping
+        ``py_name -> array`` with the region axis last (any leading axes: samples, times).
+    out : OutputVariable
+        The output and its weights.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values without the region axis, in the output's units; 0 where the weights
+        sum to 0.
+    """
     data = values[out.name]
     if not out.weight:
         return data.sum(axis=-1)
@@ -170,7 +186,7 @@ def to_frame(
     frames = []
     for out in outputs:
         data = output.values[out.name]
-        full = np.concatenate([data, _aggregate(output.values, out)[:, None]], axis=1)
+        full = np.concatenate([data, aggregate(output.values, out)[:, None]], axis=1)
         frames.append(
             pd.DataFrame(
                 {

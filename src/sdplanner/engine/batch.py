@@ -7,10 +7,11 @@ which are time series), and runs it on arrays with a sample axis. Results match 
 or nearly so; see `sdplanner.engine.codegen` for the details.
 
 Per-step work is kept small: constants and quantities that depend on time only are
-evaluated before the loop, equal subexpressions once, and variables that no stock needs are
-evaluated at the saved times only. Only the requested variables are stored, at the saved
-times. Large batches run in chunks of `BatchEngine.chunk_size` samples so that the working
-arrays stay in the processor's cache.
+evaluated before the loop, equal subexpressions once, values that depend on time and the
+samples but not on the stocks only when their time tables change, and variables that no
+stock needs at the saved times only; the loop writes into preallocated work arrays. Only
+the requested variables are stored, at the saved times. Large batches run in chunks of
+`BatchEngine.chunk_size` samples so that the working arrays stay in the processor's cache.
 """
 
 from __future__ import annotations

@@ -26,6 +26,21 @@ only (the policy ramps, exponential growth factors) are evaluated once for all t
 as tables with a leading time axis, and looked up in the loop. Constants and time tables
 are computed before the loop, equal subexpressions once, variables no stock needs only at
 the saved times; arrays are freed or overwritten in place as soon as they are dead.
+
+Per-step work (all of it exact: the same operations on the same numbers)
+------------------------------------------------------------------------
+* The kernel is specialized on which constants vary per sample: whatever depends on none
+  of them (nor on the stocks) is a constant or a time table, at shape ``(R, 1)`` or scalar.
+* Values that vary with time and sample but not with the stocks (the policy levers'
+  ``strength * ramp``) are recomputed only at the steps where a time table they read
+  changes in its bits, and kept in between.
+* Results of the loop go into a dying operand or into work arrays allocated once per
+  call (``out=``), so the loop allocates almost nothing.
+* Loop-invariant ``(R, 1)`` or ``(1, n)`` operands of ``(R, n)`` operations are copied to
+  full ``(R, n)`` arrays once per call (NumPy's loops are about twice as fast without
+  broadcasting).
+* XIDZ and ZIDZ test for a near-zero denominator with one reduction
+  (``numpy.fmin``) and build the mask only when one may be near zero.
 """
 
 from __future__ import annotations
@@ -101,19 +116,34 @@ def _spow(a, b):
     return _scalar_pow_each(a, b).astype(float)
 
 
-def _fastpow(x, e):
+def _fastpow(x, e, out=None):
     """Raise an array to a scalar power as ``x ** e`` does, faster for NumPy's fast paths.
 
     For a scalar exponent NumPy's power gives ``sqrt``, ``square`` and ``1 / x`` for 0.5, 2
-    and -1; calling those functions directly gives the same bits in half the time.
+    and -1; calling those functions directly gives the same bits in half the time. Other
+    exponents but 0 and 1 (NumPy's other fast paths) are ``numpy.power``, written into
+    ``out`` when it is given (a float array of the result's shape).
     """
     if e == 0.5:
-        return np.sqrt(x)
+        return np.sqrt(x, out=out)
     if e == 2:
-        return np.square(x)
+        return np.square(x, out=out)
     if e == -1:
-        return np.divide(1.0, x)
-    return x**e
+        return np.divide(1.0, x, out=out)
+    if out is None or e == 0 or e == 1:
+        return x**e
+    return np.power(x, e, out=out)
+
+
+def _anysmall(b):
+    """Tell whether any ``|b| < SMALL_VENSIM`` (NaN is not), with one pass when none is.
+
+    ``numpy.fmin`` skips NaN, so a smallest value at least ``SMALL_VENSIM`` proves that no
+    element is near zero; otherwise the elements are tested one by one.
+    """
+    if np.fmin.reduce(b, axis=None) >= SMALL_VENSIM:
+        return False
+    return bool((np.abs(b) < SMALL_VENSIM).any())
 
 
 def _xidz_scalar(a, b, x):
@@ -176,9 +206,9 @@ def _make_rsum(n_regions: int) -> Callable:
 
     def rsum(x):
         x = np.asarray(x, dtype=float)
-        nan = np.isnan(x)
-        if nan.any():
-            x = np.where(nan, 0.0, x)
+        # numpy.maximum propagates NaN: one pass tells whether there is any
+        if np.isnan(np.maximum.reduce(x, axis=None)):
+            x = np.where(np.isnan(x), 0.0, x)
         return total(x, plan)
 
     return rsum
@@ -234,6 +264,7 @@ class _Stmt:
     args: tuple = ()
     shape: tuple | None = None  # (per region, per sample) of an array result, else None
     owned: bool = False  # a fresh float array no other name refers to
+    scratch: bool = False  # the text writes into the work array _OUT_ (or allocates: None)
 
 
 _UFUNCS = {"+": "np.add", "-": "np.subtract", "*": "np.multiply", "/": "np.divide"}
@@ -247,11 +278,25 @@ class _Emitter:
         self.series = frozenset(series)
         self.outputs = tuple(outputs)
         self.blocks: dict[str, list[str]] = {
-            k: [] for k in ("const", "table", "init", "load", "core", "save", "update", "fill")
+            k: []
+            for k in (
+                "const",
+                "table",
+                "init",
+                "full",
+                "load",
+                "refresh",
+                "core",
+                "save",
+                "update",
+                "fill",
+            )
         }
+        self.widened: set[str] = set()
         self.cache: dict = {}
         self.shared: set[str] = set()  # names another name may alias
         self._op: tuple | None = None
+        self._scratch = False
         self._floats: dict = {}
         self.namespace_consts: dict[str, object] = {}
         self.counter = 0
@@ -351,7 +396,7 @@ class _Emitter:
 
     def is_array(self, node, stage: str) -> bool:
         """Tell whether the node's value is an ndarray (not a scalar) in this stage."""
-        if isinstance(node, Call) and node.fn in ("_any", "_is_one"):
+        if isinstance(node, Call) and node.fn in ("_any", "_anysmall", "_is_one"):
             return False
         _, tv, bat = self.props(node)
         return self.region(node) or bat or (stage == "table" and tv)
@@ -398,8 +443,10 @@ class _Emitter:
         if key in self.cache:
             return self.cache[key]
         self._op = None
+        self._scratch = False
         text = self._text(node, stage)
         op, self._op = self._op, None
+        scratch, self._scratch = self._scratch, False
         if isinstance(node, (Num, Ref, TimeRef)):
             self.cache[key] = text
             return text
@@ -407,11 +454,17 @@ class _Emitter:
         if stage == "step":
             array = self.is_array(node, stage)
             shape = (self.region(node), self.props(node)[2]) if array else None
-            stmt = _Stmt(name, text, shape=shape)
+            stmt = _Stmt(name, text, shape=shape, scratch=scratch)
             if op is not None and array:
                 stmt.ufunc, stmt.args = op
                 stmt.owned = self.is_float(node)
-            self._block(stage).append(stmt)
+            dyn, tv, bat = self.props(node)
+            if not dyn and tv and bat:
+                # varies with time and sample but not with the stocks: recomputed only at
+                # the steps where its time tables change (see `build`)
+                self.blocks["refresh"].append(stmt)
+            else:
+                self._block(stage).append(stmt)
         else:
             self._block(stage).append(f"{name} = {text}")
         self.cache[key] = name
@@ -467,6 +520,34 @@ class _Emitter:
         self.namespace_consts[name] = value
         return name
 
+    def _widen(self, node, operands, texts, stage: str) -> tuple:
+        """Use full ``(R, n)`` copies of loop-invariant operands of ``(R, n)`` operations.
+
+        NumPy's element-wise loops run about twice as fast on two contiguous arrays of the
+        same shape as on an ``(R, 1)`` or ``(1, n)`` operand broadcast along one axis; the
+        copies are made once per chunk, before the loop. The numbers are the same.
+        """
+        if stage != "step" or not (self.region(node) and self.props(node)[2]):
+            return tuple(texts)
+        out = []
+        for operand, text in zip(operands, texts, strict=True):
+            dyn, tv, bat = self.props(operand)
+            if (
+                not dyn
+                and not tv
+                and self.is_array(operand, "const")
+                and not (self.region(operand) and bat)
+            ):
+                full = f"{text}_F"
+                if full not in self.widened:
+                    self.widened.add(full)
+                    self.blocks["full"].append(
+                        f"{full} = np.ascontiguousarray(np.broadcast_to({text}, (R, nb)))"
+                    )
+                text = full
+            out.append(text)
+        return tuple(out)
+
     def _text(self, node, stage: str) -> str:
         if isinstance(node, Num):
             text = repr(node.value)
@@ -482,7 +563,9 @@ class _Emitter:
             self._op = ("np.negative", (arg,))
             return f"-{arg}"
         if isinstance(node, ToRegion):
-            return f"_region({self.emit(node.arg, stage)})"
+            arg = self.emit(node.arg, stage)
+            self.shared.add(arg)  # the result may be a view of it
+            return f"_region({arg})"
         if isinstance(node, Cmp):
             return f"{self.emit(node.left, stage)} {node.op} {self.emit(node.right, stage)}"
         if isinstance(node, Bin):
@@ -500,6 +583,8 @@ class _Emitter:
                         value = node.right.value
                         fast = {0.5: "np.sqrt(%s)", 2: "np.square(%s)", -1: "np.divide(1.0, %s)"}
                         if value in fast:
+                            ufunc = {0.5: "np.sqrt", 2: "np.square", -1: "np.divide"}[value]
+                            self._op = (ufunc, ("1.0", left) if value == -1 else (left,))
                             return fast[value] % left
                     if r_tv or isinstance(node.right, Num):
                         self._op = ("np.power", (left, right))
@@ -507,12 +592,17 @@ class _Emitter:
                     # x ** 1 is x (NumPy's fast path copies it): skip the pass
                     one = self.emit(Call("_is_one", (node.right,)), stage)
                     self.shared.add(left)
+                    if stage == "step" and self.is_float(node.left):
+                        # written into a work array (_OUT_, see _finish_loop) unless it is x
+                        self._scratch = True
+                        return f"{left} if {one} else _fastpow({left}, {right}, _OUT_)"
                     return f"{left} if {one} else _fastpow({left}, {right})"
                 return f"_pow({left}, {right})"
             if node.op == "/" and not (
                 self.is_array(node.left, stage) or self.is_array(node.right, stage)
             ):
                 return f"np.divide({left}, {right})"
+            left, right = self._widen(node, (node.left, node.right), (left, right), stage)
             self._op = (_UFUNCS[node.op], (left, right))
             return f"{left} {node.op} {right}"
         if isinstance(node, Lookup):
@@ -524,6 +614,8 @@ class _Emitter:
             fn = node.fn
             if fn in ("min", "max", "exp", "ln"):
                 ufunc = {"min": "np.minimum", "max": "np.maximum", "exp": "np.exp", "ln": "np.log"}
+                if fn in ("min", "max"):
+                    args = list(self._widen(node, node.args, args, stage))
                 self._op = (ufunc[fn], tuple(args))
                 return f"{ufunc[fn]}({', '.join(args)})"
             if fn == "if_then_else":
@@ -536,6 +628,8 @@ class _Emitter:
                 return self._divide_or(node, stage, args)
             if fn == "_small":
                 return f"np.abs({args[0]}) < SMALL"
+            if fn == "_anysmall":
+                return f"_anysmall({args[0]})"
             if fn == "_any":
                 return f"bool({args[0]}.any())"
             if fn == "_is_one":
@@ -558,7 +652,14 @@ class _Emitter:
         quotient_node = Bin("/", a, b)
         quotient = self.emit(quotient_node, stage)
         mask_node = Call("_small", (b,))
-        mask = self.emit(mask_node, stage)
+        b_dyn, b_tv, b_bat = self.props(b)
+        in_loop = stage == "step" and (b_dyn or (b_tv and b_bat))
+        if in_loop:
+            # In the loop the mask is rarely needed: one reduction tells whether any
+            # denominator is near zero, and the mask is only computed then.
+            mask = f"np.abs({self.emit(b, stage)}) < SMALL"
+        else:
+            mask = self.emit(mask_node, stage)
         where = f"np.where({mask}, {fallback}, {quotient})"
         q_props, f_props = self.props(quotient_node), self.props(fallback_node)
         covers = (
@@ -569,11 +670,53 @@ class _Emitter:
         )
         if not covers:
             return where
-        some = self.emit(Call("_any", (mask_node,)), stage)
+        if in_loop:
+            some = self.emit(Call("_anysmall", (b,)), stage)
+        else:
+            some = self.emit(Call("_any", (mask_node,)), stage)
         self.shared.add(quotient)
         return f"{where} if {some} else {quotient}"
 
     # ---- whole kernel ---------------------------------------------------------------
+    def _refresh(self) -> tuple[list[str], list[str]]:
+        """Statements that vary with time and sample only, and when to recompute them.
+
+        Their inputs are loop-invariant values and rows of time tables; at a step where
+        every row they read has the same bits as at the step before, the same operations on
+        the same numbers would give the same results, so the previous values are kept (the
+        policy ramps change during a few years only). Values read by the rest of the loop
+        are kept from one step to the next; the others are freed after their last use.
+
+        Returns
+        -------
+        tuple
+            The statements, and the lines before the loop that compute ``_chg``: for every
+            time point, whether the statements must run.
+        """
+        stmts = self.blocks["refresh"]
+        if not stmts:
+            return [], []
+        mine = {stmt.target for stmt in stmts}
+        keep: set[str] = set()
+        for block in ("core", "save", "update"):
+            for stmt in self.blocks[block]:
+                keep |= _names(stmt.text) & mine
+        for name in self.outputs:  # outputs recorded in the save block
+            keep |= {self.cache.get(("step", "var", name))} & mine
+        used: set[str] = set()
+        for stmt in stmts:
+            used |= _names(stmt.text)
+        (body, _), _ = _finish_loop([stmts, []], self.shared | keep, keep=keep, pool=False)
+        tables = sorted(t for t, name in self.loads.items() if name in used)
+        if "t" in used:
+            line = "    _chg = [True] * len(times)"
+        else:
+            line = f"    _chg = _changes(({''.join(f'{t}, ' for t in tables)}), len(times))"
+        return body, [
+            "    # time points where the time tables read by the refreshed values change",
+            line,
+        ]
+
     def needed(self) -> tuple[list[str], list[str]]:
         """Stocks whose trajectories the outputs need, and the outputs computed in the loop."""
         ir = self.ir
@@ -669,16 +812,25 @@ class _Emitter:
         lines += [f"    o{j} = O[{name!r}]" for j, name in enumerate(outputs)]
         lines += ["    # constants (per run or per sample)"]
         lines += [f"    {x}" for x in self.blocks["const"]]
-        core, save, update = _finish_loop(
+        (core, save, update), buffers = _finish_loop(
             [self.blocks["core"], self.blocks["save"] + records, self.blocks["update"]],
             self.shared,
         )
+        refresh, changes = self._refresh()
         lines += ["    # time tables (all time points at once)"]
         lines += [f"    {x}" for x in self.blocks["table"]]
         lines += ["    # initial values of the stocks"]
         lines += [f"    {x}" for x in self.blocks["init"]]
+        lines += ["    # loop-invariant operands of (R, n) operations, as full (R, n) arrays"]
+        lines += [f"    {x}" for x in self.blocks["full"]]
+        lines += ["    # work arrays of the loop, reused at every step"]
+        lines += [f"    {x}" for x in buffers]
+        lines += changes
         lines += ["    jsave = 0", "    for k in range(last + 1):", "        t = times[k]"]
         lines += [f"        {x}" for x in self.blocks["load"]]
+        if refresh:
+            lines += ["        if _chg[k]:"]
+            lines += [f"            {x}" for x in refresh]
         lines += [f"        {x}" for x in core]
         lines += ["        if saves[k]:"]
         lines += [f"            {x}" for x in save]
@@ -688,18 +840,77 @@ class _Emitter:
         lines += [f"    {x}" for x in fills]
         lines += ["    return None", ""]
         self.n_statements = (
-            len(self.blocks["load"]) + len(self.blocks["core"]) + len(self.blocks["update"])
+            len(self.blocks["load"])
+            + len(self.blocks["refresh"])
+            + len(self.blocks["core"])
+            + len(self.blocks["update"])
         )
         return "\n".join(lines)
 
 
-def _finish_loop(blocks: list[list[_Stmt]], shared: set[str]) -> list[list[str]]:
-    """Reuse dying arrays in place and free the others right after their last use.
+_POOLED = {(True, True): "(R, nb)", (False, True): "(1, nb)"}
 
-    Arrays freed at once are reused by the next allocation while still in the processor's
-    cache, and a ufunc that writes into an operand that dies at that statement
-    (``out=``) allocates nothing; keeping every temporary alive until the next step made
-    each operation an order of magnitude slower. The arithmetic is unchanged.
+
+def _names(text: str) -> set[str]:
+    """Names read by a statement."""
+    tree = ast.parse(text, mode="exec").body[0]
+    value = tree.value if isinstance(tree, ast.Assign) else tree
+    return {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+
+
+def _alias_sources(text: str) -> set[str]:
+    """Names whose array the value of a statement's text may be (not a fresh array)."""
+    tree = ast.parse(text, mode="exec").body[0]
+    if not isinstance(tree, ast.Expr):
+        return set()
+    value, out = [tree.value], set()
+    while value:
+        node = value.pop()
+        if isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.IfExp):
+            value += [node.body, node.orelse]
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", "") == "_region":
+            value += node.args[:1]  # a broadcast view
+    return out
+
+
+def _changes(tables: tuple, n: int) -> list[bool]:
+    """For each of ``n`` time points, whether a row of any table differs (in its bits).
+
+    The first point counts as a change.
+    """
+    out = np.zeros(n, dtype=bool)
+    out[0] = True
+    for table in tables:
+        a = np.ascontiguousarray(table)
+        rows = a.reshape(a.shape[0], -1).view(np.uint8)
+        out[1:] |= (rows[1:] != rows[:-1]).any(axis=1)
+    return out.tolist()
+
+
+def _finish_loop(
+    blocks: list[list[_Stmt]],
+    shared: set[str],
+    keep: set[str] = frozenset(),
+    pool: bool = True,
+) -> tuple[list[list[str]], list[str]]:
+    """Write every array result of the loop into a dying operand or a preallocated buffer.
+
+    A ufunc that writes into an operand that dies at that statement (``out=``) allocates
+    nothing; other ``(R, n)`` and ``(1, n)`` results are written into work arrays allocated
+    once per call and handed from one variable to the next as variables die, so the loop
+    allocates (and page-faults) almost nothing. Names that another name may alias
+    (``shared``) are never overwritten. Names are deleted right after their last use. The
+    arithmetic is unchanged.
+
+    Names in ``keep`` are read later (they are neither deleted nor overwritten); with
+    ``pool=False`` no work arrays are used.
+
+    Returns
+    -------
+    tuple
+        The statements of each block, and the lines that allocate the work arrays.
     """
     seq = [(b, stmt) for b, block in enumerate(blocks) for stmt in block]
     info = {stmt.target: stmt for _, stmt in seq if stmt.target is not None}
@@ -714,9 +925,38 @@ def _finish_loop(blocks: list[list[_Stmt]], shared: set[str]) -> list[list[str]]
     for i, used in enumerate(uses):
         for name in used:
             last[name] = i
+    # A result that may be another name's array (``a if c else b``, ``_region(x)``) keeps
+    # that array in use: a work array is released when the last name that may hold it dies.
+    ends = dict(last)
+    for i in range(len(seq) - 1, -1, -1):
+        stmt = seq[i][1]
+        if stmt.target is None:
+            continue
+        for source in _alias_sources(stmt.text):
+            if source in defined:
+                ends[source] = max(ends.get(source, i), ends.get(stmt.target, i))
+    release: dict[int, list[str]] = {}
+    for name, i in ends.items():
+        release.setdefault(i, []).append(name)
     out: list[list[str]] = [[] for _ in blocks]
+    holder: dict[str, str] = {}  # name -> work array it is stored in
+    free: dict[tuple, list[str]] = {shape: [] for shape in _POOLED}
+    buffers: list[str] = []
+
+    def take(stmt) -> str | None:
+        if not (pool and stmt.shape in _POOLED and stmt.target in last):
+            return None
+        available = free[stmt.shape]
+        if not available:
+            name = f"_B{len(buffers)}"
+            buffers.append(f"{name} = np.empty({_POOLED[stmt.shape]})")
+            available.append(name)
+        buffer = available.pop()
+        holder[stmt.target] = buffer
+        return buffer
+
     for i, (b, stmt) in enumerate(seq):
-        dead = sorted(n for n in uses[i] if last[n] == i)
+        dead = sorted(n for n in uses[i] if last[n] == i and n not in keep)
         text = stmt.text
         if stmt.ufunc and stmt.owned:
             for arg in stmt.args:
@@ -727,13 +967,27 @@ def _finish_loop(blocks: list[list[_Stmt]], shared: set[str]) -> list[list[str]]
                     and src is not None
                     and src.owned
                     and src.shape == stmt.shape
+                    and ends.get(arg) == i
                 ):
                     text = f"{stmt.ufunc}({', '.join(stmt.args)}, out={arg})"
+                    if arg in holder:
+                        holder[stmt.target] = holder.pop(arg)
                     break
+            else:
+                buffer = take(stmt) if stmt.target is not None else None
+                if buffer is not None:
+                    text = f"{stmt.ufunc}({', '.join(stmt.args)}, out={buffer})"
+        if stmt.scratch:
+            # the result may be an operand (x ** 1 is x): it gets a work array of its own,
+            # freed when it dies, but is never written into by another statement
+            text = text.replace("_OUT_", take(stmt) or "None")
         out[b].append(f"{stmt.target} = {text}" if stmt.target else text)
         if dead:
             out[b].append("del " + ", ".join(dead))
-    return out
+        for name in release.get(i, ()):
+            if name in holder:
+                free[info[name].shape].append(holder.pop(name))
+    return out, buffers
 
 
 def generate_kernel(
@@ -770,6 +1024,8 @@ def generate_kernel(
         "_spow": _spow,
         "_fastpow": _fastpow,
         "_xidz_scalar": _xidz_scalar,
+        "_anysmall": _anysmall,
+        "_changes": _changes,
         "_zidz_scalar": _zidz_scalar,
         "_rsum": _make_rsum(ir.n_regions),
         "_region": _make_region(ir.n_regions),

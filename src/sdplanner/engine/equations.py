@@ -665,7 +665,7 @@ def is_per_region(ir: ModelIR, node) -> bool:
         return False
     if isinstance(node, ToRegion):
         return True
-    if isinstance(node, Call) and node.fn in ("sum", "_any", "_is_one"):
+    if isinstance(node, Call) and node.fn in ("sum", "_any", "_anysmall", "_is_one"):
         return False
     return any(is_per_region(ir, c) for c in children(node))
 
