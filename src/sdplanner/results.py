@@ -31,6 +31,7 @@ __all__ = [
     "RESULT_COLUMNS",
     "OutputVariable",
     "aggregate",
+    "atomic_write_bytes",
     "atomic_write_text",
     "prepare_output_dir",
     "required_variables",
@@ -268,6 +269,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         Content (UTF-8).
     """
     _atomic_write(Path(path), lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes to a file atomically (a temporary file in the same folder, then rename).
+
+    Parameters
+    ----------
+    path : path-like
+        Target file.
+    data : bytes
+        Content (an image, for instance).
+    """
+    _atomic_write(Path(path), lambda p: p.write_bytes(data))
 
 
 def _repr_float(value: float) -> str:

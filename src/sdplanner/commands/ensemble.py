@@ -16,6 +16,8 @@ import numpy as np
 
 from sdplanner.commands.run import add_common_run_options, params_arg, resolve_engine
 from sdplanner.errors import OutputError
+from sdplanner.plots import render
+from sdplanner.results import atomic_write_bytes
 
 __all__ = ["ProgressBar", "add_backend_options", "handler", "register"]
 
@@ -200,7 +202,7 @@ def handler(args: argparse.Namespace) -> int:
                 unit=inputs.model.units(o.name),
             )
             path = out / f"fan_{o.name}.png"
-            fig.savefig(path, dpi=110)
+            atomic_write_bytes(path, render(fig, "png", dpi=110))
             figures.append(path.name)
     streaming = None
     if result.bounds is not None:

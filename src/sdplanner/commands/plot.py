@@ -16,7 +16,7 @@ import pandas as pd
 from sdplanner.errors import DataError, OutputError
 from sdplanner.plots import FORMATS, observed_points, plot_projection, render
 from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES
-from sdplanner.results import _atomic_write, prepare_output_dir
+from sdplanner.results import atomic_write_bytes, prepare_output_dir
 
 __all__ = [
     "figure_format",
@@ -172,7 +172,7 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
     data : bytes
         Content.
     """
-    _atomic_write(Path(path), lambda p: p.write_bytes(data))
+    atomic_write_bytes(path, data)
 
 
 def register(sub) -> None:

@@ -11,6 +11,8 @@ import time
 
 from sdplanner.commands.ensemble import ProgressBar, add_backend_options, check_out, pick_seed
 from sdplanner.commands.run import params_arg, resolve_engine
+from sdplanner.plots import render
+from sdplanner.results import atomic_write_bytes
 
 __all__ = ["handler", "register"]
 
@@ -72,7 +74,7 @@ def handler(args: argparse.Namespace) -> int:
     for variable in dict.fromkeys(result.frame["variable"]):
         fig, _ = sobol_chart(result.frame, variable)
         path = out / f"sobol_{variable}.png"
-        fig.savefig(path, dpi=110)
+        atomic_write_bytes(path, render(fig, "png", dpi=110))
         figures.append(path.name)
     write_manifest(
         out,
