@@ -47,8 +47,8 @@ from sdplanner.calibration_spec import (
     load_spec,
     parse_spec,
 )
-from sdplanner.data import AreaMap, ObservationSet, SkippedRow, load_area_mapping, suggest
-from sdplanner.errors import CalibrationError
+from sdplanner.data import AreaMap, ObservationSet, SkippedRow, load_area_mapping
+from sdplanner.errors import CalibrationError, did_you_mean
 from sdplanner.model import ModelInfo
 from sdplanner.regions import AGGREGATE, REGIONS
 from sdplanner.resources import data_path
@@ -224,7 +224,7 @@ def build_problem(
         w = f"{where}: line {obs.line}"
         if obs.indicator not in known:
             raise DataError(
-                f"{w}: unknown indicator {obs.indicator!r}{suggest(obs.indicator, known)};"
+                f"{w}: unknown indicator {obs.indicator!r}{did_you_mean(obs.indicator, known)};"
                 " expected one of the spec's indicators or a model variable"
             )
         ind = spec.indicators.get(obs.indicator)

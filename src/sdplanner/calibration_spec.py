@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from sdplanner.data import suggest
-from sdplanner.errors import CalibrationError
+from sdplanner.errors import CalibrationError, did_you_mean
 from sdplanner.levers import LEVERS
 from sdplanner.model import ModelInfo
 from sdplanner.regions import REGIONS
@@ -276,7 +275,7 @@ def _mapping(value: Any, where: str, what: str) -> Mapping:
 def _check_keys(raw: Mapping, allowed: Sequence[str], where: str) -> None:
     for key in raw:
         if key not in allowed:
-            raise CalibrationError(f"{where}.{key}: unknown key{suggest(key, allowed)}")
+            raise CalibrationError(f"{where}.{key}: unknown key{did_you_mean(key, allowed)}")
 
 
 @cache
@@ -343,7 +342,7 @@ def _parse_parameter(name: str, raw: Any, model: ModelInfo, where: str) -> list[
     if py is None or py not in settable:
         raise CalibrationError(
             f"{where}: unknown parameter: the model has no constant {name!r}"
-            f"{suggest(name, settable)}"
+            f"{did_you_mean(name, settable)}"
         )
     for key in ("lower", "upper"):
         if key not in raw:
@@ -391,7 +390,7 @@ def _parse_parameter(name: str, raw: Any, model: ModelInfo, where: str) -> list[
             if item not in model.regions:
                 raise CalibrationError(
                     f"{where}.regions: expected one of the 14 regions, found {item!r}"
-                    f"{suggest(item, model.regions)}"
+                    f"{did_you_mean(item, model.regions)}"
                 )
             if item in regions:
                 raise CalibrationError(f"{where}.regions: {item!r} is listed twice")
@@ -445,9 +444,8 @@ def _parse_indicator(name: str, raw: Any, model: ModelInfo, where: str) -> Indic
     var = raw.get("variable")
     py = model.resolve(str(var)) if var is not None else None
     if py is None:
-        raise CalibrationError(
-            f"{where}.variable: expected a model variable, found {var!r}{suggest(var, variables)}"
-        )
+        hint = did_you_mean(var, variables)
+        raise CalibrationError(f"{where}.variable: expected a model variable, found {var!r}{hint}")
     unit = raw.get("unit", "level")
     if unit not in _UNITS:
         raise CalibrationError(f"{where}.unit: expected one of {list(_UNITS)}, found {unit!r}")
@@ -473,9 +471,8 @@ def _parse_indicator(name: str, raw: Any, model: ModelInfo, where: str) -> Indic
     for w in weight_raw:
         wp = model.resolve(str(w))
         if wp is None:
-            raise CalibrationError(
-                f"{where}.weight: expected a model variable, found {w!r}{suggest(w, variables)}"
-            )
+            hint = did_you_mean(w, variables)
+            raise CalibrationError(f"{where}.weight: expected a model variable, found {w!r}{hint}")
         weight.append(wp)
     if aggregate == "sum" and weight:
         raise CalibrationError(f"{where}.weight: a sum takes no weight; use aggregate: mean")
@@ -487,7 +484,7 @@ def _parse_indicator(name: str, raw: Any, model: ModelInfo, where: str) -> Indic
             if kind not in _KIND_SIGMA:
                 raise CalibrationError(
                     f"{where}.sigma.{kind}: expected one of {list(_KIND_SIGMA)}"
-                    f"{suggest(kind, _KIND_SIGMA)}"
+                    f"{did_you_mean(kind, _KIND_SIGMA)}"
                 )
             v = _num(value, f"{where}.sigma", "a positive standard error")
             if v <= 0:
@@ -512,7 +509,7 @@ def _parse_year_mapping(raw: Any, indicators: Mapping[str, IndicatorSpec], where
         if ind not in indicators:
             raise CalibrationError(
                 f"{w}.indicator: expected an indicator of the spec, found {ind!r}"
-                f"{suggest(ind, indicators)}"
+                f"{did_you_mean(ind, indicators)}"
             )
         area = item.get("area")
         if area is not None and not isinstance(area, str):
@@ -563,7 +560,7 @@ def parse_spec(raw: Any, model: ModelInfo, path: Path | None = None) -> Calibrat
     if loss not in LOSSES:
         raise CalibrationError(
             f"{where}: objective.loss: expected one of {list(LOSSES)}, found {loss!r}"
-            f"{suggest(loss, LOSSES)}"
+            f"{did_you_mean(loss, LOSSES)}"
         )
     f_scale = _num(objective.get("f_scale", 1.0), f"{where}: objective.f_scale")
     if f_scale <= 0:

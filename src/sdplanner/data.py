@@ -25,17 +25,15 @@ Other columns (``unit``, ``note`` ...) are kept out of the way and ignored. Erro
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
 import pandas as pd
 
-from sdplanner.errors import DataError
+from sdplanner.errors import DataError, did_you_mean
 from sdplanner.regions import AGGREGATE, REGIONS
 from sdplanner.resources import data_path
 
@@ -49,7 +47,6 @@ __all__ = [
     "SkippedRow",
     "load_area_mapping",
     "read_observations",
-    "suggest",
 ]
 
 #: Kinds of area in the mapping file.
@@ -58,25 +55,6 @@ AREA_KINDS = ("region", "aggregate", "sub-area", "context")
 OBSERVATION_COLUMNS = ("indicator", "area", "year", "value")
 _OPTIONAL = ("sigma", "weight", "area_type")
 _MAPPING_COLUMNS = ("area", "area_type", "kind", "region", "note")
-
-
-def suggest(name: object, options: Iterable[str]) -> str:
-    """Return `` (did you mean 'x'?)`` for the closest option, or an empty string.
-
-    Parameters
-    ----------
-    name : object
-        What the user wrote.
-    options : iterable of str
-        Valid names.
-
-    Returns
-    -------
-    str
-        A hint to append to an error message.
-    """
-    close = difflib.get_close_matches(str(name), sorted(set(options)), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -161,7 +139,7 @@ class AreaMap:
         matches = [a for a in self.areas if a.name == name]
         if not matches:
             raise DataError(
-                f"{where}: unknown area {name!r}{suggest(name, self.names)};"
+                f"{where}: unknown area {name!r}{did_you_mean(name, self.names)};"
                 f" expected a region, '{AGGREGATE}' or an area of {self._source()}"
             )
         if area_type:
@@ -170,7 +148,7 @@ class AreaMap:
                 types = [a.area_type for a in matches]
                 raise DataError(
                     f"{where}: area {name!r} has no area_type {area_type!r}"
-                    f"{suggest(area_type, types)}; expected one of {types}"
+                    f"{did_you_mean(area_type, types)}; expected one of {types}"
                 )
             return typed[0]
         modelled = [a for a in matches if a.modelled]
@@ -251,7 +229,7 @@ def _load_area_mapping(path: Path) -> AreaMap:
             if region not in REGIONS:
                 raise DataError(
                     f"{where}: region: expected one of the 14 regions for a {kind},"
-                    f" found {region!r}{suggest(region or '', REGIONS)}"
+                    f" found {region!r}{did_you_mean(region or '', REGIONS)}"
                 )
         elif region is not None:
             raise DataError(f"{where}: region: expected an empty cell for a {kind}")

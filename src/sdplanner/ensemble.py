@@ -22,7 +22,6 @@ Nothing here plots or writes files except the temporary spill files of exact per
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import tempfile
@@ -36,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sdplanner.engine.base import ParamValue
-from sdplanner.errors import EngineError, SdplannerError
+from sdplanner.errors import EngineError, SdplannerError, did_you_mean
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.model import ModelInfo
 from sdplanner.regions import AGGREGATE
@@ -153,8 +152,7 @@ def select_outputs(names: Sequence[str] | str | None) -> tuple[OutputVariable, .
     out: list[OutputVariable] = []
     for name in names:
         if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = did_you_mean(name, known)
             raise EnsembleError(
                 f"--outputs: expected variables of results.csv or 'all', found {name!r}{hint}"
             )

@@ -6,6 +6,9 @@ and what was found. The command line prints it and exits with code 2.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "CalibrationError",
     "DataError",
@@ -14,6 +17,7 @@ __all__ = [
     "OutputError",
     "ScenarioError",
     "SdplannerError",
+    "did_you_mean",
 ]
 
 
@@ -43,3 +47,24 @@ class CalibrationError(SdplannerError):
 
 class OutputError(SdplannerError):
     """An output file or directory cannot be written."""
+
+
+def did_you_mean(name: object, options: Iterable[object], *, cutoff: float = 0.5) -> str:
+    """Return `` (did you mean 'x'?)`` for the option closest to a name, or an empty string.
+
+    Parameters
+    ----------
+    name : object
+        What the user wrote.
+    options : iterable
+        Valid names (compared as text).
+    cutoff : float
+        Similarity below which no option is suggested (``difflib`` ratio, 0 to 1).
+
+    Returns
+    -------
+    str
+        A hint to append to an error message.
+    """
+    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""

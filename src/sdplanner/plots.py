@@ -13,7 +13,6 @@ drawn in the same display units as the lines.
 
 from __future__ import annotations
 
-import difflib
 import io
 import math
 import textwrap
@@ -26,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from sdplanner.compare import CORE_INDICATORS, display_for
-from sdplanner.errors import DataError
+from sdplanner.errors import DataError, did_you_mean
 from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES, REGIONS
 
 __all__ = [
@@ -124,12 +123,6 @@ def observed_points(observed: pd.DataFrame) -> pd.DataFrame:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def suggest(name: object, options) -> str:
-    """Return `` (did you mean 'x'?)`` for the closest option, or an empty string."""
-    close = difflib.get_close_matches(str(name), sorted(set(map(str, options))), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _colors(names: Sequence[str]) -> dict[str, str]:
     """Baseline (the first name) in near-black, the others from tab10 in order."""
     cmap = colormaps["tab10"]
@@ -146,19 +139,16 @@ def _select(results: pd.DataFrame, variable: str) -> pd.DataFrame:
         raise DataError(f"results: expected columns {need}, missing {missing}")
     sub = results[results["variable"] == variable]
     if sub.empty:
-        raise DataError(
-            f"results: no variable {variable!r}{suggest(variable, set(results['variable']))}"
-        )
+        hint = did_you_mean(variable, set(results["variable"]), cutoff=0.6)
+        raise DataError(f"results: no variable {variable!r}{hint}")
     return sub
 
 
 def _check_names(kind: str, wanted: Sequence[str], available: Sequence[str]) -> None:
     for name in wanted:
         if name not in available:
-            raise DataError(
-                f"results: no {kind} {name!r}{suggest(name, available)}; expected one of"
-                f" {list(available)}"
-            )
+            hint = did_you_mean(name, available, cutoff=0.6)
+            raise DataError(f"results: no {kind} {name!r}{hint}; expected one of {list(available)}")
 
 
 def _unit_of(sub: pd.DataFrame) -> str:

@@ -7,10 +7,9 @@ spelled in ``seed_figures.csv``.
 from __future__ import annotations
 
 import csv
-import difflib
 from functools import cache
 
-from sdplanner.errors import ScenarioError
+from sdplanner.errors import ScenarioError, did_you_mean
 from sdplanner.resources import data_path
 
 __all__ = [
@@ -101,6 +100,5 @@ def resolve_region(name: object, where: str) -> str:
     """
     if isinstance(name, str) and name in REGIONS:
         return name
-    close = difflib.get_close_matches(str(name), REGIONS, n=1, cutoff=0.5)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    hint = did_you_mean(name, REGIONS)
     raise ScenarioError(f"{where}: expected one of the 14 regions, found {name!r}{hint}")

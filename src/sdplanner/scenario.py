@@ -29,7 +29,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ import numpy as np
 import yaml
 
 from sdplanner.engine.base import ParamValue, TimeSeries
-from sdplanner.errors import ScenarioError
+from sdplanner.errors import ScenarioError, did_you_mean
 from sdplanner.levers import LEVERS, lever_by_name
 from sdplanner.model import ModelInfo
 from sdplanner.regions import resolve_region
@@ -128,7 +128,7 @@ class LeverSetting:
         lever = lever_by_name(self.lever)
         if lever is None:
             raise ScenarioError(
-                f"lever: unknown lever {self.lever!r}{_suggest(self.lever, _lever_names())}"
+                f"lever: unknown lever {self.lever!r}{did_you_mean(self.lever, _lever_names())}"
             )
         for where, values in (("", self._fields()), *self._region_fields()):
             strength = values.get("strength")
@@ -245,11 +245,6 @@ def _lever_names() -> list[str]:
     return [lever.name for lever in LEVERS]
 
 
-def _suggest(name: object, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _show(path: Path) -> str:
     return os.path.normpath(str(path))
 
@@ -363,14 +358,14 @@ def _parse_lever(
 ) -> LeverSetting:
     lever = lever_by_name(str(name)) if isinstance(name, str) else None
     if lever is None:
-        raise ScenarioError(f"{where}: unknown lever {name!r}{_suggest(name, _lever_names())}")
+        raise ScenarioError(f"{where}: unknown lever {name!r}{did_you_mean(name, _lever_names())}")
     if raw is None or not isinstance(raw, dict):
         raise ScenarioError(
             f"{where}: expected a mapping with strength, start, ramp_years, found {_kind(raw)}"
         )
     for key in raw:
         if key not in _LEVER_KEYS:
-            raise ScenarioError(f"{where}.{key}: unknown key{_suggest(key, _LEVER_KEYS)}")
+            raise ScenarioError(f"{where}.{key}: unknown key{did_you_mean(key, _LEVER_KEYS)}")
     fields = _lever_fields(raw, lever, model, where)
     strength = fields.get("strength", base.strength if base else None)
     if strength is None:
@@ -403,7 +398,7 @@ def _parse_lever(
             )
         for key in override:
             if key not in _LEVER_FIELDS:
-                raise ScenarioError(f"{w}.{key}: unknown key{_suggest(key, _LEVER_FIELDS)}")
+                raise ScenarioError(f"{w}.{key}: unknown key{did_you_mean(key, _LEVER_FIELDS)}")
         regions.setdefault(region, {}).update(_lever_fields(override, lever, model, w))
     return LeverSetting(lever.name, strength, start, ramp, regions)
 
@@ -516,7 +511,7 @@ def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamV
                 " it is computed from"
             )
         if name is None:
-            raise ScenarioError(f"{w}: unknown model constant{_suggest(key, settable)}")
+            raise ScenarioError(f"{w}: unknown model constant{did_you_mean(key, settable)}")
         if name in out:
             raise ScenarioError(f"{w}: {name!r} is set twice (under two spellings)")
         out[name] = _parse_value(value, model, w, model.constants[name])
@@ -612,7 +607,7 @@ def _load(
     data = _read_yaml(path)
     for key in data:
         if key not in _SCENARIO_KEYS:
-            raise ScenarioError(f"{shown}: {key}: unknown key{_suggest(key, _SCENARIO_KEYS)}")
+            raise ScenarioError(f"{shown}: {key}: unknown key{did_you_mean(key, _SCENARIO_KEYS)}")
     base: Scenario | None = None
     ext = data.get("extends")
     if ext is not None:

@@ -28,6 +28,7 @@ from sdplanner.ensemble import (
     iter_cells,
     select_outputs,
 )
+from sdplanner.errors import did_you_mean
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.regions import AGGREGATE
 from sdplanner.run import RunInputs
@@ -209,10 +210,7 @@ def plan_sensitivity(
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
     year_list = _check_years(years, float(layout.years[0]), float(layout.years[-1]))
     if region not in layout.regions:
-        import difflib
-
-        close = difflib.get_close_matches(str(region), layout.regions, n=1, cutoff=0.5)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(region, layout.regions)
         raise EnsembleError(
             f"--region: expected one of the 14 regions or {AGGREGATE!r}, found {region!r}{hint}"
         )

@@ -32,7 +32,6 @@ that turns a seed into a `numpy.random.Generator`.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -45,7 +44,7 @@ import yaml
 from scipy import linalg, special
 
 from sdplanner.engine.base import ParamValue, TimeSeries
-from sdplanner.errors import SdplannerError
+from sdplanner.errors import SdplannerError, did_you_mean
 from sdplanner.levers import LEVERS
 from sdplanner.model import ModelInfo
 
@@ -482,9 +481,6 @@ def iman_conover(u: np.ndarray, target: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # Reading and validating
 # --------------------------------------------------------------------------------------
-def _suggest(name: object, options) -> str:
-    close = difflib.get_close_matches(str(name), list(options), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _number(value: Any, where: str, what: str = "a number") -> float:
@@ -512,7 +508,7 @@ def _parse_distribution(raw: Mapping, where: str) -> Distribution:
     if key not in DISTRIBUTIONS:
         raise UncertaintyError(
             f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found"
-            f" {kind!r}{_suggest(kind, DISTRIBUTIONS)}"
+            f" {kind!r}{did_you_mean(kind, DISTRIBUTIONS)}"
         )
     required, optional = DISTRIBUTIONS[key]
     allowed = (*_PARAM_KEYS, *required, *optional)
@@ -520,7 +516,7 @@ def _parse_distribution(raw: Mapping, where: str) -> Distribution:
         if k not in allowed:
             raise UncertaintyError(
                 f"{where}.{k}: unknown key for a {key} distribution (expected"
-                f" {', '.join((*required, *optional))}){_suggest(k, allowed)}"
+                f" {', '.join((*required, *optional))}){did_you_mean(k, allowed)}"
             )
     vals: dict[str, float] = {}
     for k in required:
@@ -593,7 +589,7 @@ def _parse_parameter(
                 f"{where}: expected an uncertain model constant, found a policy lever"
                 " constant (set levers in the scenario)"
             )
-        raise UncertaintyError(f"{where}: unknown model constant{_suggest(key, settable)}")
+        raise UncertaintyError(f"{where}: unknown model constant{did_you_mean(key, settable)}")
     if not isinstance(raw, dict):
         raise UncertaintyError(
             f"{where}: expected a mapping with 'distribution' and its parameters, found {raw!r}"
@@ -617,7 +613,7 @@ def _parse_parameter(
                 if r not in model.regions:
                     raise UncertaintyError(
                         f"{where}.regions: expected one of the 14 regions, found"
-                        f" {r!r}{_suggest(r, model.regions)}"
+                        f" {r!r}{did_you_mean(r, model.regions)}"
                     )
                 if r in chosen:
                     raise UncertaintyError(f"{where}.regions: region {r!r} listed twice")
@@ -647,7 +643,7 @@ def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str
             raise UncertaintyError(f"{w}: expected {{parameters: [a, b], rho: r}}, found {item!r}")
         for k in item:
             if k not in _CORR_KEYS:
-                raise UncertaintyError(f"{w}.{k}: unknown key{_suggest(k, _CORR_KEYS)}")
+                raise UncertaintyError(f"{w}.{k}: unknown key{did_you_mean(k, _CORR_KEYS)}")
         pair = item.get("parameters")
         if not isinstance(pair, list) or len(pair) != 2:
             raise UncertaintyError(
@@ -659,7 +655,7 @@ def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str
             if py not in names:
                 raise UncertaintyError(
                     f"{w}.parameters: expected a parameter of this file, found"
-                    f" {p!r}{_suggest(p, names)}"
+                    f" {p!r}{did_you_mean(p, names)}"
                 )
             resolved.append(py)
         if resolved[0] == resolved[1]:
@@ -708,7 +704,7 @@ def parse_uncertainty(
         raise UncertaintyError(f"{where}: expected a YAML mapping, found {type(data).__name__}")
     for k in data:
         if k not in _TOP_KEYS:
-            raise UncertaintyError(f"{where}: {k}: unknown key{_suggest(k, _TOP_KEYS)}")
+            raise UncertaintyError(f"{where}: {k}: unknown key{did_you_mean(k, _TOP_KEYS)}")
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise UncertaintyError(f"{where}: description: expected text, found {description!r}")

@@ -12,7 +12,6 @@ the rules of `RULES` applied to one output variable.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import time as _time
@@ -25,7 +24,7 @@ import numpy as np
 
 from sdplanner.checks.errors import CheckError
 from sdplanner.engine.base import Engine, ParamValue, SimulationOutput, TimeSeries
-from sdplanner.errors import SdplannerError
+from sdplanner.errors import SdplannerError, did_you_mean
 
 __all__ = [
     "RULES",
@@ -220,11 +219,6 @@ def checks_path_for(model_path: str | os.PathLike) -> Path:
     return path.with_name(path.stem + ".checks.yaml")
 
 
-def _suggest(found: object, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(str(found), list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _is_number(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(float(x))
 
@@ -251,7 +245,7 @@ class _Loader:
                 f"key {unknown[0]!r}",
                 "only the key 'checks' at the top level",
                 unknown[0],
-                _suggest(unknown[0], ["checks"]),
+                did_you_mean(unknown[0], ["checks"]),
             )
         checks = data.get("checks")
         if not isinstance(checks, list) or not checks:
@@ -275,7 +269,7 @@ class _Loader:
                     f"{where}.{key}",
                     f"one of the keys {list(_CHECK_KEYS)}",
                     key,
-                    _suggest(key, _CHECK_KEYS),
+                    did_you_mean(key, _CHECK_KEYS),
                 )
         name = item.get("name")
         if not isinstance(name, str) or not name.strip():
@@ -304,7 +298,7 @@ class _Loader:
                     f"{where}.{key}",
                     "only the key 'parameters'",
                     key,
-                    _suggest(key, ["parameters"]),
+                    did_you_mean(key, ["parameters"]),
                 )
         params = cond.get("parameters")
         if not isinstance(params, dict) or not params:
@@ -321,7 +315,9 @@ class _Loader:
         constants = list(self.model.constants)
         py = self.model.resolve(name) if isinstance(name, str) else None
         if py is None or py not in self.model.constants:
-            self.fail(f"{where}.{name}", "a constant of the model", name, _suggest(name, constants))
+            self.fail(
+                f"{where}.{name}", "a constant of the model", name, did_you_mean(name, constants)
+            )
         return py
 
     def parameter_value(self, py: str, value: object, where: str) -> ParamValue:
@@ -346,7 +342,7 @@ class _Loader:
                         f"{where}",
                         "one of the 14 regions of data/regions.csv",
                         region,
-                        _suggest(region, self.regions),
+                        did_you_mean(region, self.regions),
                     )
                 if not _is_number(v):
                     self.fail(f"{where}.{region}", "a number", _kind(v))
@@ -408,7 +404,7 @@ class _Loader:
                 f"{where}.rule",
                 f"one of {sorted(RULES)}",
                 rule if rule is not None else "<missing>",
-                _suggest(rule, list(RULES)),
+                did_you_mean(rule, list(RULES)),
             )
         allowed = _COMMON_KEYS + RULES[rule]
         for key in item:
@@ -422,7 +418,7 @@ class _Loader:
                     f"{where}.{key}",
                     f"one of the keys {list(allowed)}",
                     key,
-                    _suggest(key, list(allowed)),
+                    did_you_mean(key, list(allowed)),
                 )
         variable = self.variable(item.get("variable"), f"{where}.variable")
         subscripted = self.model.variables[variable].subscripted
@@ -461,7 +457,10 @@ class _Loader:
         py = self.model.resolve(name) if isinstance(name, str) else None
         if py is None:
             self.fail(
-                where, "a variable of the model", name, _suggest(name, list(self.model.variables))
+                where,
+                "a variable of the model",
+                name,
+                did_you_mean(name, list(self.model.variables)),
             )
         return py
 
@@ -484,7 +483,7 @@ class _Loader:
                     where,
                     "one of the 14 regions of data/regions.csv",
                     name,
-                    _suggest(name, self.regions),
+                    did_you_mean(name, self.regions),
                 )
             out.append(self.regions.index(name))
         return tuple(out)

@@ -7,13 +7,12 @@ Also the readers the plotting commands share: a results table (``results.csv`` o
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from sdplanner.errors import DataError, OutputError
+from sdplanner.errors import DataError, OutputError, did_you_mean
 from sdplanner.plots import FORMATS, observed_points, plot_projection, render
 from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES
 from sdplanner.results import atomic_write_bytes, prepare_output_dir
@@ -29,11 +28,6 @@ __all__ = [
 
 _RESULT_NEED = ("scenario", "region", "variable", "year", "value")
 _OBSERVED_NEED = ("indicator", "area", "year", "value")
-
-
-def _suggest(name: str, options) -> str:
-    close = difflib.get_close_matches(str(name), sorted(set(map(str, options))), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _read_csv(path: Path, what: str) -> pd.DataFrame:
@@ -219,9 +213,8 @@ def register(sub) -> None:
 def _check_option(option: str, wanted, available, what: str) -> None:
     for name in wanted:
         if name not in available:
-            raise DataError(
-                f"{option}: no {what} {name!r} in the results{_suggest(name, available)}"
-            )
+            hint = did_you_mean(name, available, cutoff=0.6)
+            raise DataError(f"{option}: no {what} {name!r} in the results{hint}")
 
 
 def handler(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ overrides are kept. Runs use `sdplanner.run.prepare_run`, so the numbers are tho
 
 from __future__ import annotations
 
-import difflib
 import io
 import json
 import math
@@ -37,7 +36,7 @@ import pandas as pd
 import yaml
 
 from sdplanner.engine import SimulationOutput, TimeSeries, get_engine
-from sdplanner.errors import SdplannerError
+from sdplanner.errors import SdplannerError, did_you_mean
 from sdplanner.levers import LEVERS, PATHS, Lever, lever_by_name
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES, REGIONS
@@ -132,11 +131,6 @@ def _show(value: Any) -> str:
     return _json_type(value)
 
 
-def _suggest(name: object, options) -> str:
-    close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def _number(value: Any, where: str, lo: float, hi: float, what: str) -> float:
     """Return a finite number in ``lo..hi`` or raise `RequestError` naming ``where``."""
     expected = f"{what} in {lo:g}..{hi:g}"
@@ -221,7 +215,7 @@ def _check_keys(body: Mapping, allowed: tuple[str, ...], where: str = "request")
     for key in body:
         if key not in allowed:
             raise RequestError(
-                f"{where}: unknown key {_key(key)!r}{_suggest(key, allowed)}; expected"
+                f"{where}: unknown key {_key(key)!r}{did_you_mean(key, allowed)}; expected"
                 f" {', '.join(allowed)}"
             )
 
@@ -382,7 +376,7 @@ class Explorer:
             match = next((e for e in entries if e.scenario and e.scenario.name == value), None)
         if match is None:
             raise RequestError(
-                f"scenario: unknown scenario {_show(value)}{_suggest(value, files)}; expected"
+                f"scenario: unknown scenario {_show(value)}{did_you_mean(value, files)}; expected"
                 f" one of {', '.join(files)}"
             )
         if match.scenario is None:
@@ -405,7 +399,7 @@ class Explorer:
             lever = lever_by_name(name)
             if lever is None:
                 raise RequestError(
-                    f"{where}: unknown lever{_suggest(name, names)}; expected one of"
+                    f"{where}: unknown lever{did_you_mean(name, names)}; expected one of"
                     f" {', '.join(names)}"
                 )
             if isinstance(value, dict):
@@ -446,7 +440,7 @@ class Explorer:
         if not isinstance(value, str) or value not in options:
             raise RequestError(
                 f"region: expected {AGGREGATE!r} or one of the 14 regions, found"
-                f" {_show(value)}{_suggest(value, options)}"
+                f" {_show(value)}{did_you_mean(value, options)}"
             )
         return value
 
@@ -456,7 +450,7 @@ class Explorer:
         if not isinstance(value, str) or value not in _OUTPUTS:
             raise RequestError(
                 f"indicator: expected a results variable such as {DEFAULT_INDICATOR!r}, found"
-                f" {_show(value)}{_suggest(value, _OUTPUTS)}"
+                f" {_show(value)}{did_you_mean(value, _OUTPUTS)}"
             )
         return _OUTPUTS[value]
 
