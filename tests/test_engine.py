@@ -1,6 +1,8 @@
 """Tests of the batch engine: equivalence with PySD, batches, refusals, shapes and errors.
 
-PySD is the reference. Its runs are slow (tens of seconds for the full model), so each is
+Every test that takes the ``engine`` fixture runs with both kernels the engine generates:
+the C kernel (where a C compiler works; under ``CI`` it must) and the NumPy kernel. PySD is
+the reference. Its runs are slow (tens of seconds for the full model), so each is
 made once per module (module-scoped fixtures) and shortened where the engine's semantics
 are still fully exercised: the baseline runs the model's own TIME STEP to 2030, the lever
 run the whole horizon with a coarser step.
@@ -8,6 +10,7 @@ run the whole horizon with a coarser step.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
@@ -15,13 +18,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sdplanner.engine import ckernel
 from sdplanner.engine.base import TimeSeries
 from sdplanner.engine.batch import BatchEngine, TimeGrid
 from sdplanner.engine.pysd_runner import PysdEngine
 from sdplanner.errors import EngineError, ModelError
-from sdplanner.resources import default_model_path
+from tests.mdl import controls, region_block
 
 N_REGIONS = 14
+
+#: The C kernel needs a working C compiler: skipped without one, except in CI (where the
+#: skip would hide that the default kernel was never tested).
+needs_cc = pytest.mark.skipif(
+    ckernel.compiler() is None and not os.environ.get("CI"), reason="no working C compiler"
+)
+KERNELS = [pytest.param("c", marks=needs_cc), "numpy"]
 
 
 def lever_params() -> dict:
@@ -50,9 +61,11 @@ def lever_params() -> dict:
 def assert_matches_pysd(out, ref) -> None:
     """Every variable within max(1e-9 x |PySD value|, 1e-12) of PySD's.
 
-    Tolerance: both engines run the same floating-point operations in the same order, so
-    they agree to the last bit on this machine (observed difference 0); the tolerance of
-    the project's issue leaves room for a different NumPy build or CPU.
+    Tolerance: the NumPy kernel runs PySD's floating-point operations in PySD's order (it
+    agrees to the last bit on this machine, observed difference 0); the C kernel differs only
+    in its powers, EXP and LN (glibc's vector math, powers as exp(y ln x)): observed at most
+    about 1e-14 relative. The tolerance is the project's issue's, and leaves room for another
+    CPU, compiler or NumPy build.
     """
     np.testing.assert_array_equal(out.times, ref.times)
     for name, expected in ref.values.items():
@@ -64,9 +77,14 @@ def assert_matches_pysd(out, ref) -> None:
         assert not bad.any(), f"{name}: {int(bad.sum())} values differ, largest |diff| {largest}"
 
 
+@pytest.fixture(scope="module", params=KERNELS)
+def engine(request) -> BatchEngine:
+    return BatchEngine.from_mdl(kernel=request.param)
+
+
 @pytest.fixture(scope="module")
-def engine() -> BatchEngine:
-    return BatchEngine.from_mdl()
+def numpy_engine() -> BatchEngine:
+    return BatchEngine.from_mdl(kernel="numpy")
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +109,12 @@ def test_every_variable_matches_pysd(engine, pysd_runs, case):
     assert_matches_pysd(out, ref)
 
 
-def test_run_batch_equals_single_runs_bit_for_bit(engine):
-    # Chunks of 2 samples, so the batch of 5 also crosses chunk boundaries. Exponents 0.5,
-    # 1, 2 and -1 take NumPy's fast paths in a single run: the batch must give the same bits.
-    small = BatchEngine(engine.ir, engine.info, chunk_size=2)
+def test_run_batch_equals_single_runs_bit_for_bit(numpy_engine):
+    # The NumPy kernel's promise (the C kernel's is in tests/test_ckernel.py). Chunks of 2
+    # samples, so the batch of 5 also crosses chunk boundaries. Exponents 0.5, 1, 2 and -1
+    # take NumPy's fast paths in a single run: the batch must give the same bits.
+    engine = numpy_engine
+    small = BatchEngine(engine.ir, engine.info, chunk_size=2, kernel="numpy")
     batch = {
         "capital_elasticity_of_output": np.array([0.5, 0.4, 2.0, 1.0, 0.5]),
         "urbanization_elasticity_to_infrastructure": np.array([1.0, 0.3, 0.5, 2.0, -1.0]),
@@ -114,11 +134,12 @@ def test_run_batch_equals_single_runs_bit_for_bit(engine):
             np.testing.assert_array_equal(out.values[name][i], values, err_msg=name)
 
 
-def test_batch_of_some_levers_equals_single_runs_bit_for_bit(engine):
+def test_batch_of_some_levers_equals_single_runs_bit_for_bit(numpy_engine):
     # Only a few constants vary (per sample and region, or per sample): the values that
     # depend on the policy ramps and the samples only are recomputed at the steps where
     # the ramps change and kept in between; the batch must still give a single run's bits.
-    small = BatchEngine(engine.ir, engine.info, chunk_size=3)
+    engine = numpy_engine
+    small = BatchEngine(engine.ir, engine.info, chunk_size=3, kernel="numpy")
     rng = np.random.default_rng(7)
     batch = {
         "town_agglomeration_target_strength": rng.uniform(0.0, 0.5, (4, N_REGIONS)),
@@ -282,12 +303,6 @@ def test_algebraic_loop_is_refused(tmp_path):
         BatchEngine.from_mdl(path)
 
 
-def _region_block() -> str:
-    text = default_model_path().read_text(encoding="utf-8")
-    start = text.index("Region:")
-    return text[start : text.index("|", start) + 1]
-
-
 # Every supported construct on the edge cases the shipped model never reaches: XIDZ and
 # ZIDZ with zero denominators (scalar and per region), a lookup beyond both ends, Vensim's
 # "-2 ^ 2" (PySD reads -(2^2)), powers of scalars, comparisons used as numbers, SUM, a
@@ -368,28 +383,15 @@ S2= INTEG (
 	~	Dmnl
 	~		|
 
-FINAL TIME  = 10
-	~	year
-	~		|
-
-INITIAL TIME  = 0
-	~	year
-	~		|
-
-SAVEPER  = 0.5
-	~	year
-	~		|
-
-TIME STEP  = 0.25
-	~	year
-	~		|
+{controls}
 """  # noqa: E501
 
 
 @pytest.fixture(scope="module")
 def edge_model(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("edge") / "edge.mdl"
-    path.write_text(EDGE_MODEL.format(region=_region_block()), encoding="utf-8")
+    text = EDGE_MODEL.format(region=region_block(), controls=controls(10, 0.25, 0.5))
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -411,13 +413,14 @@ def edge_model(tmp_path_factory) -> Path:
         ),
     ],
 )
-def test_edge_cases_match_pysd(edge_model, params, kwargs):
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_edge_cases_match_pysd(edge_model, params, kwargs, kernel):
     pysd = PysdEngine(edge_model)
     with warnings.catch_warnings():
         # PySD divides by the zero denominators before XIDZ/ZIDZ replace the result.
         warnings.simplefilter("ignore", RuntimeWarning)
         ref = pysd.run(params, **kwargs)
-    out = BatchEngine.from_mdl(edge_model).run(params, **kwargs)
+    out = BatchEngine.from_mdl(edge_model, kernel=kernel).run(params, **kwargs)
     assert_matches_pysd(out, ref)
 
 
@@ -433,5 +436,9 @@ def test_time_grid_accumulates_like_pysd():
 
 def test_kernel_source_is_generated_code(engine):
     source = engine.kernel_source(variables=["gdp"], batched=["hukou_reform_strength"])
-    assert source.startswith("def kernel(")
-    assert "for k in range(last + 1):" in source
+    if engine.kernel == "numpy":
+        assert source.startswith("def kernel(")
+        assert "for k in range(last + 1):" in source
+    else:
+        assert "int sd_kernel(" in source
+        assert "for (int k = 0; k <= last; k++)" in source

@@ -24,6 +24,7 @@ from sdplanner.executors import (
     make_executor,
     run_task,
 )
+from sdplanner.results import write_csv
 from sdplanner.run import prepare_run
 from sdplanner.uncertainty import parse_uncertainty
 
@@ -71,8 +72,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def plan(model):
+def _plan(model, samples: int, chunk_size: int):
+    """A short ensemble of SPEC on the baseline (2010-2015, .mdl values, two outputs)."""
     inputs = prepare_run(SCENARIOS / "baseline.yaml", params=False)
     inputs = dataclasses.replace(
         inputs, scenario=dataclasses.replace(inputs.scenario, final_time=2015)
@@ -81,11 +82,16 @@ def plan(model):
     return plan_ensemble(
         inputs,
         spec,
-        samples=96,
+        samples=samples,
         seed=21,
-        chunk_size=16,
+        chunk_size=chunk_size,
         outputs="urbanization_rate,rural_income_per_capita",
     )
+
+
+@pytest.fixture(scope="module")
+def plan(model):
+    return _plan(model, samples=96, chunk_size=16)
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +107,13 @@ def dask_cluster():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     base = [sys.executable, "-m", "dask"]
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "cwd": ROOT, "env": env}
+    # Even with --no-dashboard the scheduler serves its HTTP routes (/health, /metrics), on
+    # :8787 unless told otherwise; a free port keeps 8787 for the LocalCluster of the
+    # --dask-local tests, whose scheduler warns (an error here) when 8787 is taken.
+    scheduler = [*base, "scheduler", "--host", "127.0.0.1", "--port", str(port)]
     procs = [
         subprocess.Popen(
-            [*base, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            **quiet,
+            [*scheduler, "--no-dashboard", "--dashboard-address", "127.0.0.1:0"], **quiet
         )
     ]
     try:
@@ -185,6 +194,102 @@ def test_real_dask_cluster_is_bit_identical(plan, in_process, dask_cluster):
         tokens = {r[1] for r in ex.map(job, range(12))}
     pd.testing.assert_frame_equal(result.frame, in_process.frame, check_exact=True)
     assert len(tokens) <= 2  # one state per worker process, not one per chunk
+
+
+@pytest.fixture(scope="module")
+def dask_local():
+    """Skip the ``--dask-local`` tests only when Dask's distributed scheduler is missing."""
+    # dask.distributed re-raises a missing 'distributed' as a plain ImportError, which
+    # importorskip only treats as "not installed" when told so.
+    pytest.importorskip("dask.distributed", exc_type=ImportError)
+
+
+@pytest.fixture(scope="module")
+def local_plan(model):
+    """A few hundred samples in 8 chunks, so both local workers get several."""
+    return _plan(model, samples=320, chunk_size=40)
+
+
+def test_dask_local_cluster_is_bit_identical(dask_local, local_plan, tmp_path, capfd):
+    reference = execute_ensemble(local_plan, InProcessExecutor())
+    with make_executor(dask_local=2) as ex:
+        assert isinstance(ex, DaskExecutor)
+        assert ex.workers == 2
+        cluster = ex._cluster
+        result = execute_ensemble(local_plan, ex)
+        job = CountingJob(uuid.uuid4().hex)
+        tokens = {(r[0], r[1]) for r in ex.map(job, range(12))}
+    assert cluster.status.name == "closed"
+    assert ex._client is None
+    assert result.backend == "dask-local(2)"
+    assert len(tokens) <= 2  # one state per worker process, not one per chunk
+    assert os.getpid() not in {pid for pid, _ in tokens}
+    # filterwarnings=error covers this process; the worker processes write theirs to the
+    # inherited stderr.
+    assert "Warning" not in capfd.readouterr().err
+    write_csv(reference.frame, tmp_path / "in-process.csv")
+    write_csv(result.frame, tmp_path / "dask-local.csv")
+    assert (tmp_path / "dask-local.csv").read_bytes() == (tmp_path / "in-process.csv").read_bytes()
+    pd.testing.assert_frame_equal(result.frame, reference.frame, check_exact=True)
+    assert result.dropped == reference.dropped == 0
+
+
+def test_dask_local_through_the_command_line(dask_local, tmp_path, capsys):
+    unc = tmp_path / "u.yaml"
+    import yaml
+
+    unc.write_text(yaml.safe_dump(SPEC))
+    scen = tmp_path / "s.yaml"
+    scen.write_text(f"name: s\nextends: {SCENARIOS / 'baseline.yaml'}\nfinal_time: 2015\n")
+    args = [
+        "ensemble",
+        str(scen),
+        "--uncertainty",
+        str(unc),
+        "--samples",
+        "320",
+        "--seed",
+        "7",
+        "--chunk-size",
+        "40",
+        "--quiet",
+        "--no-plots",
+        "--no-params",
+        "--outputs",
+        "urbanization_rate,rural_income_per_capita",
+    ]
+    # The reference runs in this process; the Dask one in a fresh interpreter, as a user
+    # would start it (the console script is `sdplanner.cli:entry_point`), with -W error as
+    # pytest's filterwarnings (spawned worker processes inherit it through sys.warnoptions).
+    code = main([*args, "--out", str(tmp_path / "ref")])
+    assert code == 0, capsys.readouterr().err
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error",
+            "-c",
+            "from sdplanner.cli import entry_point; entry_point()",
+            *args,
+            "--out",
+            str(tmp_path / "dask"),
+            "--dask-local",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr, proc.stderr
+    ref = (tmp_path / "ref" / "percentiles.csv").read_bytes()
+    assert (tmp_path / "dask" / "percentiles.csv").read_bytes() == ref
+    manifest = json.loads((tmp_path / "dask" / "manifest.json").read_text())
+    assert manifest["backend"] == "dask-local(2)"
+    assert manifest["chunk_size"] == 40
+    assert manifest["samples"] == 320
 
 
 def test_dask_through_the_command_line(tmp_path, capsys, dask_cluster):

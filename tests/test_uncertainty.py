@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
-from scipy import stats
+from scipy import optimize, stats
 
 from sdplanner.uncertainty import (
     Distribution,
@@ -19,6 +20,28 @@ from sdplanner.uncertainty import (
 from .conftest import ROOT
 
 DEFAULT = ROOT / "uncertainty" / "default.yaml"
+CALIBRATION_SPEC = ROOT / "calibration" / "seed-2010-2012.yaml"
+CALIBRATION_INTERVALS = ROOT / "calibration" / "seed-2010-2012" / "parameters.csv"
+
+#: Constants the calibration estimates that default.yaml leaves out on purpose (its header
+#: says why: 2010 data, or mappings of the state to indicators that nothing depends on).
+NOT_SAMPLED = {
+    "initial_infrastructure_per_capita",
+    "urbanization_rate_2010",
+    "road_infrastructure_scale",
+    "telephone_infrastructure_scale",
+    "base_tertiary_fraction_of_non_farm_output",
+}
+#: Calibrated constants whose published interval ends at the calibration's search bound (so
+#: it is not a 95 % interval) and which default.yaml gives a literature range instead.
+INTERVAL_AT_BOUND = {"farm_income_share"}
+#: Allowed gap between default.yaml's 2.5 % / 97.5 % quantiles (and its mode) and the
+#: published interval (and estimate), as a fraction of the interval's width. The file rounds
+#: min, mode and max to 6 significant digits, which moves the quantiles by less than 1e-5 of
+#: the width; parameters.csv is regenerated within 1e-6 relative (tests/test_calibrate.py),
+#: less than 1e-5 of the width for these intervals (the value is at most 9 widths). A new
+#: calibration that moves an end by more than 0.01 % of its interval fails.
+INTERVAL_TOL = 1e-4
 
 
 def _spec(model, parameters, correlations=None):
@@ -49,12 +72,86 @@ def test_default_file_loads_and_covers_behavioural_constants(model):
         "initial_migrant_share_of_rural_workforce",
     ):
         assert expected in names
-    per_region = [p for p in spec.parameters if p.per_region]
-    assert per_region and len(per_region[0].regions) == 14
     assert spec.correlations
     # Every distribution's 0.1 % and 99.9 % quantiles are finite.
     u = np.array([[0.001] * len(spec.columns), [0.999] * len(spec.columns)])
     assert np.all(np.isfinite(spec.transform(u)))
+
+
+def _triangle_through(mode: float, lower: float, upper: float) -> tuple[float, float]:
+    """Min and max of the triangle with this mode whose 2.5 % and 97.5 % quantiles are given."""
+
+    def gaps(x):
+        a, b = x
+        return [
+            (lower - a) ** 2 / ((b - a) * (mode - a)) - 0.025,
+            (b - upper) ** 2 / ((b - a) * (b - mode)) - 0.025,
+        ]
+
+    guess = [lower - 0.3 * (mode - lower), upper + 0.3 * (upper - mode)]
+    a, b = optimize.root(gaps, guess, method="hybr", tol=1e-14).x
+    return float(a), float(b)
+
+
+def test_default_file_follows_the_calibrations_intervals(model):
+    """Calibrated constants: the 2.5 % and 97.5 % quantiles are the published 95 % interval."""
+    spec = load_uncertainty(DEFAULT, model)
+    params = {p.name: p for p in spec.parameters}
+    search = yaml.safe_load(CALIBRATION_SPEC.read_text())["parameters"]
+    table = pd.read_csv(CALIBRATION_INTERVALS, keep_default_na=False)
+    rows = table[table["method"] == "profile"]
+    assert len(rows) == len(search)
+    checked, at_bound = set(), set()
+    for row in rows.itertuples(index=False):
+        name, lower, upper, estimate = row.parameter, row.lower_95, row.upper_95, row.estimate
+        if name not in params:
+            assert name in NOT_SAMPLED, (
+                f"{name} is calibrated but neither in default.yaml nor in NOT_SAMPLED"
+            )
+            continue
+        assert name not in NOT_SAMPLED, f"{name} is in default.yaml and in NOT_SAMPLED"
+        bounds = search[name]
+        width = upper - lower
+        if (
+            row.at_bound != "no"
+            or lower <= bounds["lower"] * (1 + 1e-12)
+            or upper >= bounds["upper"] * (1 - 1e-12)
+            or not lower < estimate < upper
+        ):
+            at_bound.add(name)
+            continue
+        p = params[name]
+        assert not p.relative, f"{name}: a calibrated range is absolute (the interval's units)"
+        if row.region:
+            assert p.regions is not None and row.region in p.regions
+        q = p.distribution.ppf(np.array([0.025, 0.975]))
+        centre = {"triangular": "mode", "normal": "mean", "lognormal": "median"}.get(
+            p.distribution.kind
+        )
+        tri_min, tri_max = _triangle_through(estimate, lower, upper)
+        hint = (
+            f"{name}: published 95 % interval {lower:.6g}..{upper:.6g} around {estimate:.6g},"
+            f" default.yaml has {p.distribution.describe()} with 2.5 %/97.5 % quantiles"
+            f" {q[0]:.6g}/{q[1]:.6g}; the triangle through the interval is min {tri_min:.6g},"
+            f" mode {estimate:.6g}, max {tri_max:.6g}"
+        )
+        assert abs(q[0] - lower) <= INTERVAL_TOL * width, hint
+        assert abs(q[1] - upper) <= INTERVAL_TOL * width, hint
+        if centre is not None:
+            assert abs(p.distribution.get(centre) - estimate) <= INTERVAL_TOL * width, hint
+        checked.add(name)
+    assert at_bound == INTERVAL_AT_BOUND, (
+        f"intervals at a search bound: {sorted(at_bound)}; default.yaml argues a literature"
+        f" range for {sorted(INTERVAL_AT_BOUND)} (update both)"
+    )
+    assert checked == (set(params) & set(rows["parameter"])) - INTERVAL_AT_BOUND
+    assert checked, "no calibrated constant of default.yaml was checked"
+
+
+def test_triangle_fit_matches_its_quantiles():
+    a, b = _triangle_through(0.3, 0.2, 0.5)
+    d = Distribution("triangular", (("min", a), ("mode", 0.3), ("max", b)))
+    np.testing.assert_allclose(d.ppf(np.array([0.025, 0.975])), [0.2, 0.5], rtol=1e-10)
 
 
 @pytest.mark.parametrize(

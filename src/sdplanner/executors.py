@@ -299,6 +299,9 @@ class DaskExecutor(Executor):
                 processes=True,
                 dashboard_address=None,
                 host="127.0.0.1",
+                # the scheduler still serves HTTP; on a free port, not 8787 (which another
+                # cluster or program may hold: Dask would warn and move)
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             )
             self._client = Client(self._cluster)
         else:

@@ -338,7 +338,8 @@ def write_manifest(
         Role (``"scenario"``, ``"parameters"`` ...) -> files used; each is recorded with its
         SHA-256.
     engine : str, optional
-        Engine name.
+        Engine name; for ``"batch"`` the manifest also records which kernel ran (C, with the
+        compiler and instruction set, or NumPy), since the C kernel's last bits depend on them.
     seed : int, optional
         Random seed (None for deterministic commands).
     extra : mapping, optional
@@ -363,6 +364,10 @@ def write_manifest(
         "versions": _versions(),
         "argv": sys.argv,
     }
+    if engine == "batch":
+        from sdplanner.engine.batch import kernel_label
+
+        manifest["kernel"] = kernel_label()
     if extra:
         manifest.update(extra)
     path = Path(out_dir) / "manifest.json"

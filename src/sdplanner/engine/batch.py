@@ -1,10 +1,18 @@
-"""The fast engine: the ``.mdl``'s equations as NumPy code over a batch of samples.
+"""The fast engine: the ``.mdl``'s equations as compiled code over a batch of samples.
 
 `BatchEngine` reads the model through PySD's parser (`sdplanner.engine.equations`), generates
-one Python function per run signature (which outputs, which constants vary per sample,
-which are time series), and runs it on arrays with a sample axis. Results match PySD's
-(Euler integration, outputs recorded before the step, saved every SAVEPER) to the last bit
-or nearly so; see `sdplanner.engine.codegen` for the details.
+one kernel per run signature (which outputs, which constants vary per sample, which are time
+series), and runs it on arrays with a sample axis. Two kernels are generated from the same
+equation trees:
+
+* the C kernel (`sdplanner.engine.ckernel`), compiled with the system's C compiler: the
+  default where one works. Every variable is within ``max(1e-9 * |x|, 1e-12)`` of PySD's
+  (observed: about 1e-14 relative); powers, EXP and LN use glibc's vector math.
+* the NumPy kernel (`sdplanner.engine.codegen`): PySD's operations in PySD's order, equal to
+  PySD to the last bit on the machines tested. Used where no C compiler works, or on request
+  (``kernel="numpy"`` or ``SDPLANNER_KERNEL=numpy``).
+
+Both integrate as PySD does (Euler, outputs recorded before the step, saved every SAVEPER).
 
 Per-step work is kept small: constants and quantities that depend on time only are
 evaluated before the loop, equal subexpressions once, values that depend on time and the
@@ -24,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sdplanner.engine import ckernel
 from sdplanner.engine.base import ParamValue, SimulationOutput, TimeSeries
 from sdplanner.engine.codegen import Kernel, generate_kernel
 from sdplanner.engine.equations import ModelIR, read_model
@@ -31,13 +40,70 @@ from sdplanner.errors import EngineError, ModelError
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.resources import default_model_path
 
-__all__ = ["BatchEngine", "TimeGrid"]
+__all__ = ["KERNELS", "BatchEngine", "TimeGrid", "kernel_label", "resolve_kernel"]
+
+#: Kernel choices: "auto" (C where a compiler works, else NumPy), "c", "numpy".
+KERNELS = ("auto", "c", "numpy")
 
 #: Default number of samples evaluated together (arrays of 14 x 1024 floats, 112 KiB).
 DEFAULT_CHUNK = 1024
 #: Most time points one run may have.
 MAX_POINTS = 10_000_000
 _KERNEL_CACHE_SIZE = 64
+
+
+def resolve_kernel(kernel: str | None = None) -> str:
+    """Tell which kernel the batch engine runs here: ``"c"`` or ``"numpy"``.
+
+    Parameters
+    ----------
+    kernel : {"auto", "c", "numpy"}, optional
+        The choice; ``$SDPLANNER_KERNEL`` or ``"auto"`` when omitted. ``"auto"`` is the C
+        kernel when a C compiler works here (`sdplanner.engine.ckernel.compiler`).
+
+    Returns
+    -------
+    str
+        ``"c"`` or ``"numpy"``.
+
+    Raises
+    ------
+    EngineError
+        For an unknown choice, or ``"c"`` where no C compiler works.
+    """
+    choice = kernel or os.environ.get("SDPLANNER_KERNEL") or "auto"
+    if choice not in KERNELS:
+        where = "kernel" if kernel else "SDPLANNER_KERNEL"
+        raise EngineError(f"{where}: expected one of {', '.join(KERNELS)}, found {choice!r}")
+    if choice == "numpy":
+        return "numpy"
+    info = ckernel.compiler()
+    if info is None:
+        if choice == "c":
+            raise EngineError(
+                "kernel 'c': no working C compiler here (set $SDPLANNER_CC or $CC, or use the"
+                " NumPy kernel: SDPLANNER_KERNEL=numpy)"
+            )
+        return "numpy"
+    return "c"
+
+
+def kernel_label(kernel: str | None = None) -> str:
+    """Describe the batch engine's kernel for manifests and benchmarks.
+
+    Parameters
+    ----------
+    kernel : {"auto", "c", "numpy"}, optional
+        As in `resolve_kernel`.
+
+    Returns
+    -------
+    str
+        E.g. ``"c (cc (Debian 12.2.0-14) 12.2.0, x86-64-v4, libmvec)"`` or ``"numpy"``.
+    """
+    if resolve_kernel(kernel) == "numpy":
+        return "numpy"
+    return ckernel.compiler().label
 
 
 @dataclass(frozen=True)
@@ -154,11 +220,16 @@ class BatchEngine:
         The model's description (regions, variables, units).
     chunk_size : int, optional
         Samples evaluated together; large batches run chunk by chunk.
+    kernel : {"auto", "c", "numpy"}, optional
+        Which generated code runs the equations (see `resolve_kernel`); ``$SDPLANNER_KERNEL``
+        or ``"auto"`` when omitted.
 
     Attributes
     ----------
     name : str
         ``"batch"``.
+    kernel : str
+        ``"c"`` or ``"numpy"``: the kernel in use.
     info : sdplanner.model.ModelInfo
         The model's description.
     ir : sdplanner.engine.equations.ModelIR
@@ -169,9 +240,17 @@ class BatchEngine:
 
     name = "batch"
 
-    def __init__(self, ir: ModelIR, info: ModelInfo, *, chunk_size: int = DEFAULT_CHUNK) -> None:
+    def __init__(
+        self,
+        ir: ModelIR,
+        info: ModelInfo,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        kernel: str | None = None,
+    ) -> None:
         if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
             raise EngineError(f"chunk_size: expected a positive integer, found {chunk_size!r}")
+        self.kernel = resolve_kernel(kernel)
         self.ir = ir
         self.info = info
         self.chunk_size = chunk_size
@@ -188,7 +267,11 @@ class BatchEngine:
 
     @classmethod
     def from_mdl(
-        cls, path: str | os.PathLike | None = None, *, chunk_size: int = DEFAULT_CHUNK
+        cls,
+        path: str | os.PathLike | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK,
+        kernel: str | None = None,
     ) -> BatchEngine:
         """Build the engine for a Vensim model.
 
@@ -198,6 +281,8 @@ class BatchEngine:
             The ``.mdl``; the model shipped with the package when omitted.
         chunk_size : int, optional
             Samples evaluated together.
+        kernel : {"auto", "c", "numpy"}, optional
+            Which generated code runs the equations (see `resolve_kernel`).
 
         Returns
         -------
@@ -221,7 +306,7 @@ class BatchEngine:
                 f"{src}: the parsed equations and PySD's model name different variables"
                 f" (e.g. {extra})"
             )
-        return cls(ir, info, chunk_size=chunk_size)
+        return cls(ir, info, chunk_size=chunk_size, kernel=kernel)
 
     # ---- public API ---------------------------------------------------------------------
     def run(
@@ -377,7 +462,7 @@ class BatchEngine:
         Returns
         -------
         str
-            The source of the kernel function.
+            The source of the kernel function (C or Python, as `kernel`).
         """
         outputs = tuple(x for x in self._output_names(variables) if x != "time")
         return self._kernel(outputs, frozenset(batched), frozenset(series)).source
@@ -513,7 +598,10 @@ class BatchEngine:
         key = (outputs, batched, series)
         kernel = self._kernels.get(key)
         if kernel is None:
-            kernel = generate_kernel(self.ir, outputs, batched, series)
+            if self.kernel == "c":
+                kernel = ckernel.generate_c_kernel(self.ir, outputs, batched, series)
+            else:
+                kernel = generate_kernel(self.ir, outputs, batched, series)
             if len(self._kernels) >= _KERNEL_CACHE_SIZE:
                 self._kernels.pop(next(iter(self._kernels)))
             self._kernels[key] = kernel
