@@ -19,11 +19,12 @@ vector ``pow``/``exp``/``log`` (glibc's libmvec) where available.
 Fidelity
 --------
 * The order of floating-point operations is PySD's (the trees keep its grouping), and
-  ``-ffp-contract=off`` forbids fused multiply-adds, so ``+ - * /`` and ``sqrt`` give the
-  same bits as NumPy; SUM adds the regions in NumPy's pairwise order and skips NaN, as
-  ``xarray.DataArray.sum`` does. Only ``pow``, ``exp`` and ``log`` may differ from NumPy's in
-  the last bits (libmvec's are accurate to 4 ulp). The test suite checks every variable
-  against PySD within ``max(1e-9 * |x|, 1e-12)``.
+  ``-ffp-contract=off`` forbids fused multiply-adds, so ``+ - *`` and ``sqrt`` give the same
+  bits as NumPy; SUM adds the regions in NumPy's pairwise order and skips NaN, as
+  ``xarray.DataArray.sum`` does. Powers, ``exp`` and ``log`` (glibc's vector math, powers as
+  ``exp(y ln x)``) and divisions by values that do not vary per sample (a multiplication by
+  the reciprocal) may differ from NumPy's in the last bits. The test suite checks every
+  variable against PySD within ``max(1e-9 * |x|, 1e-12)``.
 * Every sample goes through the same vector instructions whatever its position in a batch:
   the last block of a batch is padded with copies of its last sample and every loop runs
   over exactly `BLOCK` lanes, so a sample gives the same bits alone or in any batch.
@@ -75,6 +76,7 @@ from sdplanner.engine.equations import (
     TimeRef,
     ToRegion,
     children,
+    num,
 )
 from sdplanner.errors import EngineError
 
@@ -664,6 +666,8 @@ class _Emit:
                 fused = self.fused_product(node, e)
                 if fused is not None:
                     return fused
+            if node.op == "/" and lane and not self.phase._jdep(node.right):
+                return f"({e(node.left)} * {self.reciprocal(node.right, e)})"
             return f"({e(node.left)} {node.op} {e(node.right)})"
         if isinstance(node, Lookup):
             return f"{self.gen.lookup(node)}({e(node.arg)})"
@@ -677,6 +681,10 @@ class _Emit:
                 return f"sd_min({args[0]}, {args[1]})"
             if fn == "max":
                 return f"sd_max({args[0]}, {args[1]})"
+            if fn in ("xidz", "zidz") and lane and not self.phase._jdep(node.args[1]):
+                fallback = args[2] if fn == "xidz" else "0.0"
+                inverse = self.reciprocal(node.args[1], e)
+                return f"sd_if(fabs({args[1]}) < SMALL, {fallback}, {args[0]} * {inverse})"
             if fn == "xidz":
                 return f"sd_xidz({args[0]}, {args[1]}, {args[2]})"
             if fn == "zidz":
@@ -710,6 +718,14 @@ class _Emit:
         if self.pow_mode == "fast":
             return fast
         return self.exact_power(k, flag)
+
+    def reciprocal(self, node, e) -> str:
+        """Hoist ``1 / node`` (a value that does not vary per lane) out of the lane loop.
+
+        A lane loop divides by it as a multiplication: a vector division costs several
+        times a multiplication, and the result is within one rounding of the quotient.
+        """
+        return e(Bin("/", num(1.0), node))
 
     @staticmethod
     def exact_power(k: int, flag: str | None) -> str:
