@@ -232,3 +232,44 @@ def test_cli_records_the_kernel_and_refuses_a_bad_one(tmp_path):
     manifest = json.loads((tmp_path / "good" / "manifest.json").read_text())
     assert manifest["engine"] == "batch"
     assert manifest["kernel"] == ckernel.compiler().label
+
+
+def _same_equations(a, b) -> bool:
+    if list(a.variables) != list(b.variables) or a.elements != b.elements:
+        return False
+    for name, va in a.variables.items():
+        vb = b.variables[name]
+        if (va.kind, va.region, va.expr, va.init) != (vb.kind, vb.region, vb.expr, vb.init):
+            return False
+        values = np.asarray(va.value, float), np.asarray(vb.value, float)
+        if not np.array_equal(*values, equal_nan=True):  # None (no value) reads as NaN
+            return False
+    return True
+
+
+def test_parsed_model_is_cached_by_content(tmp_path, monkeypatch, power_model):
+    from sdplanner.engine import equations
+
+    monkeypatch.setenv("SDPLANNER_CACHE", str(tmp_path / "cache"))
+    first = equations.read_model(power_model)
+    entries = list((tmp_path / "cache" / "ir").glob("*.pickle"))
+    assert len(entries) == 1
+
+    def no_parse(path):
+        raise AssertionError("parsed again although the parse is cached")
+
+    copy = tmp_path / "copy.mdl"
+    copy.write_bytes(power_model.read_bytes())
+    with monkeypatch.context() as m:
+        m.setattr(equations, "_parse_model", no_parse)
+        again = equations.read_model(copy)
+    assert again.path == copy  # the cached parse, with this file's path
+    assert _same_equations(again, first)
+
+    # another content is parsed (and cached) anew; a damaged entry is parsed again
+    copy.write_text(power_model.read_text().replace("0.3", "0.4"), encoding="utf-8")
+    changed = equations.read_model(copy)
+    assert changed.variables["g"].value == 0.4 and not _same_equations(changed, first)
+    assert len(list((tmp_path / "cache" / "ir").glob("*.pickle"))) == 2
+    entries[0].write_bytes(b"not a pickle")
+    assert _same_equations(equations.read_model(power_model), first)

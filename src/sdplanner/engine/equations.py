@@ -24,8 +24,13 @@ Fidelity to PySD 3.14 (the reference engine)
 from __future__ import annotations
 
 import ast
+import dataclasses
+import hashlib
 import math
 import os
+import pickle
+import sys
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -460,6 +465,12 @@ class _Translator:
 def read_model(path: str | os.PathLike) -> ModelIR:
     """Parse a ``.mdl`` with PySD's Vensim parser and check every construct.
 
+    Parsing takes about a second for the shipped model; a model that parsed without error
+    is kept in the cache (``$SDPLANNER_CACHE/ir/``, default ``~/.cache/sdplanner/ir/``) as a
+    pickle of the result, keyed by the SHA-256 of the file's bytes, of this module's source
+    and of PySD's and Python's versions, so any change of either re-parses. The cache holds
+    only what this function wrote (the same trust as PySD's translated models next to it).
+
     Parameters
     ----------
     path : path-like
@@ -477,14 +488,63 @@ def read_model(path: str | os.PathLike) -> ModelIR:
         support (the message names the construct and the variable), or when the equations
         contain an algebraic loop.
     """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    cache = _ir_cache_file(path)
+    cached = _load_cached(cache) if cache is not None and cache.is_file() else None
+    if cached is not None:
+        return dataclasses.replace(cached, path=path)
+    ir = _parse_model(path)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(ir, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, cache)
+        except OSError:  # a read-only cache only costs the parse
+            pass
+    return ir
+
+
+def _load_cached(cache: Path) -> ModelIR | None:
+    """Read a cached parse; None for a damaged or foreign entry (then parsed again)."""
+    try:
+        with open(cache, "rb") as fh:
+            ir = pickle.load(fh)  # noqa: S301 - written by read_model, keyed by content
+    except Exception:  # any damage: the caller parses the file again and overwrites it
+        return None
+    return ir if isinstance(ir, ModelIR) else None
+
+
+def _ir_cache_file(path: Path) -> Path | None:
+    """Where the parsed model of ``path`` is cached (None when the file cannot be read)."""
+    import pysd
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    h = hashlib.sha256(data)
+    h.update(Path(__file__).read_bytes())
+    h.update(f"{pysd.__version__}|{sys.version}".encode())
+    base = os.environ.get("SDPLANNER_CACHE")
+    root = (
+        Path(base)
+        if base
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sdplanner"
+    )
+    return root / "ir" / f"{h.hexdigest()[:32]}.pickle"
+
+
+def _parse_model(path: Path) -> ModelIR:
+    """Parse and check a ``.mdl`` (`read_model` without the cache)."""
     from pysd.builders.python.namespace import NamespaceManager
     from pysd.translators.structures import abstract_expressions as ae
     from pysd.translators.structures import abstract_model as am
     from pysd.translators.vensim.vensim_file import VensimFile
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
     try:
         vensim = VensimFile(path)
         vensim.parse()
