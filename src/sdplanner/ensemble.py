@@ -769,8 +769,10 @@ class ExactPercentiles(_Reducer):
         out = np.empty((len(PERCENTILES), self.n_cells))
         try:
             for a, data in self._slabs():
-                part = np.partition(data, kth, axis=0)
-                out[:, a : a + data.shape[1]] = _lerp(part[prev], part[nxt], gamma[:, None])
+                # in place: the stored values are not needed after this (no copy of the
+                # whole slab; the same order statistics)
+                data.partition(kth, axis=0)
+                out[:, a : a + data.shape[1]] = _lerp(data[prev], data[nxt], gamma[:, None])
         finally:
             self.close()
         return out, None

@@ -937,16 +937,13 @@ class _Emit:
                 out.append("}")
         return out
 
-    def arrays(self) -> list[tuple[str, int]]:
-        """``(name, doubles)`` of the arrays the phase stores values in."""
-        out = []
-        for name in self.phase.order:
-            var = self.phase.vars[name]
-            if name not in self.stored or (not var.jdep and not var.region):
-                continue
-            size = (self.gen.R if var.region else 1) * (self.gen.B if var.jdep else 1)
-            out.append((var, size))
-        return out
+    def arrays(self) -> list[_Var]:
+        """Return the values the phase keeps in work arrays (not per-step scalars)."""
+        return [
+            self.phase.vars[name]
+            for name in self.phase.order
+            if name in self.stored and (self.phase.vars[name].jdep or self.phase.vars[name].region)
+        ]
 
 
 def generate_c_source(
@@ -1031,7 +1028,7 @@ def generate_c_source(
         alloc(f"S{gen.index[s]}", ir.variables[s].region, True)
     seen_arrays: set[str] = set()
     for emit in (e_init, e_fast, e_save):
-        for var, _ in emit.arrays():
+        for var in emit.arrays():
             if var.cname in seen_arrays:
                 continue
             seen_arrays.add(var.cname)
