@@ -21,7 +21,7 @@ import numpy as np
 
 from sdplanner.errors import ModelError
 from sdplanner.regions import REGIONS, display_to_element
-from sdplanner.resources import default_model_path
+from sdplanner.resources import cache_dir, default_model_path
 
 __all__ = [
     "ModelInfo",
@@ -146,13 +146,6 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("SDPLANNER_CACHE")
-    if base:
-        return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sdplanner"
-
-
 def _check_model_file(path: Path) -> None:
     if not path.exists():
         raise ModelError(f"{path}: model file not found")
@@ -186,7 +179,7 @@ def translated_model_path(path: str | os.PathLike | None = None) -> Path:
     src = Path(path) if path is not None else default_model_path()
     _check_model_file(src)
     digest = file_sha256(src)
-    target_dir = _cache_dir() / digest[:16]
+    target_dir = cache_dir() / digest[:16]
     target = target_dir / "model.py"
     if target.is_file():
         return target

@@ -7,9 +7,11 @@ source checkout (editable install) they are read from the repository's ``models/
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = [
+    "cache_dir",
     "data_path",
     "default_model_path",
     "default_params_path",
@@ -18,6 +20,25 @@ __all__ = [
 ]
 
 _PKG = Path(__file__).resolve().parent
+
+
+def cache_dir() -> Path:
+    """Return sdplanner's cache folder (not created here).
+
+    ``$SDPLANNER_CACHE`` when set, else ``$XDG_CACHE_HOME/sdplanner`` (default
+    ``~/.cache/sdplanner``). It holds PySD's translations, parsed models, compiled kernels and
+    copies of models for workers and checks, each named by the SHA-256 of what it was made
+    from.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder.
+    """
+    base = os.environ.get("SDPLANNER_CACHE")
+    if base:
+        return Path(base)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sdplanner"
 
 
 def repo_root() -> Path | None:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from sdplanner.errors import SdplannerError
+from sdplanner.resources import cache_dir
 
 __all__ = ["handler", "register"]
 
@@ -62,10 +63,7 @@ def _snapshot(model_path: Path) -> Path:
     """
     data = model_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    base = os.environ.get("SDPLANNER_CACHE") or str(
-        Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sdplanner"
-    )
-    target = Path(base) / "check-snapshots" / digest[:16] / model_path.name
+    target = cache_dir() / "check-snapshots" / digest[:16] / model_path.name
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + f".{os.getpid()}.part")

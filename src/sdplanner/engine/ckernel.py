@@ -79,6 +79,7 @@ from sdplanner.engine.equations import (
     num,
 )
 from sdplanner.errors import EngineError
+from sdplanner.resources import cache_dir
 
 __all__ = ["BLOCK", "CompilerInfo", "compiler", "generate_c_kernel", "generate_c_source"]
 
@@ -284,22 +285,12 @@ def _find_compiler() -> CompilerInfo | None:
     return None
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("SDPLANNER_CACHE")
-    root = (
-        Path(base)
-        if base
-        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sdplanner"
-    )
-    return root / "ckernels"
-
-
 def _build_library(source: str, info: CompilerInfo) -> Path:
     """Compile ``source`` into a shared library (cached by content) and return its path."""
     key = hashlib.sha256(
         "\0".join([source, info.command, info.version, *info.flags, *info.libs]).encode()
     ).hexdigest()[:32]
-    folder = _cache_dir()
+    folder = cache_dir() / "ckernels"
     target = folder / f"k{key}.so"
     if target.is_file():
         return target

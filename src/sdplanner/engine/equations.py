@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from sdplanner.errors import ModelError
+from sdplanner.resources import cache_dir
 
 __all__ = [
     "CONTROL_NAMES",
@@ -529,13 +530,7 @@ def _ir_cache_file(path: Path) -> Path | None:
     h = hashlib.sha256(data)
     h.update(Path(__file__).read_bytes())
     h.update(f"{pysd.__version__}|{sys.version}".encode())
-    base = os.environ.get("SDPLANNER_CACHE")
-    root = (
-        Path(base)
-        if base
-        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sdplanner"
-    )
-    return root / "ir" / f"{h.hexdigest()[:32]}.pickle"
+    return cache_dir() / "ir" / f"{h.hexdigest()[:32]}.pickle"
 
 
 def _parse_model(path: Path) -> ModelIR:
