@@ -14,11 +14,12 @@ equation trees:
 
 Both integrate as PySD does (Euler, outputs recorded before the step, saved every SAVEPER).
 
-Per-step work is kept small: constants and quantities that depend on time only are
-evaluated before the loop, equal subexpressions once, values that depend on time and the
-samples but not on the stocks only when their time tables change, and variables that no
-stock needs at the saved times only; the loop writes into preallocated work arrays. Only
-the requested variables are stored, at the saved times. Large batches run in chunks of
+In the NumPy kernel, per-step work is kept small: constants and quantities that depend on
+time only are evaluated before the loop, equal subexpressions once, values that depend on
+time and the samples but not on the stocks only when their time tables change, and variables
+that no stock needs at the saved times only; the loop writes into preallocated work arrays.
+The C kernel's layout is described in `sdplanner.engine.ckernel`. Only the requested
+variables are stored, at the saved times. Large batches run in chunks of
 `BatchEngine.chunk_size` samples so that the working arrays stay in the processor's cache.
 """
 
