@@ -76,6 +76,7 @@ from sdplanner.engine.equations import (
     TimeRef,
     ToRegion,
     children,
+    needed_stocks,
     num,
 )
 from sdplanner.errors import EngineError
@@ -509,7 +510,7 @@ class _Phase:
         home = {}
         for index, (_, _, names) in enumerate(self.sections()):
             for n in names:
-                home[n] = (index, self.vars[n].jdep)
+                home[n] = index
         out = set(self.roots)
         for name in self.order:
             var = self.vars[name]
@@ -517,10 +518,8 @@ class _Phase:
             for dep in reads:
                 if dep not in self.vars:
                     continue
-                if isinstance(var.expr, _Sum) or home[dep][0] != home[name][0]:
+                if isinstance(var.expr, _Sum) or home[dep] != home[name]:
                     out.add(dep)
-                elif self.vars[dep].jdep and not var.jdep:
-                    out.add(dep)  # cannot happen: non-sample values read no sample values
         return out
 
 
@@ -542,7 +541,7 @@ class _CGen:
         self.scalars: list[str] = []  # C names of per-step scalars, declared once
 
     # ---- leaves -----------------------------------------------------------------------
-    def const_ref(self, name: str, region_ctx: bool, lane: bool, r: str = "r") -> str:
+    def const_ref(self, name: str, lane: bool, r: str = "r") -> str:
         var = self.ir.variables[name]
         i = self.index[name]
         if var.kind == "control":
@@ -603,7 +602,7 @@ class _Emit:
         self.hoist_lines: list[str] = []
 
     # where a computed value is read from, outside its own loop
-    def storage(self, name: str, region_ctx: bool, lane: bool) -> str:
+    def storage(self, name: str, lane: bool) -> str:
         var = self.phase.vars[name]
         if name in self.local:
             return var.cname
@@ -615,34 +614,34 @@ class _Emit:
             return f"A{var.cname}[r]"
         return var.cname  # a scalar of the step's scope
 
-    def leaf(self, name: str, region_ctx: bool, lane: bool) -> str:
+    def leaf(self, name: str, lane: bool) -> str:
         if self.phase.is_computed(name):
-            return self.storage(name, region_ctx, lane)
+            return self.storage(name, lane)
         var = self.gen.ir.variables[name]
         if var.kind == "stock":
             i = self.gen.index[name]
             return f"S{i}[r * BL + j]" if var.region else f"S{i}[j]"
-        return self.gen.const_ref(name, region_ctx, lane)
+        return self.gen.const_ref(name, lane)
 
-    def expr(self, node, region_ctx: bool, lane: bool, cond: bool = False) -> str:
+    def expr(self, node, lane: bool, cond: bool = False) -> str:
         if lane and not isinstance(node, (Num, Ref, TimeRef)) and not self.phase._jdep(node):
             # the same for every lane: computed once before the lane loop
             key = (node, cond)
             name = self.hoisted.get(key)
             if name is None:
                 name = f"h{len(self.hoisted)}"
-                text = self.expr(node, region_ctx, False, cond)
+                text = self.expr(node, False, cond)
                 kind = "int64_t" if cond and isinstance(node, Cmp) else "double"
                 self.hoist_lines.append(f"const {kind} {name} = {text};")
                 self.hoisted[key] = name
             return name
-        e = lambda n, c=False: self.expr(n, region_ctx, lane, c)  # noqa: E731
+        e = lambda n, c=False: self.expr(n, lane, c)  # noqa: E731
         if isinstance(node, Num):
             return _literal(node.value)
         if isinstance(node, TimeRef):
             return "t"
         if isinstance(node, Ref):
-            return self.leaf(node.name, region_ctx, lane)
+            return self.leaf(node.name, lane)
         if isinstance(node, ToRegion):
             return e(node.arg)
         if isinstance(node, Neg):
@@ -826,7 +825,7 @@ class _Emit:
             if var0.kind == "stock":
                 row = lambda r: f"S{i}[{r} * BL + j]"  # noqa: E731
             else:
-                row = lambda r: self.gen.const_ref(target, True, lane, str(r))  # noqa: E731
+                row = lambda r: self.gen.const_ref(target, lane, str(r))  # noqa: E731
 
         def total(p) -> str:
             if p[0] == "split":
@@ -852,13 +851,13 @@ class _Emit:
 
         return total(_pairwise_plan(0, R))
 
-    def statement(self, name: str, region_ctx: bool, lane: bool) -> list[str]:
+    def statement(self, name: str, lane: bool) -> list[str]:
         var = self.phase.vars[name]
         self.pow_pre = []
         if isinstance(var.expr, _Sum):
             text = self.sum_text(var, lane)
         else:
-            text = self.expr(var.expr, region_ctx, lane)
+            text = self.expr(var.expr, lane)
         lines = list(self.pow_pre)
         step_scalar = not var.jdep and not var.region
         if step_scalar:
@@ -888,14 +887,14 @@ class _Emit:
             inner: list[str] = []
             self.local = set()
             for n in pre:
-                inner += self.statement(n, region, False)
+                inner += self.statement(n, False)
             if lane:
                 mark = set(self.local)
                 self.pow_mode, self.pow_checks, self.pow_hoisted = "fast", [], []
                 self.hoisted, self.hoist_lines = {}, []
                 fast = []
                 for n in lane:
-                    fast += ["  " + x for x in self.statement(n, region, True)]
+                    fast += ["  " + x for x in self.statement(n, True)]
                 if not self.pow_checks:
                     inner += self.hoist_lines
                     inner += ["#pragma omp simd", "for (int j = 0; j < BL; j++) {", *fast, "}"]
@@ -904,7 +903,7 @@ class _Emit:
                     self.pow_mode = "exact"
                     exact = []
                     for n in lane:
-                        exact += ["    " + x for x in self.statement(n, region, True)]
+                        exact += ["    " + x for x in self.statement(n, True)]
                     inner += self.hoist_lines
                     inner += ["int64_t bad = 0;", *self.pow_hoisted]
                     inner += ["#pragma omp simd reduction(|:bad)"]
@@ -970,7 +969,7 @@ def generate_c_source(
         their pointers.
     """
     gen = _CGen(ir, outputs, batched, series, block)
-    stocks = _needed_stocks(ir, gen.outputs)
+    stocks = needed_stocks(ir, gen.outputs)
     R, B = gen.R, gen.B
     init = _Phase(gen, [f"__init:{s}" for s in stocks], init=True)
     flows = [f"__flow:{s}" for s in stocks]
@@ -986,11 +985,11 @@ def generate_c_source(
         var = ir.variables[name]
         i = gen.index[name]
         if var.kind == "auxiliary":
-            value = e_save.storage(name, var.region, True)
+            value = e_save.storage(name, True)
         elif var.kind == "stock":
             value = f"S{i}[r * BL + j]" if var.region else f"S{i}[j]"
         else:
-            value = gen.const_ref(name, var.region, True)
+            value = gen.const_ref(name, True)
         if var.region:
             record += [
                 "for (int r = 0; r < R; r++)",
@@ -1074,7 +1073,7 @@ def generate_c_source(
     for s in stocks:
         i = gen.index[s]
         var = ir.variables[s]
-        value = e_init.storage(f"__init:{s}", var.region, True)
+        value = e_init.storage(f"__init:{s}", True)
         if var.region:
             lines += [
                 "      for (int r = 0; r < R; r++)",
@@ -1102,8 +1101,8 @@ def generate_c_source(
     for s in stocks:
         i = gen.index[s]
         var = ir.variables[s]
-        flow = e_save.storage(f"__flow:{s}", var.region, True)
-        flow_fast = e_fast.storage(f"__flow:{s}", var.region, True)
+        flow = e_save.storage(f"__flow:{s}", True)
+        flow_fast = e_fast.storage(f"__flow:{s}", True)
         if flow != flow_fast:
             raise AssertionError("flows stored differently in the two step variants")
         if var.region:
@@ -1126,25 +1125,6 @@ def generate_c_source(
     lines.append("  return 0;")
     lines.append("}")
     return "\n".join(lines) + "\n", list(gen.params)
-
-
-def _needed_stocks(ir: ModelIR, outputs: Sequence[str]) -> list[str]:
-    """Stocks whose trajectories the outputs need (in .mdl order)."""
-    from sdplanner.engine.equations import references
-
-    seen: set[str] = set()
-    stack = list(outputs)
-    while stack:
-        name = stack.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        var = ir.variables[name]
-        if var.kind == "stock":
-            stack.extend(references(var.expr) | references(var.init))
-        elif var.kind == "auxiliary":
-            stack.extend(references(var.expr))
-    return [s for s in ir.stocks if s in seen]
 
 
 # --------------------------------------------------------------------------------------

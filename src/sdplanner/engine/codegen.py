@@ -65,8 +65,8 @@ from sdplanner.engine.equations import (
     ToRegion,
     children,
     is_per_region,
+    needed_stocks,
     num,
-    references,
 )
 
 __all__ = ["Kernel", "generate_kernel"]
@@ -717,27 +717,9 @@ class _Emitter:
             line,
         ]
 
-    def needed(self) -> tuple[list[str], list[str]]:
-        """Stocks whose trajectories the outputs need, and the outputs computed in the loop."""
-        ir = self.ir
-        seen: set[str] = set()
-        stack = list(self.outputs)
-        while stack:
-            name = stack.pop()
-            if name in seen:
-                continue
-            seen.add(name)
-            var = ir.variables[name]
-            if var.kind == "stock":
-                stack.extend(references(var.expr) | references(var.init))
-            elif var.kind == "auxiliary":
-                stack.extend(references(var.expr))
-        stocks = [s for s in ir.stocks if s in seen]
-        return stocks, list(self.outputs)
-
     def build(self) -> str:
         ir = self.ir
-        stocks, outputs = self.needed()
+        stocks, outputs = needed_stocks(ir, self.outputs), list(self.outputs)
         for i, s in enumerate(stocks):
             self.stock_names[s] = f"s{i}_{s}"
         # initial values

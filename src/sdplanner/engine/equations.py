@@ -58,6 +58,7 @@ __all__ = [
     "Variable",
     "children",
     "is_per_region",
+    "needed_stocks",
     "num",
     "read_model",
     "references",
@@ -697,6 +698,37 @@ def references(node) -> set[str]:
         else:
             stack.extend(children(item))
     return out
+
+
+def needed_stocks(ir: ModelIR, outputs: Iterable[str]) -> list[str]:
+    """Return the stocks whose trajectories some outputs need, in ``.mdl`` order.
+
+    Parameters
+    ----------
+    ir : ModelIR
+        The parsed model.
+    outputs : iterable of str
+        Python names of the variables to compute.
+
+    Returns
+    -------
+    list of str
+        Python names of the stocks the outputs depend on (through equations, flows and
+        initial values).
+    """
+    seen: set[str] = set()
+    stack = list(outputs)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        var = ir.variables[name]
+        if var.kind == "stock":
+            stack.extend(references(var.expr) | references(var.init))
+        elif var.kind == "auxiliary":
+            stack.extend(references(var.expr))
+    return [s for s in ir.stocks if s in seen]
 
 
 def is_per_region(ir: ModelIR, node) -> bool:
