@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdplanner.engine import ckernel
+from sdplanner.engine import ckernel, toolchain
 from sdplanner.engine.batch import BatchEngine, kernel_label, resolve_kernel
 from sdplanner.errors import EngineError
 from tests.mdl import controls, region_block
 
 N_REGIONS = 14
 pytestmark = pytest.mark.skipif(
-    ckernel.compiler() is None and not os.environ.get("CI"), reason="no working C compiler"
+    toolchain.compiler() is None and not os.environ.get("CI"), reason="no working C compiler"
 )
 
 
@@ -166,7 +166,7 @@ def test_compiled_libraries_are_cached_by_source(c_engine, tmp_path, monkeypatch
     def no_compiler(*args, **kwargs):
         raise AssertionError("compiled again although the library is cached")
 
-    monkeypatch.setattr(ckernel.subprocess, "run", no_compiler)
+    monkeypatch.setattr(toolchain.subprocess, "run", no_compiler)
     again = BatchEngine(c_engine.ir, c_engine.info, kernel="c")
     again.run(variables=["gdp"], final_time=2012)
     assert libraries[0].stat().st_mtime_ns == stamp
@@ -185,26 +185,26 @@ def test_unknown_kernel_is_refused(monkeypatch):
 
 def test_without_a_compiler_auto_is_numpy_and_c_is_refused(monkeypatch):
     monkeypatch.delenv("SDPLANNER_KERNEL", raising=False)
-    monkeypatch.setattr(ckernel, "compiler", lambda: None)
+    monkeypatch.setattr(toolchain, "compiler", lambda: None)
     assert resolve_kernel() == "numpy"
     with pytest.raises(EngineError, match=r"kernel 'c': no working C compiler"):
         resolve_kernel("c")
 
 
 def test_compiler_is_found_from_the_environment(monkeypatch):
-    monkeypatch.setattr(ckernel, "_compiler_state", {})
+    monkeypatch.setattr(toolchain, "_compiler_state", {})
     monkeypatch.setenv("SDPLANNER_CC", "/nonexistent/cc")
-    assert ckernel.compiler() is None
-    monkeypatch.setattr(ckernel, "_compiler_state", {})
+    assert toolchain.compiler() is None
+    monkeypatch.setattr(toolchain, "_compiler_state", {})
     monkeypatch.delenv("SDPLANNER_CC")
-    info = ckernel.compiler()
+    info = toolchain.compiler()
     assert info is not None and "-ffp-contract=off" in info.flags  # no fused multiply-adds
 
 
 def test_compile_failure_is_an_engine_error(c_engine, tmp_path, monkeypatch):
     monkeypatch.setenv("SDPLANNER_CACHE", str(tmp_path))
-    info = ckernel.compiler()
-    broken = ckernel.CompilerInfo(
+    info = toolchain.compiler()
+    broken = toolchain.CompilerInfo(
         info.command, info.version, (*info.flags, "-fno-such-flag"), info.libs, True, info.isa
     )
     with pytest.raises(EngineError, match=r"the C kernel did not compile"):
@@ -231,7 +231,7 @@ def test_cli_records_the_kernel_and_refuses_a_bad_one(tmp_path):
     assert good.returncode == 0, good.stderr
     manifest = json.loads((tmp_path / "good" / "manifest.json").read_text())
     assert manifest["engine"] == "batch"
-    assert manifest["kernel"] == ckernel.compiler().label
+    assert manifest["kernel"] == toolchain.compiler().label
 
 
 def _same_equations(a, b) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdplanner.engine import ckernel
+from sdplanner.engine import toolchain
 from sdplanner.engine.base import TimeSeries
 from sdplanner.engine.batch import BatchEngine, TimeGrid
 from sdplanner.engine.pysd_runner import PysdEngine
@@ -30,7 +30,7 @@ N_REGIONS = 14
 #: The C kernel needs a working C compiler: skipped without one, except in CI (where the
 #: skip would hide that the default kernel was never tested).
 needs_cc = pytest.mark.skipif(
-    ckernel.compiler() is None and not os.environ.get("CI"), reason="no working C compiler"
+    toolchain.compiler() is None and not os.environ.get("CI"), reason="no working C compiler"
 )
 KERNELS = [pytest.param("c", marks=needs_cc), "numpy"]
 

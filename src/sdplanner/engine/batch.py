@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sdplanner.engine import ckernel
+from sdplanner.engine import ckernel, toolchain
 from sdplanner.engine.base import ParamValue, SimulationOutput, TimeSeries
 from sdplanner.engine.codegen import Kernel, generate_kernel
 from sdplanner.engine.equations import ModelIR, read_model
@@ -60,7 +60,7 @@ def resolve_kernel(kernel: str | None = None) -> str:
     ----------
     kernel : {"auto", "c", "numpy"}, optional
         The choice; ``$SDPLANNER_KERNEL`` or ``"auto"`` when omitted. ``"auto"`` is the C
-        kernel when a C compiler works here (`sdplanner.engine.ckernel.compiler`).
+        kernel when a C compiler works here (`sdplanner.engine.toolchain.compiler`).
 
     Returns
     -------
@@ -78,7 +78,7 @@ def resolve_kernel(kernel: str | None = None) -> str:
         raise EngineError(f"{where}: expected one of {', '.join(KERNELS)}, found {choice!r}")
     if choice == "numpy":
         return "numpy"
-    info = ckernel.compiler()
+    info = toolchain.compiler()
     if info is None:
         if choice == "c":
             raise EngineError(
@@ -104,7 +104,7 @@ def kernel_label(kernel: str | None = None) -> str:
     """
     if resolve_kernel(kernel) == "numpy":
         return "numpy"
-    return ckernel.compiler().label
+    return toolchain.compiler().label
 
 
 @dataclass(frozen=True)
