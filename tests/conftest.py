@@ -11,6 +11,16 @@ SCENARIOS = ROOT / "scenarios"
 DATA = ROOT / "data"
 
 
+def load_tool(name: str):
+    """Import a script of ``tools/`` (not a package) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def model():
     from sdplanner.model import load_model

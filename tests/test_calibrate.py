@@ -19,13 +19,15 @@ from sdplanner.calibrate import (
     parse_spec,
 )
 from sdplanner.cli import main
-from sdplanner.data import read_observations
+from sdplanner.data import load_area_mapping, read_observations
 from sdplanner.engine.base import SimulationOutput
 from sdplanner.errors import CalibrationError, DataError
 from sdplanner.model import ModelInfo, VariableInfo
-from sdplanner.regions import REGIONS, display_to_element
+from tests.shipped import ELEMENTS, REGIONS, SPEC
 
 from .conftest import DATA, ROOT
+
+AREAS = load_area_mapping(None, SPEC.dimension)
 
 CALIBRATION = ROOT / "calibration"
 SEED_SPEC = CALIBRATION / "seed-2010-2012.yaml"
@@ -53,14 +55,14 @@ def _fake_model() -> ModelInfo:
     return ModelInfo(
         path=ROOT / "fake.mdl",
         sha256="0" * 64,
-        regions=REGIONS,
-        elements=tuple(display_to_element(r) for r in REGIONS),
         variables=variables,
         constants={"level_a": 1.0, "slope_b": 0.5, "region_c": np.ones(len(REGIONS))},
         initial_time=2010.0,
         final_time=2030.0,
         time_step=1.0,
         saveper=1.0,
+        subscripts={"Region": ELEMENTS},
+        given_spec=SPEC,
         _by_name={k: k for k in variables},
     )
 
@@ -102,7 +104,7 @@ def _fake_problem(tmp_path, years, values, sigma=0.2, loss="linear", **param_ext
         },
         model,
     )
-    return build_problem(model, spec, read_observations(path)), FakeEngine(model)
+    return build_problem(model, spec, read_observations(path, AREAS)), FakeEngine(model)
 
 
 def test_profile_intervals_are_exact_for_a_linear_model(tmp_path):
@@ -189,7 +191,10 @@ def test_priors_pull_an_unobserved_parameter_to_their_centre(tmp_path):
         },
         model,
     )
-    result = calibrate(build_problem(model, spec, read_observations(path)), FakeEngine(model))
+    result = calibrate(
+        build_problem(model, spec, read_observations(path, AREAS)),
+        FakeEngine(model),
+    )
     c = result.intervals[2]
     assert c.estimate == pytest.approx(2.0, rel=1e-6)  # the prior's median
     # the profile interval is the prior's: 2 * exp(+-1.96 * 0.3), to the crossing tolerance
@@ -526,7 +531,8 @@ def test_recovery_of_known_parameters(model, engine, tmp_path):
             "rural_workforce",
         ],
     )
-    from sdplanner.results import OUTPUT_VARIABLES, aggregate
+    from sdplanner.results import aggregate
+    from tests.shipped import OUTPUT_VARIABLES
 
     def truth(indicator, area, year):
         t = list(truth_out.times).index(float(year))
@@ -625,8 +631,9 @@ def test_shipped_calibration_is_regenerated(tmp_path, capsys):
 
 
 def test_shipped_parameters_keep_table1_and_hit_2012_targets(model, engine):
-    from sdplanner.results import OUTPUT_VARIABLES, aggregate
+    from sdplanner.results import aggregate
     from sdplanner.scenario import load_parameter_file
+    from tests.shipped import OUTPUT_VARIABLES
 
     params = load_parameter_file(CALIBRATION / "seed-2010-2012.params.yaml", model)
     out = engine.run(

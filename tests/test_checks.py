@@ -25,7 +25,7 @@ from sdplanner.checks.reality import (
 from sdplanner.checks.units import check_units, format_units, parse_units
 from sdplanner.cli import main
 from sdplanner.engine.base import SimulationOutput
-from sdplanner.regions import REGIONS, display_to_element
+from tests.shipped import ELEMENTS, REGIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "sdplanner.mdl"
@@ -378,7 +378,7 @@ BAD_FILES = [
     pytest.param(
         "checks:\n  - name: a\n    expect:\n"
         "      - {variable: urbanization_rate, regions: [Tibbet], rule: nonnegative}\n",
-        r"checks\[0\]\.expect\[0\]\.regions: expected one of the 14 regions of data/regions\.csv,"
+        r"checks\[0\]\.expect\[0\]\.regions: expected one of the 14 regions of the model,"
         r" found 'Tibbet' \(did you mean 'Tibet'\?\)",
         id="bad-region",
     ),
@@ -444,7 +444,7 @@ def test_missing_checks_file_given_explicitly_exits_2(tmp_path, capsys):
 
 
 def test_shipped_checks_file_is_valid_and_covers_every_lever(shipped_model):
-    from sdplanner.levers import LEVERS
+    from tests.shipped import LEVERS
 
     checks = load_checks(checks_path_for(SHIPPED), shipped_model)
     assert len(checks) >= 12
@@ -465,7 +465,8 @@ def _output(values: np.ndarray, name: str = "x") -> SimulationOutput:
 
 
 def _expect(rule: str, **kw) -> Expectation:
-    kw.setdefault("regions", tuple(range(14)))
+    kw.setdefault("regions", tuple(range(len(REGIONS))))
+    kw.setdefault("region_names", REGIONS)
     kw.setdefault("years", (2010.0, 2014.0))
     return Expectation(variable="x", rule=rule, **kw)
 
@@ -585,7 +586,7 @@ checks:
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("small")
-    elements = ", ".join(display_to_element(r) for r in REGIONS)
+    elements = ", ".join(ELEMENTS)
     core = f"Region:\n\t{elements}\n\t~\t\n\t~\tThe 14 regions.\n\t|\n" + SMALL
     path = write_model(folder, "", core=core, name="small.mdl")
     checks_path_for(path).write_text(SMALL_CHECKS, encoding="utf-8")

@@ -22,18 +22,22 @@ from sdplanner.cli import main
 from sdplanner.commands.run import resolve_engine
 from sdplanner.compare import (
     COMPARISON_COLUMNS,
-    COMPARISON_YEARS,
-    CORE_INDICATORS,
-    INDICATORS,
     compare_results,
     compare_scenarios,
     format_summary,
     summary_table,
 )
 from sdplanner.errors import DataError
-from sdplanner.regions import AGGREGATE, REGIONS
 from sdplanner.resources import default_params_path
 from sdplanner.results import RESULT_COLUMNS
+from tests.shipped import (
+    AGGREGATE,
+    COMPARISON_YEARS,
+    CORE_INDICATORS,
+    INDICATORS,
+    REGIONS,
+    SPEC,
+)
 
 from .conftest import ROOT, SCENARIOS
 
@@ -243,8 +247,13 @@ def _toy():
     return _table(rows)
 
 
+COST = "cumulative_policy_cost"
+
+
 def test_compare_results_known_numbers():
-    out = compare_results(_toy(), indicators=["urbanization_rate"], years=[2015, 2030])
+    out = compare_results(
+        _toy(), indicators=["urbanization_rate"], years=[2015, 2030], cost_variable=COST
+    )
     assert list(out.columns) == COMPARISON_COLUMNS
     assert list(dict.fromkeys(out["scenario"])) == ["a", "b"]
     a = out[(out["scenario"] == "a") & (out["region"] == "R1")].set_index("year")
@@ -258,7 +267,9 @@ def test_compare_results_known_numbers():
 
 
 def test_compare_results_with_another_baseline_and_negative_cost():
-    out = compare_results(_toy(), baseline="a", indicators=["urbanization_rate"], years=[2030])
+    out = compare_results(
+        _toy(), baseline="a", indicators=["urbanization_rate"], years=[2030], cost_variable=COST
+    )
     base = out[(out["scenario"] == "base") & (out["region"] == "R1")].iloc[0]
     assert base["cumulative_cost_billion_yuan"] == pytest.approx(-4.0)
     assert base["delta_per_billion_yuan"] == pytest.approx(-0.02 / -4.0)
@@ -266,18 +277,26 @@ def test_compare_results_with_another_baseline_and_negative_cost():
 
 def test_compare_results_errors():
     with pytest.raises(DataError, match="baseline 'nope'"):
-        compare_results(_toy(), baseline="nope", indicators=["urbanization_rate"])
+        compare_results(
+            _toy(),
+            baseline="nope",
+            indicators=["urbanization_rate"],
+            years=[2030],
+            cost_variable=COST,
+        )
     with pytest.raises(DataError, match="expected variable 'poverty_incidence'"):
-        compare_results(_toy(), indicators=["poverty_incidence"])
+        compare_results(_toy(), indicators=["poverty_incidence"], years=[2030], cost_variable=COST)
 
 
 def test_summary_table_units_and_levels():
-    comp = compare_results(_toy(), indicators=["urbanization_rate"], years=[2030])
-    table = summary_table(comp, years=[2030], indicators=["urbanization_rate"])
+    comp = compare_results(
+        _toy(), indicators=["urbanization_rate"], years=[2030], cost_variable=COST
+    )
+    table = summary_table(comp, SPEC, years=[2030], indicators=["urbanization_rate"])
     col = "urbanization rate (%; change in pp)"
     assert table.loc[(2030, "baseline (level)"), col] == pytest.approx(30.0)
     assert table.loc[(2030, "a"), col] == pytest.approx(2.0)
     assert table.loc[(2030, "a"), "cost (billion yuan)"] == pytest.approx(4.0)
-    text = format_summary(table, baseline="base")
+    text = format_summary(table, baseline="base", region=AGGREGATE)
     assert "base (level)" in text
     assert "+2.00" in text

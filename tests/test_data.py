@@ -8,9 +8,11 @@ import pytest
 
 from sdplanner.data import load_area_mapping, read_observations
 from sdplanner.errors import DataError
-from sdplanner.regions import AGGREGATE, REGIONS
+from tests.shipped import AGGREGATE, REGIONS, SPEC
 
 from .conftest import DATA
+
+AREAS = load_area_mapping(None, SPEC.dimension)
 
 SEED = DATA / "seed_figures.csv"
 
@@ -22,7 +24,7 @@ def _write(tmp_path, text, name="obs.csv"):
 
 
 def test_seed_figures_load_as_they_are():
-    obs = read_observations(SEED)
+    obs = read_observations(SEED, AREAS)
     with open(SEED, encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     # every row either has a value (kept) or an empty value (skipped and listed)
@@ -37,7 +39,7 @@ def test_seed_figures_load_as_they_are():
 
 
 def test_mapping_names_every_area_of_the_seed():
-    areas = load_area_mapping()
+    areas = load_area_mapping(None, SPEC.dimension)
     known = {(a.name, a.area_type) for a in areas.areas}
     with open(SEED, encoding="utf-8", newline="") as fh:
         seed = {(r["area"], r["area_type"]) for r in csv.DictReader(fh)}
@@ -56,7 +58,7 @@ def test_mapping_names_every_area_of_the_seed():
 
 
 def test_sub_areas_map_to_their_region():
-    areas = load_area_mapping()
+    areas = load_area_mapping(None, SPEC.dimension)
     assert areas.resolve("Qianxinan", None, "x").region == "Yunnan-Guangxi-Guizhou"
     assert areas.resolve("Enshi", "district (Wulingshan)", "x").region == "Wulingshan"
     # without area_type, a name that is a region and a province means the region
@@ -71,7 +73,7 @@ def test_user_file_without_optional_columns(tmp_path):
         "rural_income_per_capita,All 14 regions,2013,5200,120,,new survey\n"
         "poverty_incidence,Tibet,2014,30,,2,\n",
     )
-    obs = read_observations(path)
+    obs = read_observations(path, AREAS)
     first, second = obs.rows
     assert (first.sigma, first.weight, first.area.kind) == (120.0, 1.0, "aggregate")
     assert (second.sigma, second.weight, second.area.kind) == (None, 2.0, "region")
@@ -127,7 +129,7 @@ def test_user_file_without_optional_columns(tmp_path):
 def test_bad_rows_are_one_line_errors(tmp_path, text, message):
     path = _write(tmp_path, text)
     with pytest.raises(DataError) as err:
-        read_observations(path)
+        read_observations(path, AREAS)
     assert message in str(err.value)
     assert str(path) in str(err.value)
     assert "\n" not in str(err.value)
@@ -137,14 +139,14 @@ def test_empty_values_are_skipped_and_listed(tmp_path):
     path = _write(
         tmp_path, "indicator,area,year,value\nx,Tibet,2012,\nx,Tibet,2013,1\n\nx,Tibet,2014,2\n"
     )
-    obs = read_observations(path)
+    obs = read_observations(path, AREAS)
     assert [o.year for o in obs.rows] == [2013, 2014]
     assert [s.describe() for s in obs.skipped] == ["line 2: x, Tibet, 2012: empty value"]
 
 
 def test_missing_file_is_one_line(tmp_path):
     with pytest.raises(DataError, match="file not found"):
-        read_observations(tmp_path / "none.csv")
+        read_observations(tmp_path / "none.csv", AREAS)
 
 
 @pytest.mark.parametrize(
@@ -158,4 +160,4 @@ def test_missing_file_is_one_line(tmp_path):
 def test_bad_mapping_rows(tmp_path, row, message):
     path = _write(tmp_path, f"area,area_type,kind,region,note\n{row}\n", "map.csv")
     with pytest.raises(DataError, match=message):
-        load_area_mapping(path)
+        load_area_mapping(path, SPEC.dimension)

@@ -25,6 +25,7 @@ from sdplanner.ensemble_plots import fan_chart, observed_points, sobol_chart
 from sdplanner.run import prepare_run
 from sdplanner.sensitivity import run_sensitivity
 from sdplanner.uncertainty import make_generator, parse_uncertainty
+from tests.shipped import SPEC as MODEL_SPEC
 
 from .conftest import ROOT, SCENARIOS
 
@@ -270,7 +271,7 @@ def test_bad_input_is_one_line_exit_2_and_leaves_out_untouched(
 
 
 def test_fan_chart_and_observed_points(exact_300):
-    obs = observed_points("poverty_incidence")
+    obs = observed_points("poverty_incidence", MODEL_SPEC.dimension)
     assert len(obs) == 1 and obs.iloc[0].region == "All 14 regions"
     assert obs.iloc[0].value == pytest.approx(0.244)
     _fig, axes = fan_chart(
@@ -278,7 +279,7 @@ def test_fan_chart_and_observed_points(exact_300):
     )
     assert axes.size == 2
     assert len(axes.flat[0].lines) == 2  # median and the observed point
-    urb = observed_points("urbanization_rate")
+    urb = observed_points("urbanization_rate", MODEL_SPEC.dimension)
     assert len(urb) == 13 and urb.value.max() < 1
 
 

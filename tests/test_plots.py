@@ -21,7 +21,7 @@ from sdplanner.plots import (
     plot_regional,
     render,
 )
-from sdplanner.regions import AGGREGATE, REGIONS
+from tests.shipped import AGGREGATE, REGIONS, SPEC
 
 from .conftest import DATA
 
@@ -61,7 +61,7 @@ def observed():
             "unit": ["percent", "percent", "percent", "%", "people", "percent"],
         }
     )
-    return observed_points(raw)
+    return observed_points(raw, SPEC.dimension)
 
 
 def test_observed_percent_becomes_fraction(observed):
@@ -82,13 +82,13 @@ def test_observed_keeps_non_percent_units():
             "unit": ["yuan/person/year", "per 100 people"],
         }
     )
-    out = observed_points(raw)
+    out = observed_points(raw, SPEC.dimension)
     assert out["value"].tolist() == [4839.0, 56.0]
     assert out["region"].tolist() == [AGGREGATE, "Wulingshan"]
 
 
 def test_shipped_seed_figures_convert(tmp_path):
-    obs = read_observed_csv(DATA / "seed_figures.csv")
+    obs = observed_points(read_observed_csv(DATA / "seed_figures.csv"), SPEC.dimension)
     urb = obs[obs["indicator"] == "urbanization_rate"].set_index("region")["value"]
     assert len(urb) == 13  # Table 1: 13 regions with a rate
     assert urb["Liupanshan"] == pytest.approx(0.2872)
@@ -100,7 +100,7 @@ def test_shipped_seed_figures_convert(tmp_path):
 
 def test_projection_axes_units_legend_and_observed_points(results, observed):
     _fig, ax = plot_projection(
-        results, "urbanization_rate", regions=["Liupanshan"], observed=observed
+        results, "urbanization_rate", SPEC, regions=["Liupanshan"], observed=observed
     )
     assert ax.get_xlabel() == "year"
     assert ax.get_ylabel() == "urbanization rate (%)"
@@ -117,6 +117,7 @@ def test_projection_people_in_millions_and_region_legend(results):
     _fig, ax = plot_projection(
         results,
         "migrant_workers_outside",
+        SPEC,
         regions=["Tibet", "Wulingshan"],
         scenarios=["baseline"],
     )
@@ -127,15 +128,15 @@ def test_projection_people_in_millions_and_region_legend(results):
 
 def test_projection_unknown_names(results):
     with pytest.raises(DataError, match="did you mean 'urbanization_rate'"):
-        plot_projection(results, "urbanisation_rate")
+        plot_projection(results, "urbanisation_rate", SPEC)
     with pytest.raises(DataError, match="no region 'Tibt'"):
-        plot_projection(results, "urbanization_rate", regions=["Tibt"])
+        plot_projection(results, "urbanization_rate", SPEC, regions=["Tibt"])
     with pytest.raises(DataError, match="no scenario 'nope'"):
-        plot_projection(results, "urbanization_rate", scenarios=["nope"])
+        plot_projection(results, "urbanization_rate", SPEC, scenarios=["nope"])
 
 
 def test_regional_small_multiples(results, observed):
-    _fig, axes = plot_regional(results, observed=observed)
+    _fig, axes = plot_regional(results, "urbanization_rate", SPEC, observed=observed)
     assert axes.shape == (3, 5)
     titles = [ax.get_title().replace("\n", " ") for ax in axes.ravel()[:14]]
     assert titles == list(REGIONS)
@@ -148,10 +149,11 @@ def test_regional_small_multiples(results, observed):
 
 
 def test_effect_per_billion_bars(results):
-    comp = compare_results(results, indicators=["urbanization_rate", "migrant_workers_outside"])
-    _fig, axes = plot_effect_per_billion(
-        comp, indicators=["urbanization_rate", "migrant_workers_outside"]
+    indicators = ["urbanization_rate", "migrant_workers_outside"]
+    comp = compare_results(
+        results, indicators=indicators, years=[2030], cost_variable="cumulative_policy_cost"
     )
+    _fig, axes = plot_effect_per_billion(comp, SPEC, indicators=indicators)
     ax = axes.ravel()[0]
     assert ax.get_xlabel() == "change per billion yuan\n(percentage points per billion yuan)"
     assert "people per billion yuan" in axes.ravel()[1].get_xlabel()
@@ -165,7 +167,7 @@ def test_effect_per_billion_bars(results):
 
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_render_formats(results, fmt):
-    fig, _ = plot_projection(results, "urbanization_rate")
+    fig, _ = plot_projection(results, "urbanization_rate", SPEC)
     data = render(fig, fmt)
     assert len(data) > 1000
     head = data[:1000]

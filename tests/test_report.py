@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from sdplanner.cli import main
-from sdplanner.regions import AGGREGATE
 from sdplanner.report import collect_inputs, render_report
+from tests.shipped import AGGREGATE
 
 SECTIONS = ("scenarios", "projections", "calibration", "uncertainty", "manifest")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,7 @@ import pytest
 
 from sdplanner.cli import main
 from sdplanner.commands.run import resolve_engine
-from sdplanner.regions import AGGREGATE, REGIONS
+from tests.shipped import AGGREGATE, REGIONS
 
 from .conftest import SCENARIOS
 

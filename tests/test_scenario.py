@@ -17,8 +17,6 @@ from sdplanner.cli import main
 from sdplanner.commands.run import resolve_engine
 from sdplanner.compare import compare_scenarios
 from sdplanner.errors import ScenarioError
-from sdplanner.levers import LEVERS, PATHS, lever_by_name
-from sdplanner.regions import AGGREGATE, REGIONS
 from sdplanner.scenario import (
     LeverSetting,
     RegionValues,
@@ -27,6 +25,7 @@ from sdplanner.scenario import (
     merge_params,
     parse_parameters,
 )
+from tests.shipped import AGGREGATE, LEVERS, PATHS, REGIONS, SPEC
 
 from .conftest import SCENARIOS
 
@@ -139,7 +138,7 @@ def test_extends_merges_field_by_field_and_region_by_region(model, tmp_path):
         "Dabieshan": {"strength": 0.01},
     }
     assert child.levers["hukou_reform"].strength == 0.5  # untouched parent lever
-    assert child.levers["ppp_leverage"].start == lever_by_name("ppp_leverage").default_start
+    assert child.levers["ppp_leverage"].start == SPEC.lever("ppp_leverage").default_start
     assert child.parameters["base_return_rate"] == 0.05
     share = child.parameters["initial_migrant_share_of_rural_workforce"]
     default = model.constants["initial_migrant_share_of_rural_workforce"]
@@ -246,11 +245,15 @@ def test_year_series_and_mdl_names(model):
     assert series.at(2020) == pytest.approx(0.03)
 
 
-def test_scenario_dataclass_validates_on_construction():
+def test_scenario_dataclasses_validate(model):
     with pytest.raises(ScenarioError, match=r"infrastructure_investment\.strength: .* 0\.\.0\.2"):
-        LeverSetting("infrastructure_investment", 0.5, 2015, 3)
+        setting = LeverSetting("infrastructure_investment", 0.5, 2015, 3)
+        setting.check(SPEC.lever("infrastructure_investment"), model)
+    with pytest.raises(ScenarioError, match=r"hukou_reform\.start: expected a number"):
+        LeverSetting("hukou_reform", 0.5, "2015", 3)
+    bad = LeverSetting("hukou_reforms", 0.5, 2015, 3)
     with pytest.raises(ScenarioError, match="did you mean 'hukou_reform'"):
-        LeverSetting("hukou_reforms", 0.5, 2015, 3)
+        Scenario(name="s", levers={"hukou_reforms": bad}).to_params(model)
     with pytest.raises(ScenarioError, match="name"):
         Scenario(name=" ")
 

@@ -20,10 +20,9 @@ import pytest
 import yaml
 
 from sdplanner.cli import main
-from sdplanner.levers import LEVERS
-from sdplanner.regions import AGGREGATE, REGIONS
-from sdplanner.results import OUTPUT_VARIABLES, RESULT_COLUMNS
+from sdplanner.results import RESULT_COLUMNS
 from sdplanner.scenario import load_scenario
+from tests.shipped import AGGREGATE, LEVERS, OUTPUT_VARIABLES, REGIONS
 
 from .conftest import SCENARIOS
 

@@ -50,8 +50,9 @@ from sdplanner.calibration_spec import (
 from sdplanner.data import AreaMap, ObservationSet, SkippedRow, load_area_mapping
 from sdplanner.errors import CalibrationError, did_you_mean
 from sdplanner.model import ModelInfo
-from sdplanner.regions import AGGREGATE, REGIONS
 from sdplanner.resources import data_path
+from sdplanner.results import aggregate
+from sdplanner.spec import OutputSpec
 
 __all__ = [
     "CHI2_95",
@@ -350,9 +351,10 @@ class Simulator:
             if idx.size:
                 self._groups.append((ind, idx))
         self._years = rows.year.to_numpy(dtype=float)
-        cols = []
-        for area in rows.compared_with:
-            cols.append(len(REGIONS) if area == AGGREGATE else problem.model.regions.index(area))
+        regions = problem.model.regions
+        cols = [
+            regions.index(area) if area in regions else len(regions) for area in rows.compared_with
+        ]
         self._cols = np.array(cols, dtype=int)
         self._time_index: np.ndarray | None = None
 
@@ -393,25 +395,20 @@ class Simulator:
         pred = np.empty((n, len(self._years)))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for ind, idx in self._groups:
-                full = _with_aggregate(out.values, ind, n)
+                full = _with_aggregate(out.values, ind, len(self.problem.model.regions))
                 pred[:, idx] = full[:, self._time_index[idx], self._cols[idx]] * ind.scale
         return pred
 
 
-def _with_aggregate(values: Mapping[str, np.ndarray], ind: IndicatorSpec, n: int) -> np.ndarray:
+def _with_aggregate(
+    values: Mapping[str, np.ndarray], ind: IndicatorSpec, n_regions: int
+) -> np.ndarray:
     """Return ``(n, n_times, n_regions + 1)``: the regions, then the aggregate."""
     data = np.asarray(values[ind.variable], dtype=float)
     if data.ndim == 2:  # a scalar variable: the same value everywhere
-        data = np.repeat(data[:, :, None], len(REGIONS), axis=2)
-    if ind.aggregate == "sum":
-        agg = data.sum(axis=-1)
-    else:
-        if ind.weight:
-            weight = sum(np.asarray(values[w], dtype=float) for w in ind.weight)
-        else:
-            weight = np.ones_like(data)
-        total = weight.sum(axis=-1)
-        agg = np.where(total > 0, (data * weight).sum(axis=-1) / np.where(total > 0, total, 1), 0)
+        data = np.repeat(data[:, :, None], n_regions, axis=2)
+    rule = OutputSpec(ind.variable, tuple(ind.weight), ind.aggregate)
+    agg = aggregate({**values, ind.variable: data}, rule)
     return np.concatenate([data, agg[..., None]], axis=-1)
 
 
@@ -1437,8 +1434,20 @@ def trajectories(
     values = {}
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for name, ind in problem.spec.indicators.items():
-            values[name] = _with_aggregate(out.values, ind, 1)[0] * ind.scale
+            values[name] = (
+                _with_aggregate(out.values, ind, len(problem.model.regions))[0] * ind.scale
+            )
     return np.asarray(out.times, dtype=float), values
+
+
+def _dimension(model: ModelInfo):
+    dim = model.spec.dimension
+    if dim is None:
+        raise CalibrationError(
+            f"{model.path}: calibration compares regions with data; the model spec names no"
+            " region dimension"
+        )
+    return dim
 
 
 def load_problem(
@@ -1469,5 +1478,7 @@ def load_problem(
     from sdplanner.data import read_observations
 
     calibration_spec = load_spec(spec, model)
-    observations = read_observations(data, areas if areas is not None else load_area_mapping())
+    if areas is None:
+        areas = load_area_mapping(None, _dimension(model))
+    observations = read_observations(data, areas)
     return build_problem(model, calibration_spec, observations)

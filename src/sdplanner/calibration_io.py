@@ -28,7 +28,6 @@ from matplotlib.figure import Figure
 
 from sdplanner.calibrate import CHI2_95, CalibrationResult
 from sdplanner.model import ModelInfo
-from sdplanner.regions import AGGREGATE, REGIONS
 from sdplanner.results import atomic_write_text, write_csv, write_manifest
 
 __all__ = [
@@ -252,7 +251,8 @@ def plot_indicator(result: CalibrationResult, indicator: str) -> tuple[Figure, n
     spec = result.problem.spec.indicators[indicator]
     unit = {"percent": "%", "fraction": "fraction"}.get(spec.unit, "")
     for ax, area in zip(axes, panels, strict=False):
-        col = len(REGIONS) if area == AGGREGATE else REGIONS.index(area)
+        regions = result.problem.model.regions
+        col = regions.index(area) if area in regions else len(regions)
         ax.plot(result.times, path[:, col], color="C0", label="simulated")
         for k, (name, g) in enumerate(rows[rows.compared_with == area].groupby("area", sort=False)):
             ax.errorbar(

@@ -22,11 +22,8 @@ import numpy as np
 import yaml
 
 from sdplanner.errors import CalibrationError, did_you_mean
-from sdplanner.levers import LEVERS
 from sdplanner.model import ModelInfo
-from sdplanner.regions import REGIONS
 from sdplanner.resources import data_path
-from sdplanner.results import OUTPUT_VARIABLES
 
 __all__ = [
     "LOSSES",
@@ -333,11 +330,7 @@ def _parse_prior(raw: Any, where: str) -> Prior:
 def _parse_parameter(name: str, raw: Any, model: ModelInfo, where: str) -> list[ParameterSpec]:
     raw = _mapping(raw, where, "a mapping with lower and upper")
     _check_keys(raw, _PARAM_KEYS, where)
-    control = {"initial_time", "final_time", "time_step", "saveper"}
-    levers = set()
-    for lever in LEVERS:
-        levers |= {lever.strength_constant, lever.start_constant, lever.ramp_constant}
-    settable = [c for c in model.constants if c not in control and c not in levers]
+    settable = model.settable
     py = model.resolve(str(name))
     if py is None or py not in settable:
         raise CalibrationError(
@@ -374,7 +367,7 @@ def _parse_parameter(name: str, raw: Any, model: ModelInfo, where: str) -> list[
             raise CalibrationError(
                 f"{where}: {py} is data for {len(protected)} regions ({_first(protected)});"
                 " a shared estimate would overwrite them; estimate it per region for"
-                f" {_others(protected)} only"
+                f" {_others(protected, model)} only"
             )
         value = float(np.mean(default)) if subscripted else float(default)
         return [ParameterSpec(py, None, lower, upper, transform, prior, value, units)]
@@ -403,7 +396,7 @@ def _parse_parameter(name: str, raw: Any, model: ModelInfo, where: str) -> list[
         if region in protected:
             raise CalibrationError(
                 f"{where}: {py} for {region} is data ({protected[region]}), not a calibration"
-                f" parameter; only {_others(protected)} may be estimated"
+                f" parameter; only {_others(protected, model)} may be estimated"
             )
     return [
         ParameterSpec(
@@ -425,16 +418,16 @@ def _first(protected: Mapping[str, str]) -> str:
     return f"e.g. {region}: {source}"
 
 
-def _others(protected: Mapping[str, str]) -> str:
-    rest = [r for r in REGIONS if r not in protected]
+def _others(protected: Mapping[str, str], model: ModelInfo) -> str:
+    rest = [r for r in model.regions if r not in protected]
     return ", ".join(rest) if rest else "no region"
 
 
-def _default_aggregation(variable: str) -> tuple[str, tuple[str, ...]] | None:
-    for out in OUTPUT_VARIABLES:
-        if out.name == variable:
-            return ("mean", out.weight) if out.weight else ("sum", ())
-    return None
+def _default_aggregation(variable: str, model: ModelInfo) -> tuple[str, tuple[str, ...]] | None:
+    out = model.spec.output(variable)
+    if out is None or out.aggregate == "none":
+        return None
+    return (out.aggregate, out.weight)
 
 
 def _parse_indicator(name: str, raw: Any, model: ModelInfo, where: str) -> IndicatorSpec:
@@ -454,7 +447,7 @@ def _parse_indicator(name: str, raw: Any, model: ModelInfo, where: str) -> Indic
         scale = _num(raw["scale"], f"{where}.scale", "a positive number")
         if scale <= 0:
             raise CalibrationError(f"{where}.scale: expected a positive number, found {scale:g}")
-    default = _default_aggregation(py)
+    default = _default_aggregation(py, model)
     aggregate = raw.get("aggregate", default[0] if default else None)
     if aggregate is None:
         aggregate = "sum" if unit == "level" else None

@@ -30,24 +30,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sdplanner.display import Display
 from sdplanner.errors import DataError, ScenarioError
 from sdplanner.model import ModelInfo, load_model
-from sdplanner.regions import AGGREGATE
-from sdplanner.results import OUTPUT_VARIABLES, required_variables, to_frame
+from sdplanner.results import required_variables, to_frame
 from sdplanner.run import RunInputs, prepare_run
 from sdplanner.scenario import Scenario, load_scenario
+from sdplanner.spec import ModelSpec
 
 __all__ = [
     "COMPARISON_COLUMNS",
-    "COMPARISON_YEARS",
-    "CORE_INDICATORS",
-    "COST_VARIABLE",
-    "INDICATORS",
     "ComparisonResult",
-    "Display",
     "compare_results",
     "compare_scenarios",
-    "display_for",
     "format_summary",
     "prepare_comparison",
     "run_comparison",
@@ -66,198 +61,9 @@ COMPARISON_COLUMNS = [
     "cumulative_cost_billion_yuan",
     "delta_per_billion_yuan",
 ]
-#: Years of the comparison table.
-COMPARISON_YEARS: tuple[int, ...] = (2015, 2020, 2030, 2050)
-#: The indicators of the summary table and of the plots written by ``sdplanner compare``.
-CORE_INDICATORS: tuple[str, ...] = (
-    "urbanization_rate",
-    "rural_income_per_capita",
-    "poverty_incidence",
-    "migrant_workers_outside",
-    "non_farm_output",
-)
-#: Every indicator of the comparison table: the core ones, then those the paths target.
-INDICATORS: tuple[str, ...] = (
-    *CORE_INDICATORS,
-    "gdp_per_capita",
-    "agricultural_output",
-    "local_non_farm_jobs",
-    "industrial_capital",
-    "infrastructure_capital",
-    "town_road_concreted_share",
-    "telephones_per_100_people",
-    "town_agglomeration",
-    "idle_farmland_share",
-    "return_migration",
-    "skilled_workforce",
-    "social_security_coverage",
-    "hukou_conversion",
-)
-#: Model variable holding the public spending on the levers since the initial time (yuan).
-COST_VARIABLE = "cumulative_policy_cost"
 _BILLION = 1e9
 #: Costs smaller than this (billion yuan, i.e. 1 yuan) count as no cost.
 _ZERO_COST = 1e-9
-
-
-@dataclass(frozen=True)
-class Display:
-    """How an indicator is shown to people (tables and plots).
-
-    Attributes
-    ----------
-    label : str
-        Plain name, e.g. ``"urbanization rate"``.
-    unit : str
-        Display unit of levels, e.g. ``"%"`` or ``"million people"``.
-    scale : float
-        Display value = model value x scale (e.g. 100 for a fraction shown in %).
-    delta_unit : str
-        Display unit of a change, e.g. ``"percentage points"``.
-    per_billion_unit : str
-        Display unit of a change per billion yuan of public spending.
-    per_billion_scale : float
-        Display value = (model change per billion yuan) x per_billion_scale.
-    """
-
-    label: str
-    unit: str
-    scale: float
-    delta_unit: str
-    per_billion_unit: str
-    per_billion_scale: float
-
-    @property
-    def axis_label(self) -> str:
-        """Axis label with the unit, e.g. ``"urbanization rate (%)"``."""
-        return f"{self.label} ({self.unit})"
-
-
-def _fraction(label: str) -> Display:
-    return Display(
-        label, "%", 100.0, "percentage points", "percentage points per billion yuan", 100.0
-    )
-
-
-_KNOWN: dict[str, Display] = {
-    "urbanization_rate": _fraction("urbanization rate"),
-    "poverty_incidence": _fraction("poverty incidence"),
-    "town_road_concreted_share": _fraction("towns with concreted roads"),
-    "idle_farmland_share": _fraction("idle farmland share"),
-    "social_security_coverage": _fraction("social security coverage"),
-    "migrant_share_of_rural_workforce": _fraction("migrant share of rural workforce"),
-    "skilled_share": _fraction("skilled share of workforce"),
-    "primary_industry_share": _fraction("primary industry share of GDP"),
-    "secondary_industry_share": _fraction("secondary industry share of GDP"),
-    "tertiary_industry_share": _fraction("tertiary industry share of GDP"),
-    "rural_income_per_capita": Display(
-        "rural income per capita",
-        "yuan/person/year",
-        1.0,
-        "yuan/person/year",
-        "yuan/person/year per billion yuan",
-        1.0,
-    ),
-    "gdp_per_capita": Display(
-        "GDP per capita",
-        "yuan/person/year",
-        1.0,
-        "yuan/person/year",
-        "yuan/person/year per billion yuan",
-        1.0,
-    ),
-    "telephones_per_100_people": Display(
-        "telephones per 100 people",
-        "per 100 people",
-        1.0,
-        "per 100 people",
-        "per 100 people per billion yuan",
-        1.0,
-    ),
-    "town_agglomeration": Display(
-        "town agglomeration index",
-        "index, 2010 = 1",
-        1.0,
-        "index points",
-        "index points per billion yuan",
-        1.0,
-    ),
-}
-
-_BY_UNIT: dict[str, tuple[str, float, str, float]] = {
-    # model unit -> display unit, scale, per-billion unit, per-billion scale
-    "person": ("million people", 1e-6, "people per billion yuan", 1.0),
-    "person/year": ("thousand people/year", 1e-3, "people/year per billion yuan", 1.0),
-    "yuan": ("billion yuan", 1e-9, "yuan per yuan spent", 1e-9),
-    "yuan/year": ("billion yuan/year", 1e-9, "yuan/year per yuan spent", 1e-9),
-    "yuan/person": ("yuan/person", 1.0, "yuan/person per billion yuan", 1.0),
-    "yuan/(person*year)": (
-        "yuan/person/year",
-        1.0,
-        "yuan/person/year per billion yuan",
-        1.0,
-    ),
-}
-
-
-def _by_unit(label: str, unit: str) -> Display:
-    shown, scale, per_bn, per_bn_scale = _BY_UNIT[unit]
-    return Display(label, shown, scale, shown, per_bn, per_bn_scale)
-
-
-_KNOWN.update(
-    {
-        name: _by_unit(label, unit)
-        for name, label, unit in (
-            ("migrant_workers_outside", "migrant workers outside", "person"),
-            ("rural_population", "rural population", "person"),
-            ("urban_population", "urban population", "person"),
-            ("resident_population", "resident population", "person"),
-            ("local_non_farm_jobs", "local non-farm jobs", "person"),
-            ("skilled_workforce", "skilled workforce", "person"),
-            ("return_migration", "return migration", "person/year"),
-            ("out_migration", "out-migration", "person/year"),
-            ("hukou_conversion", "hukou conversion", "person/year"),
-            ("non_farm_output", "non-farm output", "yuan/year"),
-            ("agricultural_output", "agricultural output", "yuan/year"),
-            ("gdp", "GDP", "yuan/year"),
-            ("policy_cost", "policy cost", "yuan/year"),
-            ("infrastructure_capital", "infrastructure capital", "yuan"),
-            ("industrial_capital", "industrial capital", "yuan"),
-            ("cumulative_policy_cost", "cumulative policy cost", "yuan"),
-        )
-    }
-)
-
-
-def display_for(variable: str, unit: str = "") -> Display:
-    """Return how to show a variable: label, display unit and scale.
-
-    Parameters
-    ----------
-    variable : str
-        Model variable (PySD name), e.g. ``"migrant_workers_outside"``.
-    unit : str, optional
-        Its model unit (the ``unit`` column of the results), used for variables without a
-        display rule of their own.
-
-    Returns
-    -------
-    Display
-        Label and units; fractions show in %, people in millions, yuan in billions.
-    """
-    if variable in _KNOWN:
-        return _KNOWN[variable]
-    label = variable.replace("_", " ")
-    unit = (unit or "").strip()
-    if unit in _BY_UNIT:
-        return _by_unit(label, unit)
-    if unit.lower() in ("dmnl", "") and any(
-        w in variable for w in ("share", "rate", "incidence", "coverage", "fraction")
-    ):
-        return _fraction(label)
-    shown = "dimensionless" if unit.lower() in ("dmnl", "") else unit
-    return Display(label, shown, 1.0, shown, f"{shown} per billion yuan", 1.0)
 
 
 # -- pure functions on tables ---------------------------------------------------------------
@@ -277,9 +83,10 @@ def _check_results(results: pd.DataFrame, where: str) -> None:
 def compare_results(
     results: pd.DataFrame,
     *,
+    indicators: Sequence[str],
+    years: Sequence[int],
+    cost_variable: str | None,
     baseline: str | None = None,
-    indicators: Sequence[str] = INDICATORS,
-    years: Sequence[int] = COMPARISON_YEARS,
 ) -> pd.DataFrame:
     """Compare every scenario of a results table with the baseline.
 
@@ -287,13 +94,18 @@ def compare_results(
     ----------
     results : pandas.DataFrame
         Tidy results (``scenario, region, variable, year, value[, unit]``) of two or more
-        scenarios, including ``cumulative_policy_cost`` (yuan).
-    baseline : str, optional
-        The scenario compared against; the first scenario of the table when omitted.
+        scenarios, including the cost variable.
     indicators : sequence of str
-        Variables to compare (each must be in the table).
+        Variables to compare (each must be in the table), e.g. the model spec's
+        ``comparison`` view.
     years : sequence of int
         Years to report (years a scenario did not simulate are left out).
+    cost_variable : str or None
+        The variable holding the levers' spending since the initial time (yuan), e.g.
+        ``cumulative_policy_cost``; None for a model without one (the cost columns are then
+        empty).
+    baseline : str, optional
+        The scenario compared against; the first scenario of the table when omitted.
 
     Returns
     -------
@@ -314,18 +126,19 @@ def compare_results(
     if baseline not in order:
         raise DataError(f"results: baseline {baseline!r} is not a scenario of the table")
     present = set(results["variable"])
-    for name in (*indicators, COST_VARIABLE):
+    costs = [cost_variable] if cost_variable is not None else []
+    for name in (*indicators, *costs):
         if name not in present:
             raise DataError(f"results: expected variable {name!r}, found none")
     years = [int(y) for y in years]
-    keep = results["year"].isin(years) & results["variable"].isin([*indicators, COST_VARIABLE])
+    keep = results["year"].isin(years) & results["variable"].isin([*indicators, *costs])
     table = results.loc[keep, ["scenario", "region", "variable", "year", "value"]]
     base = table[table["scenario"] == baseline].drop(columns="scenario")
     others = table[table["scenario"] != baseline]
     merged = others.merge(
         base, on=["region", "variable", "year"], suffixes=("", "_base"), how="inner"
     )
-    cost = merged[merged["variable"] == COST_VARIABLE].copy()
+    cost = merged[merged["variable"].isin(costs)].copy()
     cost["cumulative_cost_billion_yuan"] = (cost["value"] - cost["value_base"]) / _BILLION
     cost = cost[["scenario", "region", "year", "cumulative_cost_billion_yuan"]]
     ind = merged[merged["variable"].isin(indicators)].rename(
@@ -349,10 +162,11 @@ def compare_results(
 
 def summary_table(
     comparison: pd.DataFrame,
+    spec: ModelSpec,
     *,
-    years: Sequence[int] = (2030, 2050),
-    indicators: Sequence[str] = CORE_INDICATORS,
-    region: str = AGGREGATE,
+    years: Sequence[int] | None = None,
+    indicators: Sequence[str] | None = None,
+    region: str | None = None,
     units: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Summarize a comparison for one region in display units.
@@ -361,14 +175,16 @@ def summary_table(
     ----------
     comparison : pandas.DataFrame
         From `compare_results`.
-    years : sequence of int
-        Years shown (each becomes a block of rows).
-    indicators : sequence of str
-        Indicators shown (columns).
-    region : str
-        Region shown; the 14-region aggregate by default.
+    spec : ModelSpec
+        The model's spec: displays, and the defaults of the other arguments.
+    years : sequence of int, optional
+        Years shown (each becomes a block of rows); the spec's summary years by default.
+    indicators : sequence of str, optional
+        Indicators shown (columns); the spec's ``headline`` view by default.
+    region : str, optional
+        Region shown; the aggregate by default.
     units : dict, optional
-        Indicator -> model unit, for indicators without a display rule of their own.
+        Indicator -> model unit, for indicators the spec does not describe.
 
     Returns
     -------
@@ -380,6 +196,9 @@ def summary_table(
         ``pp`` for fractions); values are scaled to those units.
     """
     units = units or {}
+    years = spec.summary_years if years is None else years
+    indicators = spec.view("headline") if indicators is None else indicators
+    region = _aggregate_label(spec) if region is None else region
     rows = comparison[
         (comparison["region"] == region)
         & comparison["year"].isin(list(years))
@@ -401,8 +220,8 @@ def summary_table(
             rec: dict[str, object] = {"year": year, "scenario": scen}
             rec["cost (billion yuan)"] = float(sub["cumulative_cost_billion_yuan"].iloc[0])
             for ind in indicators:
-                col = _summary_column(display_for(ind, units.get(ind, "")))
-                disp = display_for(ind, units.get(ind, ""))
+                disp = spec.display(ind, units.get(ind, ""))
+                col = _summary_column(disp)
                 if ind in sub.index:
                     rec[col] = float(sub.at[ind, "delta"]) * disp.scale
                     base_rec[col] = float(sub.at[ind, "baseline_value"]) * disp.scale
@@ -418,6 +237,10 @@ def summary_table(
     return table.set_index(["year", "scenario"])
 
 
+def _aggregate_label(spec: ModelSpec) -> str:
+    return spec.dimension.aggregate if spec.dimension is not None else ""
+
+
 def _summary_column(disp: Display) -> str:
     if disp.unit == disp.delta_unit:
         return f"{disp.label} ({disp.unit})"
@@ -425,9 +248,7 @@ def _summary_column(disp: Display) -> str:
     return f"{disp.label} ({disp.unit}; change in {short})"
 
 
-def format_summary(
-    table: pd.DataFrame, *, baseline: str = "baseline", region: str = AGGREGATE
-) -> str:
+def format_summary(table: pd.DataFrame, *, region: str, baseline: str = "baseline") -> str:
     """Format a `summary_table` as fixed-width text for the terminal.
 
     Parameters
@@ -530,9 +351,10 @@ class ComparisonResult:
         return [i.scenario.name for i in self.inputs]
 
     def summary(self, **kwargs) -> pd.DataFrame:
-        """Return the 14-region `summary_table` (keyword arguments passed on)."""
+        """Return the aggregate's `summary_table` (keyword arguments passed on)."""
         units = dict(zip(self.results["variable"], self.results.get("unit", ""), strict=False))
-        return summary_table(self.comparison, units=units, **kwargs)
+        spec = self.inputs[0].model.spec
+        return summary_table(self.comparison, spec, units=units, **kwargs)
 
 
 def prepare_comparison(
@@ -622,7 +444,7 @@ def run_comparison(inputs: Sequence[RunInputs], *, engine: str | None = None) ->
     engine = engine or _default_engine()
     model = inputs[0].model
     eng = get_engine(engine, model.path)
-    variables = required_variables(OUTPUT_VARIABLES)
+    variables = required_variables(model.spec.outputs)
     frames = []
     for item in inputs:
         output = eng.run(item.params, final_time=item.scenario.final_time, variables=variables)
@@ -636,8 +458,8 @@ def compare_scenarios(
     model: str | os.PathLike | ModelInfo | None = None,
     params: str | os.PathLike | bool | None = None,
     engine: str | None = None,
-    indicators: Sequence[str] = INDICATORS,
-    years: Sequence[int] = COMPARISON_YEARS,
+    indicators: Sequence[str] | None = None,
+    years: Sequence[int] | None = None,
 ) -> ComparisonResult:
     """Run scenarios and compare each with the first (the baseline).
 
@@ -652,10 +474,10 @@ def compare_scenarios(
         when present, False the ``.mdl`` defaults.
     engine : {"batch", "pysd"}, optional
         Simulation engine; the batch engine when available, else PySD.
-    indicators : sequence of str
-        Variables compared (see `INDICATORS`).
-    years : sequence of int
-        Years compared (see `COMPARISON_YEARS`).
+    indicators : sequence of str, optional
+        Variables compared; the model spec's ``comparison`` view by default.
+    years : sequence of int, optional
+        Years compared; the model spec's comparison years by default.
 
     Returns
     -------
@@ -677,5 +499,12 @@ def compare_scenarios(
     engine = engine or _default_engine()
     results = run_comparison(inputs, engine=engine)
     baseline = inputs[0].scenario.name
-    comparison = compare_results(results, baseline=baseline, indicators=indicators, years=years)
+    spec = inputs[0].model.spec
+    comparison = compare_results(
+        results,
+        baseline=baseline,
+        indicators=spec.view("comparison") if indicators is None else indicators,
+        years=spec.comparison_years if years is None else years,
+        cost_variable=spec.cumulative_cost,
+    )
     return ComparisonResult(results, comparison, baseline, inputs, engine)

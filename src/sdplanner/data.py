@@ -34,8 +34,8 @@ from pathlib import Path
 import pandas as pd
 
 from sdplanner.errors import DataError, did_you_mean
-from sdplanner.regions import AGGREGATE, REGIONS
 from sdplanner.resources import data_path
+from sdplanner.spec import Dimension
 
 __all__ = [
     "AREA_KINDS",
@@ -74,6 +74,8 @@ class Area:
         Display name of the region for a region or a sub-area; None otherwise.
     note : str
         Free text.
+    aggregate : str
+        Label of the model's aggregate rows (what an ``"aggregate"`` area is compared with).
     """
 
     name: str
@@ -81,6 +83,7 @@ class Area:
     kind: str
     region: str | None
     note: str = ""
+    aggregate: str = ""
 
     @property
     def modelled(self) -> bool:
@@ -90,7 +93,7 @@ class Area:
     @property
     def model_area(self) -> str:
         """The area of the model it is compared with: a region display name or the aggregate."""
-        return self.region if self.region is not None else AGGREGATE
+        return self.region if self.region is not None else self.aggregate
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ class AreaMap:
         if not matches:
             raise DataError(
                 f"{where}: unknown area {name!r}{did_you_mean(name, self.names)};"
-                f" expected a region, '{AGGREGATE}' or an area of {self._source()}"
+                f" expected a region, the aggregate or an area of {self._source()}"
             )
         if area_type:
             typed = [a for a in matches if a.area_type == area_type]
@@ -178,14 +181,16 @@ def _read_csv_rows(path: Path, error) -> tuple[list[str], list[tuple[int, dict[s
     return header, rows
 
 
-def load_area_mapping(path: str | os.PathLike | None = None) -> AreaMap:
+def load_area_mapping(path: str | os.PathLike | None, dimension: Dimension) -> AreaMap:
     """Read and validate an area mapping file.
 
     Parameters
     ----------
-    path : path-like, optional
+    path : path-like or None
         CSV with columns ``area, area_type, kind, region, note``; the shipped
-        ``data/area_mapping.csv`` when omitted.
+        ``data/area_mapping.csv`` when None.
+    dimension : Dimension
+        The model's regions: every ``region`` cell must be one of them.
 
     Returns
     -------
@@ -195,20 +200,15 @@ def load_area_mapping(path: str | os.PathLike | None = None) -> AreaMap:
     Raises
     ------
     DataError
-        On a missing column, an unknown kind, a region that is not one of the 14, a sub-area
-        without a region, or a repeated (area, area_type).
+        On a missing column, an unknown kind, a region that is not one of the model's, a
+        sub-area without a region, or a repeated (area, area_type).
     """
-    if path is None:
-        return _shipped_mapping()
-    return _load_area_mapping(Path(path))
+    path = data_path("area_mapping.csv") if path is None else Path(path)
+    return _load_area_mapping(path, dimension)
 
 
 @cache
-def _shipped_mapping() -> AreaMap:
-    return _load_area_mapping(data_path("area_mapping.csv"))
-
-
-def _load_area_mapping(path: Path) -> AreaMap:
+def _load_area_mapping(path: Path, dimension: Dimension) -> AreaMap:
     header, rows = _read_csv_rows(path, DataError)
     missing = [c for c in _MAPPING_COLUMNS[:4] if c not in header]
     if missing:
@@ -226,10 +226,11 @@ def _load_area_mapping(path: Path) -> AreaMap:
         if kind not in AREA_KINDS:
             raise DataError(f"{where}: kind: expected one of {list(AREA_KINDS)}, found {kind!r}")
         if kind in ("region", "sub-area"):
-            if region not in REGIONS:
+            if region not in dimension.labels:
                 raise DataError(
-                    f"{where}: region: expected one of the 14 regions for a {kind},"
-                    f" found {region!r}{did_you_mean(region or '', REGIONS)}"
+                    f"{where}: region: expected one of the {len(dimension.labels)} regions of"
+                    f" the model for a {kind}, found {region!r}"
+                    f"{did_you_mean(region or '', dimension.labels)}"
                 )
         elif region is not None:
             raise DataError(f"{where}: region: expected an empty cell for a {kind}")
@@ -237,7 +238,8 @@ def _load_area_mapping(path: Path) -> AreaMap:
         if key in seen:
             raise DataError(f"{where}: area {name!r} ({area_type}) repeats line {seen[key]}")
         seen[key] = line
-        areas.append(Area(name, area_type, kind, region, (row.get("note") or "").strip()))
+        note = (row.get("note") or "").strip()
+        areas.append(Area(name, area_type, kind, region, note, dimension.aggregate))
     return AreaMap(tuple(areas), path)
 
 
@@ -355,15 +357,15 @@ def _float(text: str, where: str, what: str) -> float:
     return value
 
 
-def read_observations(path: str | os.PathLike, areas: AreaMap | None = None) -> ObservationSet:
+def read_observations(path: str | os.PathLike, areas: AreaMap) -> ObservationSet:
     """Read and validate an observation file.
 
     Parameters
     ----------
     path : path-like
         The CSV (see the module docstring for its columns).
-    areas : AreaMap, optional
-        Areas the file may name; the shipped mapping when omitted.
+    areas : AreaMap
+        Areas the file may name (`load_area_mapping`).
 
     Returns
     -------
@@ -379,7 +381,6 @@ def read_observations(path: str | os.PathLike, areas: AreaMap | None = None) -> 
         earlier one (same indicator, area, area_type when present, and year).
     """
     path = Path(path)
-    areas = areas if areas is not None else load_area_mapping()
     header, raw = _read_csv_rows(path, DataError)
     missing = [c for c in OBSERVATION_COLUMNS if c not in header]
     if missing:

@@ -38,14 +38,13 @@ from sdplanner.engine.base import ParamValue
 from sdplanner.errors import EngineError, SdplannerError, did_you_mean
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.model import ModelInfo
-from sdplanner.regions import AGGREGATE
-from sdplanner.results import OUTPUT_VARIABLES, OutputVariable, aggregate, required_variables
+from sdplanner.results import aggregate, required_variables
 from sdplanner.run import RunInputs
+from sdplanner.spec import ModelSpec, OutputSpec
 from sdplanner.uncertainty import UncertaintySpec, iman_conover, make_generator
 
 __all__ = [
     "DEFAULT_CHUNK",
-    "DEFAULT_OUTPUTS",
     "EXACT_LIMIT",
     "HISTOGRAM_BINS",
     "PERCENTILES",
@@ -106,17 +105,6 @@ DEFAULT_CHUNK = 512
 MEMORY_BUDGET = 512 * 2**20
 #: Bytes of one column slab processed at a time.
 SLAB_BYTES = 64 * 2**20
-#: Outputs of an ensemble unless ``outputs`` says otherwise.
-DEFAULT_OUTPUTS = (
-    "urbanization_rate",
-    "resident_population",
-    "migrant_workers_outside",
-    "gdp_per_capita",
-    "rural_income_per_capita",
-    "poverty_incidence",
-    "skilled_share",
-    "town_road_concreted_share",
-)
 
 
 class EnsembleError(SdplannerError):
@@ -126,18 +114,24 @@ class EnsembleError(SdplannerError):
 # --------------------------------------------------------------------------------------
 # Outputs as cells
 # --------------------------------------------------------------------------------------
-def select_outputs(names: Sequence[str] | str | None) -> tuple[OutputVariable, ...]:
+def select_outputs(
+    spec: ModelSpec, names: Sequence[str] | str | None, view: str = "ensemble"
+) -> tuple[OutputSpec, ...]:
     """Return the output variables to summarize.
 
     Parameters
     ----------
+    spec : ModelSpec
+        The model's spec (its outputs and views).
     names : sequence of str, str or None
-        Names from ``results.csv`` (`sdplanner.results.OUTPUT_VARIABLES`), a comma-separated
-        string, ``"all"``, or None for `DEFAULT_OUTPUTS`.
+        Names from ``results.csv`` (the spec's outputs), a comma-separated string, ``"all"``,
+        or None for the spec's view ``view``.
+    view : str
+        The view used when ``names`` is None.
 
     Returns
     -------
-    tuple of OutputVariable
+    tuple of OutputSpec
         In the order given.
 
     Raises
@@ -146,13 +140,13 @@ def select_outputs(names: Sequence[str] | str | None) -> tuple[OutputVariable, .
         For an unknown name (with the closest one suggested) or an empty list.
     """
     if names is None:
-        names = DEFAULT_OUTPUTS
+        names = spec.view(view)
     if isinstance(names, str):
         if names.strip().lower() == "all":
-            return OUTPUT_VARIABLES
+            return spec.outputs
         names = [n.strip() for n in names.split(",") if n.strip()]
-    known = {o.name: o for o in OUTPUT_VARIABLES}
-    out: list[OutputVariable] = []
+    known = {o.name: o for o in spec.outputs}
+    out: list[OutputSpec] = []
     for name in names:
         if name not in known:
             hint = did_you_mean(name, known)
@@ -175,7 +169,7 @@ class CellLayout:
 
     Attributes
     ----------
-    outputs : tuple of OutputVariable
+    outputs : tuple of OutputSpec
         The variables.
     regions : tuple of str
         Display names, the aggregate last.
@@ -183,19 +177,21 @@ class CellLayout:
         Saved years, shape ``(n_years,)``.
     """
 
-    outputs: tuple[OutputVariable, ...]
+    outputs: tuple[OutputSpec, ...]
     regions: tuple[str, ...]
     years: np.ndarray
 
     @classmethod
     def for_run(
-        cls, model: ModelInfo, outputs: tuple[OutputVariable, ...], final_time: float | None
+        cls, model: ModelInfo, outputs: tuple[OutputSpec, ...], final_time: float | None
     ) -> CellLayout:
         """Return the layout of a run of ``model`` up to ``final_time`` (year)."""
         end = model.final_time if final_time is None else final_time
         n = math.floor((end - model.initial_time) / model.saveper + 1e-9) + 1
         years = model.initial_time + model.saveper * np.arange(n)
-        return cls(outputs, (*model.regions, AGGREGATE), np.round(years, 6))
+        dim = model.spec.dimension
+        regions = (*dim.labels, dim.aggregate) if dim is not None else ("",)
+        return cls(outputs, regions, np.round(years, 6))
 
     @property
     def per_variable(self) -> int:
@@ -232,14 +228,14 @@ class CellLayout:
         )
 
 
-def output_cells(values: Mapping[str, np.ndarray], outputs: Sequence[OutputVariable]) -> np.ndarray:
+def output_cells(values: Mapping[str, np.ndarray], outputs: Sequence[OutputSpec]) -> np.ndarray:
     """Turn a batch's trajectories into cells (regions plus the per-sample aggregate).
 
     Parameters
     ----------
     values : mapping
         ``py_name -> (n, n_times, n_regions)`` arrays of a batch run, outputs and weights.
-    outputs : sequence of OutputVariable
+    outputs : sequence of OutputSpec
         The variables, each aggregated over the regions as in ``results.csv``.
 
     Returns
@@ -297,7 +293,7 @@ class EnsembleJob:
         Parameters common to every sample (the scenario's, minus the sampled ones).
     final_time : float or None
         Last simulated year.
-    outputs : tuple of OutputVariable
+    outputs : tuple of OutputSpec
         The variables to return.
     select : numpy.ndarray or None
         Columns of the cells to return (all when None).
@@ -310,7 +306,7 @@ class EnsembleJob:
     engine: str
     params: dict
     final_time: float | None
-    outputs: tuple[OutputVariable, ...]
+    outputs: tuple[OutputSpec, ...]
     select: np.ndarray | None = None
 
     @classmethod
@@ -320,7 +316,7 @@ class EnsembleJob:
         engine: str,
         params: Mapping[str, ParamValue],
         final_time: float | None,
-        outputs: tuple[OutputVariable, ...],
+        outputs: tuple[OutputSpec, ...],
         sampled: Sequence[str] = (),
         select: np.ndarray | None = None,
     ) -> EnsembleJob:
@@ -1063,7 +1059,7 @@ def plan_ensemble(
     method = ("exact" if n <= EXACT_LIMIT else "streaming") if method == "auto" else method
     if nonfinite not in ("drop", "error"):
         raise EnsembleError(f"--nonfinite: expected 'drop' or 'error', found {nonfinite!r}")
-    chosen = select_outputs(outputs)
+    chosen = select_outputs(inputs.model.spec, outputs)
     spec.check_base(inputs.params, str(inputs.scenario.path or ""))
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
     sampler = LatinHypercubeSampler(spec, n, seed)

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES, REGIONS
 from sdplanner.resources import data_path
+from sdplanner.spec import Dimension
 
 __all__ = ["fan_chart", "observed_points", "sobol_chart"]
 
@@ -25,13 +25,17 @@ def _seed_figures(path: str) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def observed_points(variable: str, path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Return the observed figures of a variable for the 14 regions and their aggregate.
+def observed_points(
+    variable: str, dimension: Dimension | None, path: str | os.PathLike | None = None
+) -> pd.DataFrame:
+    """Return the observed figures of a variable for the regions and their aggregate.
 
     Parameters
     ----------
     variable : str
         Output variable (an ``indicator`` of the observation file).
+    dimension : Dimension or None
+        The model's region dimension (None: no points).
     path : path-like, optional
         Observation file; ``data/seed_figures.csv`` when omitted.
 
@@ -41,15 +45,17 @@ def observed_points(variable: str, path: str | os.PathLike | None = None) -> pd.
         Columns ``region, year, value``; percent figures are converted to fractions (the
         model's unit for rates). Empty when there is none.
     """
+    if dimension is None:
+        return pd.DataFrame(columns=["region", "year", "value"])
     frame = _seed_figures(str(path or data_path("seed_figures.csv")))
     rows = frame[(frame["indicator"] == variable) & frame["value"].notna()]
     out = []
     for row in rows.itertuples(index=False):
         kind = getattr(row, "area_type", "")
-        if kind == "region" and row.area in REGIONS:
+        if kind == "region" and row.area in dimension.labels:
             region = row.area
-        elif kind == "aggregate" and row.area in AGGREGATE_ALIASES:
-            region = AGGREGATE
+        elif kind == "aggregate" and row.area in dimension.aggregate_aliases:
+            region = dimension.aggregate
         else:
             continue
         value = float(row.value) / 100.0 if row.unit == "percent" else float(row.value)
@@ -64,6 +70,7 @@ def fan_chart(
     regions: list[str] | None = None,
     observed: pd.DataFrame | None = None,
     unit: str = "",
+    aggregate: str = "",
 ) -> tuple[Figure, np.ndarray]:
     """Draw fan charts of one variable: one panel per region.
 
@@ -79,6 +86,8 @@ def fan_chart(
         Points to overlay (columns ``region, year, value``), e.g. `observed_points`.
     unit : str, optional
         Unit for the y axis label.
+    aggregate : str, optional
+        Label of the aggregate rows, drawn first.
 
     Returns
     -------
@@ -90,7 +99,7 @@ def fan_chart(
     data = frame[frame["variable"] == variable]
     if regions is None:
         present = list(dict.fromkeys(data["region"]))
-        regions = [r for r in present if r == AGGREGATE] + [r for r in present if r != AGGREGATE]
+        regions = [r for r in present if r == aggregate] + [r for r in present if r != aggregate]
     ncols = min(4, len(regions))
     nrows = -(-len(regions) // ncols)
     fig = Figure(figsize=(3.2 * ncols, 2.5 * nrows + 0.6), layout="constrained")

@@ -18,6 +18,7 @@ __all__ = [
     "ScenarioError",
     "SdplannerError",
     "did_you_mean",
+    "quote",
 ]
 
 
@@ -68,3 +69,28 @@ def did_you_mean(name: object, options: Iterable[object], *, cutoff: float = 0.5
     """
     close = difflib.get_close_matches(str(name), [str(o) for o in options], n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+#: Most characters of a value quoted in an error message.
+QUOTE_LIMIT = 80
+
+
+def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """Return a value as an error message shows it: its repr, at most ``limit`` characters.
+
+    Parameters
+    ----------
+    value : object
+        What the user wrote (text, number, mapping ...).
+    limit : int
+        Most characters kept; a longer repr is cut and ends with ``...``.
+
+    Returns
+    -------
+    str
+        ``repr(value)`` (``nothing`` for None), cut to ``limit`` characters.
+    """
+    if value is None:
+        return "nothing"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

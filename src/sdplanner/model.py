@@ -16,11 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sdplanner.errors import ModelError
-from sdplanner.regions import REGIONS, display_to_element
+
+if TYPE_CHECKING:
+    from sdplanner.spec import ModelSpec
 from sdplanner.resources import cache_dir, default_model_path
 
 __all__ = [
@@ -50,6 +53,9 @@ class VariableInfo:
         ``"stock"``, ``"constant"``, ``"lookup"`` or ``"auxiliary"``.
     subscripted : bool
         True when the variable has the ``Region`` subscript.
+    limits : tuple
+        ``(min, max)`` of the ``.mdl``'s range (``~ unit [min,max]``), in the variable's
+        units; None where the ``.mdl`` gives no bound (``?`` or no range).
     """
 
     name: str
@@ -58,6 +64,7 @@ class VariableInfo:
     comment: str
     kind: str
     subscripted: bool
+    limits: tuple[float | None, float | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -70,10 +77,6 @@ class ModelInfo:
         The ``.mdl`` file.
     sha256 : str
         SHA-256 of the file's bytes (hex).
-    regions : tuple of str
-        Display names of the regions in the model's element order.
-    elements : tuple of str
-        Vensim element names in the same order.
     variables : dict
         ``py_name -> VariableInfo`` for every variable of the model.
     constants : dict
@@ -81,18 +84,22 @@ class ModelInfo:
         float array of shape ``(n_regions,)`` in element order.
     initial_time, final_time, time_step, saveper : float
         Control values of the ``.mdl`` (years).
+    subscripts : dict
+        Subscript range name -> its element names, in the ``.mdl``'s order.
+    given_spec : ModelSpec or None
+        A spec to use instead of the one beside the ``.mdl`` (for models built in code).
     """
 
     path: Path
     sha256: str
-    regions: tuple[str, ...]
-    elements: tuple[str, ...]
     variables: Mapping[str, VariableInfo]
     constants: Mapping[str, float | np.ndarray]
     initial_time: float
     final_time: float
     time_step: float
     saveper: float
+    subscripts: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    given_spec: ModelSpec | None = field(default=None, repr=False)
     _by_name: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -120,6 +127,37 @@ class ModelInfo:
     def units(self, py_name: str) -> str:
         """Return the units of a variable (its ``.mdl`` units string)."""
         return self.variables[py_name].units
+
+    @property
+    def settable(self) -> list[str]:
+        """PySD names of the constants a scenario's ``parameters`` may set.
+
+        Every constant but the simulation controls (INITIAL TIME, FINAL TIME, TIME STEP,
+        SAVEPER) and the lever constants, which scenarios set under ``levers``.
+        """
+        levers = self.spec.lever_constants
+        return [c for c in self.constants if c not in CONTROL_NAMES and c not in levers]
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Display names of the regions (the spec's dimension), in the ``.mdl``'s order."""
+        dim = self.spec.dimension
+        return dim.labels if dim is not None else ()
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """Element names of the regions in the ``.mdl`` (the spec's dimension)."""
+        dim = self.spec.dimension
+        return dim.elements if dim is not None else ()
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model's spec (`sdplanner.spec.load_spec`): levers, outputs, dimension."""
+        if self.given_spec is not None:
+            return self.given_spec
+        from sdplanner.spec import load_spec
+
+        return load_spec(self)
 
 
 def _normalize(name: str) -> str:
@@ -224,7 +262,17 @@ def load_pysd(path: str | os.PathLike | None = None):
         return pysd.load(str(translated_model_path(path)))
 
 
+#: PySD names of the simulation controls.
+CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 _KIND = {"Stateful": "stock", "Constant": "constant", "Lookup": "lookup"}
+
+
+def _limits(value) -> tuple[float | None, float | None]:
+    """Return PySD's Limits column as ``(min, max)``, None for an open end."""
+    if not isinstance(value, tuple) or len(value) != 2:
+        return (None, None)
+    lo, hi = (None if v is None or np.isnan(v) else float(v) for v in value)
+    return (lo, hi)
 
 
 @cache
@@ -234,13 +282,6 @@ def _load_model_cached(path: Path, digest: str) -> ModelInfo:
     variables: dict[str, VariableInfo] = {}
     by_name: dict[str, str] = {}
     constants: dict[str, float | np.ndarray] = {}
-    elements = tuple(model.subscripts.get("Region", ()))
-    regions = tuple(REGIONS)
-    if elements != tuple(display_to_element(r) for r in regions):
-        raise ModelError(
-            f"{path}: expected the Region subscript to list the 14 regions of data/regions.csv"
-            f" in order, found {list(elements)}"
-        )
     for row in doc.itertuples(index=False):
         real, py = row[0], row[1]
         subs = row[2]
@@ -250,7 +291,7 @@ def _load_model_cached(path: Path, digest: str) -> ModelInfo:
             kind = "auxiliary"
         comment = row[7] if isinstance(row[7], str) else ""
         subscripted = bool(subs) and not (isinstance(subs, float) and np.isnan(subs))
-        info = VariableInfo(real, py, units, comment, kind, subscripted)
+        info = VariableInfo(real, py, units, comment, kind, subscripted, _limits(row[4]))
         variables[py] = info
         by_name[_normalize(real)] = py
         by_name[_normalize(py)] = py
@@ -262,14 +303,13 @@ def _load_model_cached(path: Path, digest: str) -> ModelInfo:
     return ModelInfo(
         path=path,
         sha256=digest,
-        regions=regions,
-        elements=elements,
         variables=variables,
         constants=constants,
         initial_time=float(model.components.initial_time()),
         final_time=float(model.components.final_time()),
         time_step=float(model.components.time_step()),
         saveper=float(model.components.saveper()),
+        subscripts={k: tuple(v) for k, v in model.subscripts.items()},
         _by_name=by_name,
     )
 

@@ -5,10 +5,10 @@ Every function takes tidy tables (`sdplanner.results`, `sdplanner.compare`) and 
 with `matplotlib.figure.Figure` directly, not through ``pyplot``: no GUI backend, no global
 figure registry to close, the same output on every machine (PNG through Agg).
 
-Values are drawn in display units (`sdplanner.compare.display_for`): fractions in %, people
-in millions, yuan in billions; axis labels carry the unit. Observed figures are converted to
-the model's units by `observed_points` (a figure in percent becomes a fraction) and then
-drawn in the same display units as the lines.
+Values are drawn in display units (the model spec's, `sdplanner.spec.ModelSpec.display`):
+fractions in %, people in millions, yuan in billions; axis labels carry the unit. Observed
+figures are converted to the model's units by `observed_points` (a figure in percent becomes
+a fraction) and then drawn in the same display units as the lines.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from sdplanner.compare import CORE_INDICATORS, display_for
 from sdplanner.errors import DataError, did_you_mean
-from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES, REGIONS
+from sdplanner.spec import Dimension, ModelSpec
 
 __all__ = [
     "FORMATS",
@@ -77,19 +76,22 @@ def _unit_factor(unit: object) -> float:
     return 0.01 if text.startswith(_PERCENT_UNITS) else 1.0
 
 
-def observed_points(observed: pd.DataFrame) -> pd.DataFrame:
+def observed_points(observed: pd.DataFrame, dimension: Dimension | None) -> pd.DataFrame:
     """Turn observed figures into points comparable with model results.
 
     Parameters
     ----------
+    dimension : Dimension or None
+        The model's region dimension (its display names and the aggregate's names); None
+        keeps no area.
     observed : pandas.DataFrame
         Columns ``indicator, area, year, value`` and optionally ``unit`` and ``area_type``
         (as in ``data/seed_figures.csv``). A figure whose unit starts with ``percent`` (or is
         ``%``) is divided by 100, so 28.72 percent becomes the fraction 0.2872; other units
-        are kept. Areas are kept when they are one of the 14 regions or the aggregate
-        (``All 14 regions`` or ``14 regions``); with an ``area_type`` column only rows of
-        type ``region`` or ``aggregate`` count (``Tibet`` is also a province). Rows without
-        a value are dropped.
+        are kept. Areas are kept when they are a region of the dimension or the aggregate
+        (any of its names, e.g. ``All 14 regions`` or ``14 regions``); with an
+        ``area_type`` column only rows of type ``region`` or ``aggregate`` count (``Tibet``
+        is also a province). Rows without a value are dropped.
 
     Returns
     -------
@@ -98,11 +100,12 @@ def observed_points(observed: pd.DataFrame) -> pd.DataFrame:
         ``All 14 regions``; ``value`` in the model's units).
     """
     cols = ["indicator", "region", "year", "value"]
-    if observed is None or observed.empty:
+    if observed is None or observed.empty or dimension is None:
         return pd.DataFrame(columns=cols)
+    aliases = list(dimension.aggregate_aliases)
     frame = observed.copy()
     area = frame["area"].astype(str).str.strip()
-    keep = area.isin([*REGIONS, *AGGREGATE_ALIASES])
+    keep = area.isin([*dimension.labels, *aliases])
     if "area_type" in frame.columns:
         kind = frame["area_type"].fillna("").astype(str).str.strip().str.lower()
         keep &= kind.isin(_MODELLED_AREA_TYPES)
@@ -112,7 +115,7 @@ def observed_points(observed: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "indicator": frame["indicator"].astype(str).str.strip(),
-            "region": area.where(~area.isin(AGGREGATE_ALIASES), AGGREGATE),
+            "region": area.where(~area.isin(aliases), dimension.aggregate),
             "year": pd.to_numeric(frame["year"], errors="coerce"),
             "value": value * factor,
         }
@@ -160,7 +163,7 @@ def _unit_of(sub: pd.DataFrame) -> str:
 
 def _observed_for(observed: pd.DataFrame | None, variable: str, region: str) -> pd.DataFrame:
     if observed is None or observed.empty:
-        return observed_points(pd.DataFrame())
+        return observed_points(pd.DataFrame(), None)
     return observed[(observed["indicator"] == variable) & (observed["region"] == region)]
 
 
@@ -174,6 +177,7 @@ def _wrap(text: str, width: int = 26) -> str:
 def plot_projection(
     results: pd.DataFrame,
     variable: str,
+    spec: ModelSpec,
     *,
     regions: Sequence[str] | None = None,
     scenarios: Sequence[str] | None = None,
@@ -188,8 +192,10 @@ def plot_projection(
         Tidy results (``scenario, region, variable, year, value[, unit]``).
     variable : str
         Variable to plot (PySD name), e.g. ``"urbanization_rate"``.
+    spec : ModelSpec
+        The model's spec (the variable's display, the aggregate's label).
     regions : sequence of str, optional
-        Regions (display names or ``All 14 regions``); the aggregate when omitted.
+        Regions (display names or the aggregate's label); the aggregate when omitted.
     scenarios : sequence of str, optional
         Scenarios, in legend order; every scenario of the table when omitted (the first is
         drawn as the baseline, in near-black).
@@ -217,10 +223,11 @@ def plot_projection(
     _check_names("scenario", scenarios, all_scen)
     all_regions = list(dict.fromkeys(sub["region"]))
     if not regions:
-        regions = [AGGREGATE] if AGGREGATE in all_regions else all_regions
+        agg = spec.dimension.aggregate if spec.dimension is not None else None
+        regions = [agg] if agg in all_regions else all_regions
     regions = list(regions)
     _check_names("region", regions, all_regions)
-    disp = display_for(variable, _unit_of(sub))
+    disp = spec.display(variable, _unit_of(sub))
     colors = _colors(scenarios) if len(scenarios) > 1 else _colors(["", *regions])
     styles = ["-", "--", ":", "-."]
 
@@ -268,7 +275,8 @@ def plot_projection(
 
 def plot_regional(
     results: pd.DataFrame,
-    variable: str = "urbanization_rate",
+    variable: str,
+    spec: ModelSpec,
     *,
     scenarios: Sequence[str] | None = None,
     observed: pd.DataFrame | None = None,
@@ -280,7 +288,9 @@ def plot_regional(
     results : pandas.DataFrame
         Tidy results.
     variable : str
-        Variable to plot; urbanization rate by default.
+        Variable to plot (PySD name).
+    spec : ModelSpec
+        The model's spec (the variable's display, the regions' order).
     scenarios : sequence of str, optional
         Scenarios, in legend order; every scenario of the table when omitted.
     observed : pandas.DataFrame, optional
@@ -298,8 +308,9 @@ def plot_regional(
     all_scen = list(dict.fromkeys(sub["scenario"]))
     scenarios = list(scenarios) if scenarios else all_scen
     _check_names("scenario", scenarios, all_scen)
-    regions = [r for r in REGIONS if r in set(sub["region"])]
-    disp = display_for(variable, _unit_of(sub))
+    labels = spec.dimension.labels if spec.dimension is not None else ()
+    regions = [r for r in labels if r in set(sub["region"])]
+    disp = spec.display(variable, _unit_of(sub))
     colors = _colors(scenarios)
     n_cols = 5
     n_rows = math.ceil((len(regions) + 1) / n_cols)
@@ -361,10 +372,11 @@ def plot_regional(
 
 def plot_effect_per_billion(
     comparison: pd.DataFrame,
+    spec: ModelSpec,
     *,
     year: int = 2030,
-    indicators: Sequence[str] = CORE_INDICATORS,
-    region: str = AGGREGATE,
+    indicators: Sequence[str] | None = None,
+    region: str | None = None,
     baseline: str = "baseline",
     units: dict[str, str] | None = None,
 ) -> tuple[Figure, np.ndarray]:
@@ -374,12 +386,14 @@ def plot_effect_per_billion(
     ----------
     comparison : pandas.DataFrame
         From `sdplanner.compare.compare_results`.
+    spec : ModelSpec
+        The model's spec (displays; the defaults of ``indicators`` and ``region``).
     year : int
         Year of the change and of the cumulative cost (year).
-    indicators : sequence of str
-        One panel each.
-    region : str
-        Region; the 14-region aggregate by default.
+    indicators : sequence of str, optional
+        One panel each; the spec's ``headline`` view by default.
+    region : str, optional
+        Region; the aggregate by default.
     baseline : str
         Name of the baseline (for the title).
     units : dict, optional
@@ -401,6 +415,9 @@ def plot_effect_per_billion(
         When the table has no row for that year and region.
     """
     units = units or {}
+    indicators = spec.view("headline") if indicators is None else indicators
+    if region is None:
+        region = spec.dimension.aggregate if spec.dimension is not None else ""
     rows = comparison[(comparison["year"] == year) & (comparison["region"] == region)]
     if rows.empty:
         raise DataError(f"comparison: no rows for {region!r} in {year}")
@@ -415,7 +432,7 @@ def plot_effect_per_billion(
     flat = axes.ravel()
     ypos = np.arange(len(scenarios))[::-1]
     for ax, ind in zip(flat, indicators, strict=False):
-        disp = display_for(ind, units.get(ind, ""))
+        disp = spec.display(ind, units.get(ind, ""))
         sub = rows[rows["indicator"] == ind].set_index("scenario")
         values = np.array(
             [

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 
 from sdplanner.errors import DataError, OutputError
-from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES
+from sdplanner.model import load_model
+from sdplanner.spec import ModelSpec
 
 __all__ = [
     "PERCENTILE_COLUMNS",
@@ -57,15 +58,6 @@ PERCENTILE_COLUMNS = (
     "mean",
 )
 _RESULT_COLUMNS = ("scenario", "region", "variable", "year", "value")
-#: Variables plotted first, when the results have them.
-HEADLINE = (
-    "urbanization_rate",
-    "rural_income_per_capita",
-    "poverty_incidence",
-    "gdp_per_capita",
-    "migrant_workers_outside",
-    "cumulative_policy_cost",
-)
 #: Largest PNG embedded from a results folder (bytes).
 MAX_EMBED_BYTES = 5 * 1024 * 1024
 _MAX_TABLE_ROWS = 500
@@ -108,19 +100,21 @@ def _numeric(frame: pd.DataFrame, path: Path, columns: Iterable[str]) -> None:
         frame[col] = values
 
 
-def read_percentiles(path: str | os.PathLike) -> pd.DataFrame:
+def read_percentiles(path: str | os.PathLike, spec: ModelSpec | None = None) -> pd.DataFrame:
     """Read ``percentiles.csv`` of ``sdplanner ensemble``.
 
     Parameters
     ----------
     path : path-like
         The CSV, columns `PERCENTILE_COLUMNS`; ``mean`` may be missing.
+    spec : ModelSpec, optional
+        The model's spec; its aggregate's aliases are renamed to its label.
 
     Returns
     -------
     pandas.DataFrame
         The rows; ``year`` (year) and the percentiles (the variable's unit) as numbers; the
-        aggregate's region named ``All 14 regions`` whatever alias the file uses.
+        aggregate's region named by its label whatever alias the file uses.
 
     Raises
     ------
@@ -132,12 +126,19 @@ def read_percentiles(path: str | os.PathLike) -> pd.DataFrame:
         raise DataError(f"{path}: expected the percentiles.csv of sdplanner ensemble, found none")
     frame = _read_csv(path, PERCENTILE_COLUMNS[:-1])
     _numeric(frame, path, [c for c in PERCENTILE_COLUMNS[3:] if c in frame.columns])
-    frame["region"] = (
-        frame["region"].astype(str).replace(dict.fromkeys(AGGREGATE_ALIASES, AGGREGATE))
-    )
+    frame["region"] = _aggregate_named(frame["region"], spec)
     frame["scenario"] = frame["scenario"].astype(str)
     frame["variable"] = frame["variable"].astype(str)
     return frame
+
+
+def _aggregate_named(regions: pd.Series, spec: ModelSpec | None) -> pd.Series:
+    """Return region names with every alias of the aggregate replaced by its label."""
+    regions = regions.astype(str)
+    if spec is None or spec.dimension is None:
+        return regions
+    dim = spec.dimension
+    return regions.replace(dict.fromkeys(dim.aggregate_aliases, dim.aggregate))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -204,6 +205,8 @@ class ReportInputs:
         The ensemble's ``manifest.json``.
     ensemble_figures : tuple of pathlib.Path
         PNG and SVG files of the ensemble folder.
+    spec : ModelSpec or None
+        The spec of the model the outputs are of (labels, views, the aggregate).
     """
 
     results_dir: Path
@@ -222,6 +225,18 @@ class ReportInputs:
     percentiles: pd.DataFrame | None = None
     ensemble_manifest: dict | None = None
     ensemble_figures: tuple[Path, ...] = ()
+    spec: ModelSpec | None = None
+
+    @property
+    def aggregate(self) -> str | None:
+        """Label of the aggregate rows, or None."""
+        dim = self.spec.dimension if self.spec is not None else None
+        return dim.aggregate if dim is not None else None
+
+    @property
+    def headline(self) -> tuple[str, ...]:
+        """Variables plotted first (the spec's ``report`` view)."""
+        return self.spec.view("report") if self.spec is not None else ()
 
 
 def _folder(value: str | os.PathLike | None, option: str) -> Path | None:
@@ -239,6 +254,7 @@ def collect_inputs(
     *,
     calibration: str | os.PathLike | None = None,
     ensemble: str | os.PathLike | None = None,
+    model: str | os.PathLike | None = None,
 ) -> ReportInputs:
     """Read everything a report can show.
 
@@ -246,6 +262,8 @@ def collect_inputs(
     ----------
     results_dir : path-like
         Output folder of ``sdplanner compare`` (or ``run``).
+    model : path-like, optional
+        The ``.mdl`` the outputs are of (labels, views); the shipped model when omitted.
     calibration : path-like, optional
         Output folder of ``sdplanner calibrate``; by default the results folder itself when
         it holds ``fit.csv`` or ``parameters.csv``, else its ``calibration/`` subfolder.
@@ -265,6 +283,7 @@ def collect_inputs(
         cannot be read.
     """
     root = Path(results_dir)
+    spec = load_model(model).spec
     if not root.is_dir():
         what = "a file" if root.exists() else "nothing"
         raise DataError(
@@ -276,9 +295,7 @@ def collect_inputs(
     if (root / "results.csv").is_file():
         results = _read_csv(root / "results.csv", _RESULT_COLUMNS)
         _numeric(results, root / "results.csv", ("year", "value"))
-        results["region"] = (
-            results["region"].astype(str).replace(dict.fromkeys(AGGREGATE_ALIASES, AGGREGATE))
-        )
+        results["region"] = _aggregate_named(results["region"], spec)
 
     cal = _folder(calibration, "--calibration")
     if cal is not None and not any((cal / f).is_file() for f in ("fit.csv", "parameters.csv")):
@@ -314,7 +331,7 @@ def collect_inputs(
         cal_manifest = _read_json(cal / "manifest.json") if cal != root else None
         cal_figures = _figure_files(cal / "plots") + (_figure_files(cal) if cal != root else ())
 
-    percentiles = read_percentiles(ens_file) if ens_file is not None else None
+    percentiles = read_percentiles(ens_file, spec) if ens_file is not None else None
     ens_dir = ens_file.parent if ens_file is not None else None
     ens_manifest = (
         _read_json(ens_dir / "manifest.json") if ens_dir is not None and ens_dir != root else None
@@ -348,6 +365,7 @@ def collect_inputs(
         percentiles=percentiles,
         ensemble_manifest=ens_manifest,
         ensemble_figures=_figure_files(ens_dir) if ens_dir is not None and ens_dir != root else (),
+        spec=spec,
     )
 
 
@@ -377,17 +395,17 @@ def _unit_of(frame: pd.DataFrame, variable: str) -> str:
     return units[0] if len(units) else ""
 
 
-def _pick_variables(present: Iterable[str], limit: int) -> list[str]:
+def _pick_variables(present: Iterable[str], limit: int, first: Sequence[str]) -> list[str]:
     present = list(dict.fromkeys(present))
-    chosen = [v for v in HEADLINE if v in present]
+    chosen = [v for v in first if v in present]
     chosen += [v for v in present if v not in chosen]
     return chosen[:limit]
 
 
-def _pick_region(frame: pd.DataFrame) -> str | None:
+def _pick_region(frame: pd.DataFrame, aggregate: str | None) -> str | None:
     regions = list(dict.fromkeys(frame.region))
-    if AGGREGATE in regions:
-        return AGGREGATE
+    if aggregate in regions:
+        return aggregate
     return regions[0] if regions else None
 
 
@@ -423,7 +441,7 @@ def projection_figure(results: pd.DataFrame, variable: str, region: str):
     return fig
 
 
-def regions_figure(results: pd.DataFrame, variable: str):
+def regions_figure(results: pd.DataFrame, variable: str, aggregate: str | None):
     """Plot one variable of every scenario in small multiples, one panel per region.
 
     Parameters
@@ -432,13 +450,15 @@ def regions_figure(results: pd.DataFrame, variable: str):
         ``results.csv`` rows.
     variable : str
         The variable.
+    aggregate : str or None
+        Label of the aggregate rows (left out).
 
     Returns
     -------
     matplotlib.figure.Figure
         The figure (Agg canvas).
     """
-    rows = results[(results.variable == variable) & (results.region != AGGREGATE)]
+    rows = results[(results.variable == variable) & (results.region != aggregate)]
     regions = list(dict.fromkeys(rows.region))
     ncols = 4
     nrows = max(1, math.ceil(len(regions) / ncols))
@@ -710,17 +730,17 @@ def _absent(text: str) -> str:
 _LONG_COMPARISON = ("scenario", "region", "indicator", "year", "value")
 
 
-def _comparison_tables(comp: pd.DataFrame, path: Path) -> list[str]:
+def _comparison_tables(inp: ReportInputs, comp: pd.DataFrame, path: Path) -> list[str]:
     """Tables of a long ``comparison.csv``: scenarios x headline indicators, per year."""
     comp = comp.copy()
-    comp["region"] = comp["region"].astype(str).replace(dict.fromkeys(AGGREGATE_ALIASES, AGGREGATE))
-    region = _pick_region(comp)
+    comp["region"] = _aggregate_named(comp["region"], inp.spec)
+    region = _pick_region(comp, inp.aggregate)
     sub = comp[comp.region == region].copy()
     numbers = [c for c in ("year", "value", "baseline_value", "delta") if c in sub.columns]
     _numeric(sub, path, numbers)
     years = sorted({int(y) for y in sub.year.dropna()})
     shown_years = sorted({y for y in (2030, years[-1] if years else None) if y in years})
-    indicators = _pick_variables(sub.indicator.astype(str), 6)
+    indicators = _pick_variables(sub.indicator.astype(str), 6, inp.headline)
     cost = next((c for c in sub.columns if c.startswith("cumulative_cost")), None)
     out = [
         f"<p class='meta'>From {_e(path)}: {region}, the value of each scenario and, in"
@@ -764,14 +784,14 @@ def _scenario_section(inp: ReportInputs) -> str:
     out = ["<section id='scenarios'><h2>1. Scenarios</h2>"]
     path = inp.results_dir / "comparison.csv"
     if inp.comparison is not None and all(c in inp.comparison.columns for c in _LONG_COMPARISON):
-        out.extend(_comparison_tables(inp.comparison, path))
+        out.extend(_comparison_tables(inp, inp.comparison, path))
     elif inp.comparison is not None:
         out.append(f"<p class='meta'>From {_e(path)}.</p>")
         out.append(_table(inp.comparison))
     elif inp.results is not None:
         res = inp.results
-        region = _pick_region(res)
-        variables = _pick_variables(res.variable, 6)
+        region = _pick_region(res, inp.aggregate)
+        variables = _pick_variables(res.variable, 6, inp.headline)
         last = int(res.year.max())
         years = sorted({y for y in (2030, last) if y in set(res.year)})
         rows = res[(res.region == region) & res.variable.isin(variables) & res.year.isin(years)]
@@ -797,9 +817,9 @@ def _projection_section(inp: ReportInputs) -> str:
     res = inp.results
     drawn: list[str] = []
     if res is not None and not res.empty:
-        region = _pick_region(res)
+        region = _pick_region(res, inp.aggregate)
         out.append(f"<p class='meta'>From {_e(inp.results_dir / 'results.csv')}.</p>")
-        for var in _pick_variables(res.variable, len(HEADLINE)):
+        for var in _pick_variables(res.variable, len(inp.headline) or 6, inp.headline):
             drawn.append(var)
             out.append(
                 _fig_html(
@@ -808,12 +828,12 @@ def _projection_section(inp: ReportInputs) -> str:
                     f"{var} [{_unit_of(res, var)}], {region}, every scenario.",
                 )
             )
-        by_region = "urbanization_rate" if "urbanization_rate" in set(res.variable) else drawn[0]
-        if (res.region != AGGREGATE).any():
+        by_region = drawn[0]
+        if (res.region != inp.aggregate).any():
             drawn.append("by_region")
             out.append(
                 _fig_html(
-                    regions_figure(res, by_region),
+                    regions_figure(res, by_region, inp.aggregate),
                     f"{by_region} by region",
                     f"{by_region} in each region, every scenario.",
                 )
@@ -888,9 +908,9 @@ def _uncertainty_section(inp: ReportInputs) -> str:
             )
         )
     else:
-        region = _pick_region(pct)
+        region = _pick_region(pct, inp.aggregate)
         out.append(f"<p class='meta'>From {_e(inp.ensemble_dir / 'percentiles.csv')}.</p>")
-        for var in _pick_variables(pct.variable, 4):
+        for var in _pick_variables(pct.variable, 4, inp.headline):
             drawn.append(var)
             out.append(
                 _fig_html(
@@ -1003,6 +1023,7 @@ def write_report(
     calibration: str | os.PathLike | None = None,
     ensemble: str | os.PathLike | None = None,
     title: str | None = None,
+    model: str | os.PathLike | None = None,
 ) -> Path:
     """Write the report of a results folder to one HTML file (atomically).
 
@@ -1017,6 +1038,8 @@ def write_report(
         `collect_inputs` for the defaults).
     title : str, optional
         The heading.
+    model : path-like, optional
+        The ``.mdl`` the outputs are of; the shipped model when omitted.
 
     Returns
     -------
@@ -1037,6 +1060,6 @@ def write_report(
         raise OutputError(f"--out {target}: expected an HTML file name, found a folder")
     if not target.parent.is_dir():
         raise OutputError(f"--out {target}: the folder {target.parent} does not exist")
-    inputs = collect_inputs(results_dir, calibration=calibration, ensemble=ensemble)
+    inputs = collect_inputs(results_dir, calibration=calibration, ensemble=ensemble, model=model)
     atomic_write_text(target, render_report(inputs, title=title))
     return target

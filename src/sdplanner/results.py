@@ -1,9 +1,11 @@
 """The tidy results table, the 14-region aggregate, the manifest and atomic writers.
 
 ``results.csv`` has one row per scenario, region, variable and year, with the columns
-``scenario, region, variable, year, value, unit``. Rows with region ``All 14 regions`` hold
-the aggregate: sums for levels, and for rates the mean weighted by the population (or
-quantity) the rate is of.
+``scenario, region, variable, year, value, unit``. Which variables, and how each aggregates
+over the regions, is the model spec's (`sdplanner.spec`): rows with the aggregate's label
+(``All 14 regions`` for the shipped model) hold sums for levels, and for rates the mean
+weighted by the population (or quantity) the rate is of. A variable without the region
+subscript has one row per year with an empty region.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import platform
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,12 +25,10 @@ import pandas as pd
 from sdplanner.engine.base import SimulationOutput
 from sdplanner.errors import OutputError
 from sdplanner.model import ModelInfo, file_sha256
-from sdplanner.regions import AGGREGATE
+from sdplanner.spec import OutputSpec
 
 __all__ = [
-    "OUTPUT_VARIABLES",
     "RESULT_COLUMNS",
-    "OutputVariable",
     "aggregate",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -44,78 +43,13 @@ __all__ = [
 RESULT_COLUMNS = ["scenario", "region", "variable", "year", "value", "unit"]
 
 
-@dataclass(frozen=True)
-class OutputVariable:
-    """A variable written to ``results.csv`` and how it aggregates over the 14 regions.
-
-    Attributes
-    ----------
-    name : str
-        PySD name of the model variable (the ``variable`` column).
-    weight : tuple of str
-        Empty for a level (the aggregate is the sum); otherwise the model variables whose
-        sum is the weight of the regional values (the aggregate is the weighted mean).
-    """
-
-    name: str
-    weight: tuple[str, ...] = ()
-
-
-_RESIDENT = ("rural_population", "urban_population")
-_RURAL = ("rural_population",)
-
-#: Every variable of ``results.csv``, in order.
-OUTPUT_VARIABLES: tuple[OutputVariable, ...] = (
-    OutputVariable("urbanization_rate", _RESIDENT),
-    OutputVariable("rural_population"),
-    OutputVariable("urban_population"),
-    OutputVariable("migrant_workers_outside"),
-    OutputVariable("resident_population"),
-    OutputVariable("registered_population"),
-    OutputVariable("cumulative_net_natural_increase"),
-    OutputVariable("infrastructure_capital"),
-    OutputVariable("industrial_capital"),
-    OutputVariable("skilled_workforce"),
-    OutputVariable("non_farm_output"),
-    OutputVariable("agricultural_output"),
-    OutputVariable("gdp"),
-    OutputVariable("gdp_per_capita", _RESIDENT),
-    OutputVariable("rural_income_per_capita", _RURAL),
-    OutputVariable("poverty_incidence", _RURAL),
-    OutputVariable("local_non_farm_jobs"),
-    OutputVariable("non_farm_employment"),
-    OutputVariable("job_gap"),
-    OutputVariable("local_non_farm_wage", ("non_farm_employment",)),
-    OutputVariable(
-        "migrant_share_of_rural_workforce", ("migrant_workers_outside", "rural_workforce")
-    ),
-    OutputVariable("out_migration"),
-    OutputVariable("return_migration"),
-    OutputVariable("local_urbanization"),
-    OutputVariable("hukou_conversion"),
-    OutputVariable("remittances"),
-    OutputVariable("infrastructure_per_capita", _RESIDENT),
-    OutputVariable("town_road_concreted_share", _RESIDENT),
-    OutputVariable("telephones_per_100_people", _RESIDENT),
-    OutputVariable("idle_farmland_share", _RURAL),
-    OutputVariable("primary_industry_share", ("gdp",)),
-    OutputVariable("secondary_industry_share", ("gdp",)),
-    OutputVariable("tertiary_industry_share", ("gdp",)),
-    OutputVariable("skilled_share", ("rural_workforce", "urban_workforce")),
-    OutputVariable("social_security_coverage", _RURAL),
-    OutputVariable("town_agglomeration", ("urban_population",)),
-    OutputVariable("policy_cost"),
-    OutputVariable("cumulative_policy_cost"),
-)
-
-
-def required_variables(outputs: Iterable[OutputVariable] = OUTPUT_VARIABLES) -> list[str]:
+def required_variables(outputs: Iterable[OutputSpec]) -> list[str]:
     """Return the model variables an engine must return to build the outputs.
 
     Parameters
     ----------
-    outputs : iterable of OutputVariable
-        The outputs wanted.
+    outputs : iterable of OutputSpec
+        The outputs wanted (e.g. ``model.spec.outputs``).
 
     Returns
     -------
@@ -130,15 +64,17 @@ def required_variables(outputs: Iterable[OutputVariable] = OUTPUT_VARIABLES) -> 
     return names
 
 
-def aggregate(values: Mapping[str, np.ndarray], out: OutputVariable) -> np.ndarray:
-    """Return the 14-region aggregate of an output: the sum, or the weighted mean.
+def aggregate(values: Mapping[str, np.ndarray], out: OutputSpec) -> np.ndarray:
+    """Return the aggregate of an output over the dimension: the sum, or the weighted mean.
 
     Parameters
     ----------
     values : mapping
         ``py_name -> array`` with the region axis last (any leading axes: samples, times).
-    out : OutputVariable
-        The output and its weights.
+    out : OutputSpec
+        The output, its aggregate rule and weights (``aggregate`` must not be ``"none"``):
+        ``"sum"``, or ``"mean"`` weighted by the sum of the weight variables (equal weights
+        when it names none).
 
     Returns
     -------
@@ -147,9 +83,9 @@ def aggregate(values: Mapping[str, np.ndarray], out: OutputVariable) -> np.ndarr
         sum to 0.
     """
     data = values[out.name]
-    if not out.weight:
+    if out.aggregate == "sum":
         return data.sum(axis=-1)
-    weight = sum(values[w] for w in out.weight)
+    weight = sum(values[w] for w in out.weight) if out.weight else np.ones_like(data)
     total = weight.sum(axis=-1)
     num = (data * weight).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -160,7 +96,7 @@ def to_frame(
     output: SimulationOutput,
     model: ModelInfo,
     scenario: str,
-    outputs: Iterable[OutputVariable] = OUTPUT_VARIABLES,
+    outputs: Iterable[OutputSpec] | None = None,
 ) -> pd.DataFrame:
     """Turn one run's trajectories into the tidy results table.
 
@@ -169,33 +105,40 @@ def to_frame(
     output : SimulationOutput
         One run (arrays of shape ``(n_times, n_regions)``).
     model : ModelInfo
-        The model (regions and units).
+        The model (its spec's dimension and outputs, its units).
     scenario : str
         Value of the ``scenario`` column.
-    outputs : iterable of OutputVariable
-        Variables to write; `OUTPUT_VARIABLES` by default.
+    outputs : iterable of OutputSpec, optional
+        Variables to write; the spec's outputs by default.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``scenario, region, variable, year, value, unit``; one row per region
-        (14 plus ``All 14 regions``), variable and saved year; values in the model's units.
+        (each element of the dimension plus the aggregate, for outputs that aggregate),
+        variable and saved year; values in the model's units.
     """
+    spec = model.spec
+    outputs = spec.outputs if outputs is None else outputs
     years = np.rint(output.times).astype(int)
-    regions = [*model.regions, AGGREGATE]
-    n_t, n_r = len(years), len(regions)
+    labels = list(spec.dimension.labels) if spec.dimension is not None else []
+    n_t = len(years)
     frames = []
     for out in outputs:
         data = output.values[out.name]
-        full = np.concatenate([data, aggregate(output.values, out)[:, None]], axis=1)
+        regions = labels if data.ndim > 1 else [""]
+        if out.aggregate != "none" and spec.dimension is not None:
+            data = np.concatenate([data, aggregate(output.values, out)[:, None]], axis=1)
+            regions = [*labels, spec.dimension.aggregate]
+        data = data.reshape(n_t, -1)
         frames.append(
             pd.DataFrame(
                 {
                     "scenario": scenario,
                     "region": np.repeat(regions, n_t),
                     "variable": out.name,
-                    "year": np.tile(years, n_r),
-                    "value": full.T.reshape(-1),
+                    "year": np.tile(years, len(regions)),
+                    "value": data.T.reshape(-1),
                     "unit": model.units(out.name),
                 }
             )

@@ -11,7 +11,7 @@ import pandas as pd
 from sdplanner.engine import get_engine
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.resources import default_params_path
-from sdplanner.results import OUTPUT_VARIABLES, required_variables, to_frame
+from sdplanner.results import required_variables, to_frame
 from sdplanner.scenario import Scenario, load_parameter_file, load_scenario, merge_params
 
 __all__ = ["RunInputs", "prepare_run", "run_prepared", "run_scenario"]
@@ -94,7 +94,7 @@ def run_prepared(inputs: RunInputs, *, engine: str = "pysd") -> pd.DataFrame:
     output = eng.run(
         inputs.params,
         final_time=inputs.scenario.final_time,
-        variables=required_variables(OUTPUT_VARIABLES),
+        variables=required_variables(inputs.model.spec.outputs),
     )
     return to_frame(output, inputs.model, inputs.scenario.name)
 

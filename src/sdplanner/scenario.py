@@ -39,9 +39,8 @@ import yaml
 
 from sdplanner.engine.base import ParamValue, TimeSeries
 from sdplanner.errors import ScenarioError, did_you_mean
-from sdplanner.levers import LEVERS, lever_by_name
 from sdplanner.model import ModelInfo
-from sdplanner.regions import resolve_region
+from sdplanner.spec import LeverSpec
 
 __all__ = [
     "LeverSetting",
@@ -107,7 +106,7 @@ class LeverSetting:
     Attributes
     ----------
     lever : str
-        Lever name (see `sdplanner.levers.LEVERS`).
+        Lever name (a lever of the model spec, `sdplanner.spec.ModelSpec.levers`).
     strength : float
         Strength in the lever's unit, within its range.
     start : float
@@ -125,24 +124,33 @@ class LeverSetting:
     regions: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        lever = lever_by_name(self.lever)
-        if lever is None:
-            raise ScenarioError(
-                f"lever: unknown lever {self.lever!r}{did_you_mean(self.lever, _lever_names())}"
-            )
         for where, values in (("", self._fields()), *self._region_fields()):
-            strength = values.get("strength")
-            if strength is not None and not lever.minimum <= strength <= lever.maximum:
-                raise ScenarioError(
-                    f"{self.lever}{where}.strength: expected a strength ({lever.unit}) in"
-                    f" {lever.minimum:g}..{lever.maximum:g}, found {strength:g}"
-                )
-            ramp = values.get("ramp_years")
-            if ramp is not None and not 0 <= ramp <= MAX_RAMP_YEARS:
-                raise ScenarioError(
-                    f"{self.lever}{where}.ramp_years: expected a number of years in"
-                    f" 0..{MAX_RAMP_YEARS:g}, found {ramp:g}"
-                )
+            for key, value in values.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ScenarioError(
+                        f"{self.lever}{where}.{key}: expected a number, found {value!r}"
+                    )
+
+    def check(self, lever: LeverSpec, model: ModelInfo, where: str | None = None) -> None:
+        """Check every field against the lever's ranges (the ``.mdl``'s) and the run.
+
+        Parameters
+        ----------
+        lever : LeverSpec
+            The lever of the model spec this setting is for.
+        model : ModelInfo
+            The model (its time bounds).
+        where : str, optional
+            Error prefix; the lever's name by default.
+
+        Raises
+        ------
+        ScenarioError
+            One line naming the field, the range and the value.
+        """
+        where = self.lever if where is None else where
+        for sub, values in (("", self._fields()), *self._region_fields()):
+            _lever_fields(values, lever, model, f"{where}{sub}")
 
     def _fields(self) -> dict[str, float]:
         return {"strength": self.strength, "start": self.start, "ramp_years": self.ramp_years}
@@ -225,7 +233,11 @@ class Scenario:
         """
         params: dict[str, ParamValue] = dict(self.parameters)
         for setting in self.levers.values():
-            lever = lever_by_name(setting.lever)
+            lever = model.spec.lever(setting.lever)
+            if lever is None:
+                raise ScenarioError(
+                    f"levers.{setting.lever}: unknown lever{_lever_hint(model, setting.lever)}"
+                )
             for key, const in (
                 ("strength", lever.strength_constant),
                 ("start", lever.start_constant),
@@ -241,8 +253,44 @@ class Scenario:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _lever_names() -> list[str]:
-    return [lever.name for lever in LEVERS]
+def _lever_hint(model: ModelInfo, name: object) -> str:
+    """Return what replaced a lever of an earlier model, or the closest lever name."""
+    renamed = model.spec.renamed.get(str(name))
+    if renamed:
+        return f" (this model replaced it: {renamed})"
+    return did_you_mean(name, [lever.name for lever in model.spec.levers])
+
+
+def resolve_region(name: object, where: str, model: ModelInfo) -> str:
+    """Validate a region name typed by a user and return its display name.
+
+    Parameters
+    ----------
+    name : object
+        What the user wrote.
+    where : str
+        Prefix for the error message (file and key path).
+    model : ModelInfo
+        The model (its spec's region dimension).
+
+    Returns
+    -------
+    str
+        The display name.
+
+    Raises
+    ------
+    ScenarioError
+        When the name is not a region of the model; the message suggests the closest.
+    """
+    dim = model.spec.dimension
+    labels = dim.labels if dim is not None else ()
+    if isinstance(name, str) and name in labels:
+        return name
+    raise ScenarioError(
+        f"{where}: expected one of the {len(labels)} regions, found {name!r}"
+        f"{did_you_mean(name, labels)}"
+    )
 
 
 def _show(path: Path) -> str:
@@ -333,7 +381,7 @@ def _check_range(value: float, lo: float, hi: float, where: str, what: str) -> f
     return value
 
 
-def _lever_fields(raw: Mapping, lever, model: ModelInfo, where: str) -> dict[str, float]:
+def _lever_fields(raw: Mapping, lever: LeverSpec, model: ModelInfo, where: str) -> dict[str, float]:
     out: dict[str, float] = {}
     t0, t1 = model.initial_time, model.final_time
     for key in _LEVER_FIELDS:
@@ -356,9 +404,9 @@ def _lever_fields(raw: Mapping, lever, model: ModelInfo, where: str) -> dict[str
 def _parse_lever(
     name: object, raw: Any, model: ModelInfo, where: str, base: LeverSetting | None
 ) -> LeverSetting:
-    lever = lever_by_name(str(name)) if isinstance(name, str) else None
+    lever = model.spec.lever(name) if isinstance(name, str) else None
     if lever is None:
-        raise ScenarioError(f"{where}: unknown lever {name!r}{did_you_mean(name, _lever_names())}")
+        raise ScenarioError(f"{where}: unknown lever {name!r}{_lever_hint(model, name)}")
     if raw is None or not isinstance(raw, dict):
         raise ScenarioError(
             f"{where}: expected a mapping with strength, start, ramp_years, found {_kind(raw)}"
@@ -388,7 +436,7 @@ def _parse_lever(
         )
     for region, override in raw_regions.items():
         w = f"{where}.regions.{region}"
-        region = resolve_region(region, f"{where}.regions")
+        region = resolve_region(region, f"{where}.regions", model)
         if isinstance(override, int | float) and not isinstance(override, bool):
             override = {"strength": override}
         if not isinstance(override, dict) or not override:
@@ -445,7 +493,7 @@ def _parse_value(raw: Any, model: ModelInfo, where: str, default) -> ParamValue:
         values = np.array(default, dtype=float)
         given = np.zeros(len(model.regions), dtype=bool)
         for key, value in raw.items():
-            region = resolve_region(key, where)
+            region = resolve_region(key, where, model)
             i = model.regions.index(region)
             values[i] = _number(value, f"{where}.{key}")
             given[i] = True
@@ -489,7 +537,7 @@ def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamV
             f"{where}: expected a mapping of constant names to values, found {_kind(raw)}"
         )
     lever_constants = {}
-    for lever in LEVERS:
+    for lever in model.spec.levers:
         for const in (lever.strength_constant, lever.start_constant, lever.ramp_constant):
             lever_constants[const] = lever.name
     settable = [c for c in model.constants if c not in _CONTROL and c not in lever_constants]
@@ -511,7 +559,11 @@ def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamV
                 " it is computed from"
             )
         if name is None:
-            raise ScenarioError(f"{w}: unknown model constant{did_you_mean(key, settable)}")
+            renamed = model.spec.renamed.get(str(key))
+            hint = (
+                f" (this model replaced it: {renamed})" if renamed else did_you_mean(key, settable)
+            )
+            raise ScenarioError(f"{w}: unknown model constant{hint}")
         if name in out:
             raise ScenarioError(f"{w}: {name!r} is set twice (under two spellings)")
         out[name] = _parse_value(value, model, w, model.constants[name])

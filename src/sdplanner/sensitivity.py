@@ -30,12 +30,10 @@ from sdplanner.ensemble import (
 )
 from sdplanner.errors import did_you_mean
 from sdplanner.executors import Executor, InProcessExecutor
-from sdplanner.regions import AGGREGATE
 from sdplanner.run import RunInputs
 from sdplanner.uncertainty import UncertaintySpec, make_generator
 
 __all__ = [
-    "DEFAULT_SENSITIVITY_OUTPUTS",
     "SOBOL_COLUMNS",
     "SensitivityPlan",
     "SensitivityResult",
@@ -46,7 +44,6 @@ __all__ = [
 ]
 
 #: Outputs analysed unless ``outputs`` says otherwise.
-DEFAULT_SENSITIVITY_OUTPUTS = ("urbanization_rate", "rural_income_per_capita", "poverty_incidence")
 #: Columns of ``sobol.csv``.
 SOBOL_COLUMNS = [
     "scenario",
@@ -189,7 +186,7 @@ def plan_sensitivity(
     seed: int,
     outputs: Sequence[str] | str | None = None,
     years: Sequence[int] | str | None = None,
-    region: str = AGGREGATE,
+    region: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     engine: str = "batch",
 ) -> SensitivityPlan:
@@ -205,14 +202,16 @@ def plan_sensitivity(
     n = check_samples(samples)
     chunk = check_chunk_size(chunk_size)
     base = 1 << (n - 1).bit_length()
-    chosen = select_outputs(outputs if outputs is not None else DEFAULT_SENSITIVITY_OUTPUTS)
+    chosen = select_outputs(inputs.model.spec, outputs, view="sensitivity")
     spec.check_base(inputs.params, str(inputs.scenario.path or ""))
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
     year_list = _check_years(years, float(layout.years[0]), float(layout.years[-1]))
+    if region is None:
+        region = layout.regions[-1]
     if region not in layout.regions:
         hint = did_you_mean(region, layout.regions)
         raise EnsembleError(
-            f"--region: expected one of the 14 regions or {AGGREGATE!r}, found {region!r}{hint}"
+            f"--region: expected a region or {layout.regions[-1]!r}, found {region!r}{hint}"
         )
     targets = [(o.name, region, y) for o in chosen for y in year_list]
     select = np.array([layout.index(v, r, y) for v, r, y in targets], dtype=np.intp)
@@ -332,7 +331,7 @@ def run_sensitivity(
     seed: int,
     outputs: Sequence[str] | str | None = None,
     years: Sequence[int] | str | None = None,
-    region: str = AGGREGATE,
+    region: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     executor: Executor | None = None,
     engine: str = "batch",
@@ -352,11 +351,11 @@ def run_sensitivity(
     seed : int
         Seed of the Sobol' points and of the bootstrap.
     outputs : sequence of str, str or None
-        Variables of ``results.csv``; `DEFAULT_SENSITIVITY_OUTPUTS` when omitted.
+        Variables of ``results.csv``; the model spec's ``sensitivity`` view when omitted.
     years : sequence of int, str or None
         Years analysed; 2030 and the last year when omitted.
     region : str, optional
-        A region's display name or ``All 14 regions`` (default).
+        A region's display name or the aggregate's label (default).
     chunk_size : int, optional
         Runs per chunk.
     executor : Executor, optional

@@ -45,7 +45,6 @@ from scipy import linalg, special
 
 from sdplanner.engine.base import ParamValue, TimeSeries
 from sdplanner.errors import SdplannerError, did_you_mean
-from sdplanner.levers import LEVERS
 from sdplanner.model import ModelInfo
 
 __all__ = [
@@ -714,11 +713,8 @@ def parse_uncertainty(
             f"{where}: parameters: expected a mapping of model constants to distributions,"
             f" found {raw!r}"
         )
-    lever_constants: set[str] = set()
-    for lever in LEVERS:
-        lever_constants |= {lever.strength_constant, lever.start_constant, lever.ramp_constant}
-    control = {"initial_time", "final_time", "time_step", "saveper"}
-    settable = [c for c in model.constants if c not in control and c not in lever_constants]
+    lever_constants = set(model.spec.lever_constants)
+    settable = model.settable
     params: list[UncertainParameter] = []
     for key, value in raw.items():
         p = _parse_parameter(

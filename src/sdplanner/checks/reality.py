@@ -91,6 +91,8 @@ class Expectation:
         rules.
     where : str
         File and key path of the expectation, for messages.
+    region_names : tuple of str
+        Display names of the regions of the model, in element order, for messages.
     """
 
     variable: str
@@ -103,6 +105,7 @@ class Expectation:
     rtol: float = DEFAULT_RTOL
     atol: float = DEFAULT_ATOL
     where: str = ""
+    region_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -340,7 +343,7 @@ class _Loader:
                 if region not in self.regions:
                     self.fail(
                         f"{where}",
-                        "one of the 14 regions of data/regions.csv",
+                        f"one of the {len(self.regions)} regions of the model",
                         region,
                         did_you_mean(region, self.regions),
                     )
@@ -448,7 +451,13 @@ class _Loader:
                     self.fail(f"{where}.{key}", "a non-negative number", tol)
                 kwargs[key] = float(tol)
         return Expectation(
-            variable, rule, regions, years, where=f"{self.path.name}: {where}", **kwargs
+            variable,
+            rule,
+            regions,
+            years,
+            where=f"{self.path.name}: {where}",
+            region_names=self.regions,
+            **kwargs,
         )
 
     def variable(self, name: object, where: str) -> str:
@@ -481,7 +490,7 @@ class _Loader:
             if name not in self.regions:
                 self.fail(
                     where,
-                    "one of the 14 regions of data/regions.csv",
+                    f"one of the {len(self.regions)} regions of the model",
                     name,
                     did_you_mean(name, self.regions),
                 )
@@ -736,8 +745,6 @@ class _Frame:
 
 
 def _select(expectation: Expectation, output: SimulationOutput, name: str) -> _Frame:
-    from sdplanner.regions import REGIONS
-
     times = np.asarray(output.times, dtype=float)
     lo, hi = expectation.years
     mask = (times >= lo - 1e-9) & (times <= hi + 1e-9)
@@ -745,7 +752,10 @@ def _select(expectation: Expectation, output: SimulationOutput, name: str) -> _F
     if expectation.regions is None:
         return _Frame(times[mask], values.reshape(-1, 1), [""])
     cols = list(expectation.regions)
-    return _Frame(times[mask], values[:, cols], [REGIONS[c] for c in cols])
+    names = expectation.region_names
+    return _Frame(
+        times[mask], values[:, cols], [names[c] if c < len(names) else str(c) for c in cols]
+    )
 
 
 def _g(x: float) -> str:

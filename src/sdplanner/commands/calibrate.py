@@ -85,7 +85,7 @@ def handler(args: argparse.Namespace) -> int:
     from sdplanner.results import prepare_output_dir
 
     model = load_model(args.model)
-    areas = load_area_mapping(args.areas)
+    areas = load_area_mapping(args.areas, model.spec.dimension) if args.areas else None
     problem = load_problem(args.data, args.spec, model, areas=areas)
     out = prepare_output_dir(args.out)
     engine = BatchEngine.from_mdl(model.path)

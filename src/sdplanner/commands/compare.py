@@ -22,16 +22,20 @@ import time
 from sdplanner.commands.plot import read_observed_csv, write_bytes
 from sdplanner.commands.run import add_common_run_options, params_arg, resolve_engine
 from sdplanner.compare import (
-    CORE_INDICATORS,
-    INDICATORS,
     compare_results,
     format_summary,
     prepare_comparison,
     run_comparison,
     summary_table,
 )
-from sdplanner.plots import FORMATS, plot_effect_per_billion, plot_projection, plot_regional, render
-from sdplanner.regions import AGGREGATE
+from sdplanner.plots import (
+    FORMATS,
+    observed_points,
+    plot_effect_per_billion,
+    plot_projection,
+    plot_regional,
+    render,
+)
 from sdplanner.resources import data_path
 from sdplanner.results import prepare_output_dir, write_csv, write_manifest
 
@@ -98,18 +102,31 @@ def handler(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     results = run_comparison(inputs, engine=engine)
     elapsed = time.perf_counter() - started
-    comparison = compare_results(results, baseline=baseline, indicators=INDICATORS)
+    spec = inputs[0].model.spec
+    comparison = compare_results(
+        results,
+        baseline=baseline,
+        indicators=spec.view("comparison"),
+        years=spec.comparison_years,
+        cost_variable=spec.cumulative_cost,
+    )
     units = dict(zip(results["variable"], results["unit"], strict=True))
+    observed = observed_points(observed, spec.dimension)
 
     fmt = args.format
     figures: dict[str, bytes] = {}
-    for ind in CORE_INDICATORS:
-        fig, _ = plot_projection(results, ind, regions=[AGGREGATE], observed=observed)
+    for ind in spec.view("headline"):
+        fig, _ = plot_projection(results, ind, spec, observed=observed)
         figures[f"trajectory_{ind}.{fmt}"] = render(fig, fmt)
-    fig, _ = plot_regional(results, "urbanization_rate", observed=observed)
-    figures[f"urbanization_by_region.{fmt}"] = render(fig, fmt)
-    fig, _ = plot_effect_per_billion(comparison, year=EFFECT_YEAR, baseline=baseline, units=units)
-    figures[f"effect_per_billion_yuan_{EFFECT_YEAR}.{fmt}"] = render(fig, fmt)
+    first = spec.view("headline")[0]
+    if spec.dimension is not None:
+        fig, _ = plot_regional(results, first, spec, observed=observed)
+        figures[f"{first.removesuffix('_rate')}_by_region.{fmt}"] = render(fig, fmt)
+    if spec.cumulative_cost is not None:
+        fig, _ = plot_effect_per_billion(
+            comparison, spec, year=EFFECT_YEAR, baseline=baseline, units=units
+        )
+        figures[f"effect_per_billion_yuan_{EFFECT_YEAR}.{fmt}"] = render(fig, fmt)
 
     write_csv(results, out / "results.csv")
     write_csv(comparison, out / "comparison.csv")
@@ -133,8 +150,9 @@ def handler(args: argparse.Namespace) -> int:
             "run_seconds": round(elapsed, 3),
         },
     )
-    table = summary_table(comparison, units=units)
-    print(format_summary(table, baseline=baseline))
+    table = summary_table(comparison, spec, units=units)
+    region = spec.dimension.aggregate if spec.dimension is not None else ""
+    print(format_summary(table, baseline=baseline, region=region))
     print()
     print(
         f"{len(inputs)} scenarios run with the {engine} engine in {elapsed:.1f} s;"

@@ -158,7 +158,6 @@ def handler(args: argparse.Namespace) -> int:
         plan_ensemble,
     )
     from sdplanner.executors import make_executor
-    from sdplanner.regions import AGGREGATE
     from sdplanner.results import prepare_output_dir, write_csv, write_manifest
     from sdplanner.run import prepare_run
     from sdplanner.uncertainty import load_uncertainty
@@ -198,8 +197,9 @@ def handler(args: argparse.Namespace) -> int:
             fig, _ = fan_chart(
                 result.frame,
                 o.name,
-                observed=observed_points(o.name),
+                observed=observed_points(o.name, inputs.model.spec.dimension),
                 unit=inputs.model.units(o.name),
+                aggregate=_aggregate_label(inputs.model),
             )
             path = out / f"fan_{o.name}.png"
             atomic_write_bytes(path, render(fig, "png", dpi=110))
@@ -254,7 +254,12 @@ def handler(args: argparse.Namespace) -> int:
     frame = result.frame
     last = int(frame["year"].max())
     years = [y for y in (2030, last) if y in set(frame["year"])]
-    agg = frame[(frame.region == AGGREGATE) & frame.year.isin(years)]
+    agg = frame[(frame.region == _aggregate_label(inputs.model)) & frame.year.isin(years)]
     table = agg.set_index(["variable", "year"])[["p05", "p50", "p95"]]
     print(table.to_string(float_format="{:.4g}".format))
     return 0
+
+
+def _aggregate_label(model) -> str:
+    dim = model.spec.dimension
+    return dim.aggregate if dim is not None else ""

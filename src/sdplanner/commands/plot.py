@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from sdplanner.errors import DataError, OutputError, did_you_mean
+from sdplanner.model import load_model
 from sdplanner.plots import FORMATS, observed_points, plot_projection, render
-from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES
 from sdplanner.results import atomic_write_bytes, prepare_output_dir
 
 __all__ = [
@@ -105,8 +105,7 @@ def read_observed_csv(path: str | os.PathLike) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The figures converted by `sdplanner.plots.observed_points`: columns ``indicator,
-        region, year, value`` for the 14 regions and the aggregate, in the model's units.
+        The file's rows as text (convert them with `sdplanner.plots.observed_points`).
 
     Raises
     ------
@@ -124,7 +123,7 @@ def read_observed_csv(path: str | os.PathLike) -> pd.DataFrame:
         )
     _numbers(frame, "year", path, "a year")
     _numbers(frame, "value", path, "a number")
-    return observed_points(frame)
+    return frame
 
 
 def figure_format(path: str | os.PathLike, option: str = "--out") -> str:
@@ -192,7 +191,7 @@ def register(sub) -> None:
         nargs="+",
         action="extend",
         metavar="R",
-        help=f"region(s) to plot (default: {AGGREGATE!r})",
+        help="region(s) to plot (default: the aggregate)",
     )
     p.add_argument(
         "--scenario",
@@ -207,6 +206,11 @@ def register(sub) -> None:
         help="observed figures to overlay (columns indicator, area, year, value[, unit])",
     )
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
+    p.add_argument(
+        "--model",
+        metavar="MODEL.mdl",
+        help="the model the results are of, for labels and units (default: the shipped model)",
+    )
     p.set_defaults(handler=handler)
 
 
@@ -233,10 +237,17 @@ def handler(args: argparse.Namespace) -> int:
     out = Path(args.out)
     fmt = figure_format(out)
     results = read_results_csv(args.results)
-    observed = read_observed_csv(args.observed) if args.observed else None
+    spec = load_model(args.model).spec
+    observed = None
+    if args.observed:
+        observed = observed_points(read_observed_csv(args.observed), spec.dimension)
     _check_option("--variable", [args.variable], set(results["variable"]), "variable")
     sub = results[results["variable"] == args.variable]
-    regions = [AGGREGATE if r in AGGREGATE_ALIASES else r for r in (args.region or [])]
+    dim = spec.dimension
+    regions = [
+        dim.aggregate if dim is not None and r in dim.aggregate_aliases else r
+        for r in (args.region or [])
+    ]
     _check_option("--region", regions, list(dict.fromkeys(sub["region"])), "region")
     _check_option(
         "--scenario", args.scenario or [], list(dict.fromkeys(sub["scenario"])), "scenario"
@@ -244,7 +255,7 @@ def handler(args: argparse.Namespace) -> int:
     if out.exists() and out.is_dir():
         raise OutputError(f"--out: {out}: expected a file name, found a directory")
     fig, _ = plot_projection(
-        results, args.variable, regions=regions, scenarios=args.scenario, observed=observed
+        results, args.variable, spec, regions=regions, scenarios=args.scenario, observed=observed
     )
     data = render(fig, fmt)
     prepare_output_dir(out.parent if str(out.parent) else ".")

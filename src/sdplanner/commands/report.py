@@ -43,6 +43,11 @@ def register(sub) -> None:
         " (default: RESULTS_DIR/ensemble if present)",
     )
     p.add_argument("--title", help="heading of the report")
+    p.add_argument(
+        "--model",
+        metavar="MODEL.mdl",
+        help="the model the outputs are of, for labels (default: the shipped model)",
+    )
     p.set_defaults(handler=handler)
 
 
@@ -68,6 +73,7 @@ def handler(args: argparse.Namespace) -> int:
         calibration=args.calibration,
         ensemble=args.ensemble,
         title=args.title,
+        model=args.model,
     )
     size = path.stat().st_size
     print(f"report: {path} ({size / 1024:.0f} KiB, self-contained)")

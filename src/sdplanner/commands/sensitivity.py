@@ -28,7 +28,7 @@ def register(sub) -> None:
         "--years", default=None, help="comma-separated years (default: 2030 and the last year)"
     )
     p.add_argument(
-        "--region", default="All 14 regions", help="region analysed (default: All 14 regions)"
+        "--region", default=None, help="region analysed (default: the aggregate of the regions)"
     )
     p.set_defaults(handler=handler)
 
@@ -92,7 +92,7 @@ def handler(args: argparse.Namespace) -> int:
             "base_samples": result.base_samples,
             "runs": result.runs,
             "backend": result.backend,
-            "region": args.region,
+            "region": plan.targets[0][1],
             "notes": result.notes,
             "figures": figures,
             "seconds": round(seconds, 3),

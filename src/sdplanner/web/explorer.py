@@ -37,22 +37,14 @@ import yaml
 
 from sdplanner.engine import SimulationOutput, TimeSeries, get_engine
 from sdplanner.errors import SdplannerError, did_you_mean
-from sdplanner.levers import LEVERS, PATHS, Lever, lever_by_name
 from sdplanner.model import ModelInfo, load_model
-from sdplanner.regions import AGGREGATE, AGGREGATE_ALIASES, REGIONS
 from sdplanner.resources import default_params_path
-from sdplanner.results import (
-    OUTPUT_VARIABLES,
-    RESULT_COLUMNS,
-    OutputVariable,
-    required_variables,
-    to_frame,
-)
+from sdplanner.results import RESULT_COLUMNS, required_variables, to_frame
 from sdplanner.run import prepare_run
 from sdplanner.scenario import MAX_RAMP_YEARS, LeverSetting, Scenario, load_scenario
+from sdplanner.spec import LeverSpec, OutputSpec
 
 __all__ = [
-    "DEFAULT_INDICATOR",
     "MAX_BODY_BYTES",
     "Explorer",
     "ExplorerError",
@@ -62,8 +54,6 @@ __all__ = [
 
 #: Largest request body accepted (bytes); a full request is well under 2 KiB.
 MAX_BODY_BYTES = 64 * 1024
-#: Indicator drawn when a request names none.
-DEFAULT_INDICATOR = "urbanization_rate"
 #: Longest scenario name or description accepted (characters).
 MAX_NAME_CHARS = 100
 MAX_DESCRIPTION_CHARS = 2000
@@ -73,7 +63,6 @@ _RUN_KEYS = ("scenario", "levers", "region", "indicator")
 _SAVE_KEYS = (*_RUN_KEYS, "name", "description")
 _LEVER_FIELDS = ("strength", "start", "ramp_years")
 _CACHE_SIZE = 32
-_OUTPUTS = {o.name: o for o in OUTPUT_VARIABLES}
 
 
 class ExplorerError(SdplannerError):
@@ -322,9 +311,15 @@ class Explorer:
             path = Path(ensemble)
             if path.is_dir():
                 path = path / "percentiles.csv"
-            self.ensemble = read_percentiles(path)
+            self.ensemble = read_percentiles(path, self.model.spec)
             self.ensemble_path = path
-        self._variables = required_variables(OUTPUT_VARIABLES)
+        self.spec = self.model.spec
+        self._outputs = {o.name: o for o in self.spec.outputs}
+        self._default_indicator = self.spec.view("headline")[0]
+        dim = self.spec.dimension
+        self._aggregate = dim.aggregate if dim is not None else ""
+        self._aggregate_aliases = dim.aggregate_aliases if dim is not None else ()
+        self._variables = required_variables(self.spec.outputs)
         self._entries: dict[str, _ScenarioEntry] = {}
         self._runs: OrderedDict[tuple, _Run] = OrderedDict()
         self._lock = threading.Lock()
@@ -392,11 +387,11 @@ class Explorer:
                 "levers: expected an object of lever name -> strength or"
                 f" {{strength, start, ramp_years}}, found {_json_type(raw)}"
             )
-        names = [lv.name for lv in LEVERS]
+        names = [lv.name for lv in self.spec.levers]
         edits: dict[str, dict[str, float]] = {}
         for name, value in raw.items():
             where = f"levers.{_key(name)}"
-            lever = lever_by_name(name)
+            lever = self.spec.lever(name) if isinstance(name, str) else None
             if lever is None:
                 raise RequestError(
                     f"{where}: unknown lever{did_you_mean(name, names)}; expected one of"
@@ -415,7 +410,7 @@ class Explorer:
             edits[name] = self._lever_fields(lever, fields, where)
         return edits
 
-    def _lever_fields(self, lever: Lever, fields: Mapping, where: str) -> dict[str, float]:
+    def _lever_fields(self, lever: LeverSpec, fields: Mapping, where: str) -> dict[str, float]:
         out: dict[str, float] = {}
         for key, value in fields.items():
             w = f"{where}.{key}" if len(fields) > 1 or key != "strength" else where
@@ -433,26 +428,28 @@ class Explorer:
 
     def _region(self, value: Any) -> str:
         if value is None:
-            return AGGREGATE
-        options = [AGGREGATE, *REGIONS]
-        if isinstance(value, str) and value in AGGREGATE_ALIASES:
-            return AGGREGATE
+            return self._aggregate
+        regions = self.model.regions
+        options = [self._aggregate, *regions]
+        if isinstance(value, str) and value in self._aggregate_aliases:
+            return self._aggregate
         if not isinstance(value, str) or value not in options:
             raise RequestError(
-                f"region: expected {AGGREGATE!r} or one of the 14 regions, found"
-                f" {_show(value)}{did_you_mean(value, options)}"
+                f"region: expected {self._aggregate!r} or one of the {len(regions)} regions,"
+                f" found {_show(value)}{did_you_mean(value, options)}"
             )
         return value
 
-    def _indicator(self, value: Any) -> OutputVariable:
+    def _indicator(self, value: Any) -> OutputSpec:
+        default = self._default_indicator
         if value is None:
-            return _OUTPUTS[DEFAULT_INDICATOR]
-        if not isinstance(value, str) or value not in _OUTPUTS:
+            return self._outputs[default]
+        if not isinstance(value, str) or value not in self._outputs:
             raise RequestError(
-                f"indicator: expected a results variable such as {DEFAULT_INDICATOR!r}, found"
-                f" {_show(value)}{did_you_mean(value, _OUTPUTS)}"
+                f"indicator: expected a results variable such as {default!r}, found"
+                f" {_show(value)}{did_you_mean(value, self._outputs)}"
             )
-        return _OUTPUTS[value]
+        return self._outputs[value]
 
     def _name(self, value: Any, default: str) -> str:
         if value is None:
@@ -483,7 +480,7 @@ class Explorer:
         """
         levers = dict(start.levers)
         for lname, fields in edits.items():
-            lever = lever_by_name(lname)
+            lever = self.spec.lever(lname)
             base = levers.get(lname)
             if base is None:
                 base = LeverSetting(
@@ -623,7 +620,7 @@ class Explorer:
         """
         entries = self._scan()
         paths = []
-        for key, (section, title) in PATHS.items():
+        for key, (section, title) in self.spec.paths.items():
             levers = [
                 {
                     "name": lv.name,
@@ -635,7 +632,7 @@ class Explorer:
                     "default_start": lv.default_start,
                     "default_ramp_years": lv.default_ramp_years,
                 }
-                for lv in LEVERS
+                for lv in self.spec.levers
                 if lv.path == key
             ]
             paths.append({"key": key, "section": section, "title": title, "levers": levers})
@@ -645,9 +642,9 @@ class Explorer:
                 "label": self.model.variables[o.name].name,
                 "unit": self.model.units(o.name),
                 "comment": self.model.variables[o.name].comment,
-                "aggregate": "weighted mean" if o.weight else "sum",
+                "aggregate": {"mean": "weighted mean"}.get(o.aggregate, o.aggregate),
             }
-            for o in OUTPUT_VARIABLES
+            for o in self.spec.outputs
         ]
         scenarios = []
         for e in entries:
@@ -671,9 +668,9 @@ class Explorer:
             "engine": self.engine_name,
             "parameters": self._params_description(),
             "paths": paths,
-            "regions": [AGGREGATE, *REGIONS],
+            "regions": [self._aggregate, *self.model.regions],
             "indicators": indicators,
-            "default_indicator": DEFAULT_INDICATOR,
+            "default_indicator": self._default_indicator,
             "scenarios": scenarios,
             "baseline": base.file or None,
             "ensemble": None
@@ -712,15 +709,16 @@ class Explorer:
         t0 = time.perf_counter()
         req = self._runs_for(body)
         runs = self._three_runs(req)
-        ov: OutputVariable = req["indicator"]
+        ov: OutputSpec = req["indicator"]
         region: str = req["region"]
         series = []
         costs = {}
         model_seconds = 0.0
+        cost_output = self._outputs.get(self.spec.cumulative_cost or "")
         for role, scen, run, hit in runs:
-            years, (values, cost) = self._series(
-                run.output, [ov, _OUTPUTS["cumulative_policy_cost"]], region
-            )
+            wanted = [ov, cost_output] if cost_output is not None else [ov]
+            years, (values, *rest) = self._series(run.output, wanted, region)
+            cost = rest[0] if rest else np.array([np.nan])
             series.append(
                 {
                     "role": role,
@@ -767,15 +765,15 @@ class Explorer:
         }
 
     def _series(
-        self, output: SimulationOutput, outputs: list[OutputVariable], region: str
+        self, output: SimulationOutput, outputs: list[OutputSpec], region: str
     ) -> tuple[list[int], list[np.ndarray]]:
         """Return the saved years and each output's values for one region (or the aggregate)."""
         years = [int(y) for y in np.rint(output.times)]
-        if region != AGGREGATE:
+        if region != self._aggregate:
             j = self.model.regions.index(region)
             return years, [np.asarray(output.values[o.name])[:, j] for o in outputs]
         frame = to_frame(output, self.model, "", outputs=outputs)
-        rows = frame[frame.region == AGGREGATE]
+        rows = frame[frame.region == self._aggregate]
         return years, [rows.value[rows.variable == o.name].to_numpy(dtype=float) for o in outputs]
 
     def _bands(self, start_name: str, region: str, variable: str) -> dict[str, Any] | None:

@@ -17,11 +17,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdplanner.data import read_observations
+from sdplanner.data import load_area_mapping, read_observations
 from sdplanner.errors import DataError
 from sdplanner.model import ModelInfo
 from sdplanner.resources import data_path
-from sdplanner.results import OUTPUT_VARIABLES
 
 __all__ = ["ObservedPoint", "load_observed_points"]
 
@@ -120,13 +119,16 @@ def load_observed_points(
         When the file is missing or invalid (see `sdplanner.data.read_observations`).
     """
     src = Path(path) if path is not None else data_path("seed_figures.csv")
-    observations = read_observations(src)
+    dim = model.spec.dimension
+    if dim is None:
+        return {}
+    observations = read_observations(src, load_area_mapping(None, dim))
     try:
         extras = _row_extras(src)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{src}: cannot read as UTF-8 CSV ({exc})") from None
-    intensive = {o.name for o in OUTPUT_VARIABLES if o.weight}
-    names = {o.name for o in OUTPUT_VARIABLES}
+    intensive = {o.name for o in model.spec.outputs if o.aggregate == "mean"}
+    names = {o.name for o in model.spec.outputs}
     points: dict[tuple[str, str], list[ObservedPoint]] = {}
     for obs in observations.rows:
         if obs.indicator not in names or not obs.area.modelled:

@@ -1,6 +1,6 @@
 """Generate the constants tables of ``docs/model.md`` from the ``.mdl``.
 
-``python -m sdplanner.modeldoc docs/model.md`` rewrites the part of the file between the
+``python tools/modeldoc.py docs/model.md`` rewrites the part of the file between the
 markers ``<!-- constants:start -->`` and ``<!-- constants:end -->``; a test checks that the
 document lists every constant of the model with its current value.
 """
@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from sdplanner.levers import LEVERS
 from sdplanner.model import ModelInfo, load_model
 
 __all__ = ["constants_markdown", "update_document"]
@@ -43,9 +42,7 @@ def constants_markdown(model: ModelInfo) -> str:
     str
         Three tables: scalar constants, per-region constants, lever constants.
     """
-    lever_consts = set()
-    for lever in LEVERS:
-        lever_consts |= {lever.strength_constant, lever.start_constant, lever.ramp_constant}
+    lever_consts = set(model.spec.lever_constants)
     scalars, regional, levers = [], [], []
     for py, value in sorted(model.constants.items()):
         info = model.variables[py]
