@@ -10,7 +10,7 @@ import pytest
 
 from tests.shipped import REGIONS
 
-from .conftest import DATA, ROOT, load_tool
+from .conftest import DATA, ROOT
 
 
 def _read_csv(path):
@@ -143,13 +143,3 @@ def test_halving_time_step_changes_outputs_by_less_than_half_percent(model):
         near_zero = scale < 1e-6
         assert np.all(np.abs(a - b)[~near_zero] <= 0.005 * scale[~near_zero]), out.name
         assert np.all(np.abs(a - b)[near_zero] <= 1e-6), out.name
-
-
-def test_model_doc_lists_every_constant_with_its_value(model):
-    constants_markdown = load_tool("modeldoc").constants_markdown
-
-    text = (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
-    # The generated section is current: regenerate with `python tools/modeldoc.py`.
-    assert constants_markdown(model) in text
-    for py in model.constants:
-        assert model.variables[py].name in text, py

@@ -1,0 +1,298 @@
+"""Regenerate every figure README.md and docs/ quote, from the commands that produce it.
+
+A figure quoted in a document stands between markers that name what produces it:
+
+* a block (a table, a list, a paragraph)::
+
+      <!-- generated:scenarios.summary -->
+      ...
+      <!-- /generated:scenarios.summary -->
+
+* a number inside a sentence: ``<!-- n:scenarios.all_five_urbanization_2030 -->+6.97<!-- /n -->``.
+
+Each name is ``FAMILY.KEY``; a family is a function below that computes all its keys at once
+(one run of ``compare`` serves every figure of the scenario comparison). Usage::
+
+    python tools/docs_numbers.py --write     # rewrite every marked figure
+    python tools/docs_numbers.py --check     # exit 1 and list what is stale (the test does this)
+
+`tests/test_docs_numbers.py` fails when a quoted figure differs from what this prints, when a
+document names a figure no family produces, or when a family's figure is quoted nowhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+#: The documents whose figures are generated.
+DOCUMENTS = ("README.md", "docs/*.md", "benchmarks/RESULTS.md", "calibration/README.md")
+
+_BLOCK = re.compile(
+    r"(<!-- generated:(?P<name>[\w.\-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)",
+    re.DOTALL,
+)
+_INLINE = re.compile(r"(<!-- n:(?P<name>[\w.\-]+) -->)(?P<body>.*?)(<!-- /n -->)", re.DOTALL)
+
+Family = Callable[[], dict[str, str]]
+FAMILIES: dict[str, Family] = {}
+
+
+def family(name: str) -> Callable[[Family], Family]:
+    """Register a function that returns every figure of one family (key -> text)."""
+
+    def register(func: Family) -> Family:
+        FAMILIES[name] = cache(func)
+        return func
+
+    return register
+
+
+def documents(root: Path = ROOT) -> list[Path]:
+    """Return the documents that may quote generated figures, in a stable order."""
+    out: list[Path] = []
+    for pattern in DOCUMENTS:
+        out.extend(sorted(root.glob(pattern)))
+    return out
+
+
+def quoted_names(text: str) -> list[str]:
+    """Return every figure name a document quotes (blocks and inline numbers)."""
+    return [m["name"] for m in _BLOCK.finditer(text)] + [m["name"] for m in _INLINE.finditer(text)]
+
+
+def figure(name: str) -> str:
+    """Return the current text of one figure ``FAMILY.KEY``.
+
+    Raises
+    ------
+    KeyError
+        When no family produces that name.
+    """
+    fam, _, key = name.partition(".")
+    if fam not in FAMILIES:
+        raise KeyError(f"{name}: no family {fam!r} (known: {', '.join(sorted(FAMILIES))})")
+    values = FAMILIES[fam]()
+    if key not in values:
+        raise KeyError(f"{name}: family {fam!r} has no figure {key!r}")
+    return values[key]
+
+
+def render(text: str) -> str:
+    """Return a document with every marked figure replaced by its current value."""
+
+    def block(m: re.Match) -> str:
+        body = figure(m["name"]).rstrip("\n") + "\n"
+        return f"{m.group(1)}{body}{m.group(4)}"
+
+    def inline(m: re.Match) -> str:
+        return f"{m.group(1)}{figure(m['name'])}{m.group(4)}"
+
+    return _INLINE.sub(inline, _BLOCK.sub(block, text))
+
+
+def stale(paths: Iterable[Path]) -> list[str]:
+    """Return one line per document whose figures differ from what the families produce."""
+    out = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        new = render(text)
+        if new != text:
+            names = [
+                n for n in dict.fromkeys(quoted_names(text)) if _quoted(text, n) != _quoted(new, n)
+            ]
+            out.append(f"{path.relative_to(ROOT)}: stale {', '.join(names)}")
+    return out
+
+
+def _quoted(text: str, name: str) -> list[str]:
+    esc = re.escape(name)
+    pattern = (
+        rf"<!-- generated:{esc} -->\n(.*?)<!-- /generated:{esc} -->"
+        rf"|<!-- n:{esc} -->(.*?)<!-- /n -->"
+    )
+    return [a or b for a, b in re.findall(pattern, text, re.DOTALL)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite (``--write``) or check (``--check``) every generated figure of the docs."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="rewrite the documents")
+    mode.add_argument("--check", action="store_true", help="exit 1 when a figure is stale")
+    args = parser.parse_args(argv)
+    paths = documents()
+    if args.check:
+        lines = stale(paths)
+        for line in lines:
+            print(line)
+        return 1 if lines else 0
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        new = render(text)
+        if new != text:
+            path.write_text(new, encoding="utf-8")
+            print(f"updated {path.relative_to(ROOT)}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# Helpers for the families
+# --------------------------------------------------------------------------------------
+def fmt(value: float, digits: int = 0, *, signed: bool = False) -> str:
+    """Format a number as the docs write it: thousands separators, fixed decimals."""
+    return f"{value:+,.{digits}f}" if signed else f"{value:,.{digits}f}"
+
+
+def _g(value: float) -> str:
+    return f"{value:,.6g}" if abs(value) >= 1000 else f"{value:.6g}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def constants_markdown(model) -> str:
+    """Return Markdown tables of every constant: unit, value(s), source or assumption.
+
+    Parameters
+    ----------
+    model : ModelInfo
+        The loaded model.
+
+    Returns
+    -------
+    str
+        Three tables: scalar constants, per-region constants, lever constants.
+    """
+    lever_consts = set(model.spec.lever_constants)
+    scalars, regional, levers = [], [], []
+    for py, value in sorted(model.constants.items()):
+        info = model.variables[py]
+        if py in lever_consts:
+            levers.append((info, value))
+        elif isinstance(value, np.ndarray):
+            regional.append((info, value))
+        else:
+            scalars.append((info, value))
+    out = ["### Scalar constants", "", "| constant | unit | value | source or assumption |"]
+    out.append("|---|---|---|---|")
+    for info, value in scalars:
+        row = f"| {info.name} | {info.units} | {_g(value)} | {_escape(info.comment)} |"
+        out.append(row)
+    out += ["", "### Per-region constants", ""]
+    for info, value in regional:
+        out.append(f"**{info.name}** ({info.units}): {_escape(info.comment)}")
+        out.append("")
+        out.append("| " + " | ".join(model.regions) + " |")
+        out.append("|" + "---|" * len(model.regions))
+        out.append("| " + " | ".join(_g(v) for v in value) + " |")
+        out.append("")
+    out += ["### Policy lever constants (defaults: no new policy)", ""]
+    out += ["| constant | unit | default (all regions) | meaning |", "|---|---|---|---|"]
+    for info, value in levers:
+        shown = _g(float(np.unique(value)[0])) if np.ndim(value) else _g(value)
+        out.append(f"| {info.name} | {info.units} | {shown} | {_escape(info.comment)} |")
+    return "\n".join(out) + "\n"
+
+
+def markdown_table(header: list[str], rows: Iterable[list[str]]) -> str:
+    """Return a Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# Families
+# --------------------------------------------------------------------------------------
+@cache
+def _model():
+    from sdplanner.model import load_model
+
+    return load_model()
+
+
+@family("model")
+def _model_facts() -> dict[str, str]:
+    """Return the model's constants and levers, from the .mdl and its spec."""
+    model = _model()
+    spec = model.spec
+    rows = []
+    for lever in spec.levers:
+        section, title = spec.paths[lever.path]
+        rows.append(
+            [
+                f"`{lever.name}`",
+                f"{title} ({section})",
+                lever.unit,
+                f"{lever.minimum:g}..{lever.maximum:g}",
+                f"{lever.default_start:g}, {lever.default_ramp_years:g} years",
+                lever.description,
+                lever.cost_rule,
+            ]
+        )
+    levers = markdown_table(
+        [
+            "lever",
+            "path",
+            "unit",
+            "range",
+            "default start, ramp",
+            "what it does",
+            "cost (yuan/year)",
+        ],
+        rows,
+    )
+    return {
+        "constants": constants_markdown(model),
+        "levers": levers,
+        "n_levers": str(len(spec.levers)),
+        "n_regions": str(len(model.regions)),
+        "n_outputs": str(len(spec.outputs)),
+    }
+
+
+@cache
+def _shipped_comparison():
+    from sdplanner.compare import compare_scenarios
+
+    files = [ROOT / "scenarios" / "baseline.yaml"]
+    files += sorted((ROOT / "scenarios").glob("path-*.yaml"))
+    files += [ROOT / "scenarios" / "all-five.yaml"]
+    return compare_scenarios(files, engine="batch")
+
+
+@family("scenarios")
+def _scenario_figures() -> dict[str, str]:
+    """Return the shipped comparison (`sdplanner compare` on every shipped scenario)."""
+    from sdplanner.compare import format_summary
+
+    res = _shipped_comparison()
+    spec = res.inputs[0].model.spec
+    out = {
+        "summary": "```\n"
+        + format_summary(res.summary(), baseline=res.baseline, region=spec.dimension.aggregate)
+        + "\n```",
+    }
+    comp = res.comparison
+    agg = comp[comp.region == spec.dimension.aggregate]
+    for row in agg.itertuples():
+        disp = spec.display(row.indicator)
+        key = f"{row.scenario}.{row.indicator}.{row.year}"
+        out[f"delta.{key}"] = fmt(row.delta * disp.scale, 2, signed=True)
+        out[f"value.{key}"] = fmt(row.value * disp.scale, 2)
+        if np.isfinite(row.cumulative_cost_billion_yuan):
+            out[f"cost.{row.scenario}.{row.year}"] = fmt(row.cumulative_cost_billion_yuan, 0)
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
