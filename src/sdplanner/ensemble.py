@@ -357,20 +357,10 @@ class EnsembleJob:
             Shape ``(n, n_cells)`` (or ``(n, len(select))``).
         """
         variables = required_variables(self.outputs)
-        if hasattr(engine, "run_batch"):
-            out = engine.run_batch(
-                self.params, dict(batch), final_time=self.final_time, variables=variables
-            )
-            values = out.values
-        else:  # the PySD reference: one run per sample
-            n = len(next(iter(batch.values())))
-            runs = []
-            for i in range(n):
-                params = dict(self.params)
-                params.update({k: v[i] for k, v in batch.items()})
-                runs.append(engine.run(params, final_time=self.final_time, variables=variables))
-            values = {k: np.stack([r.values[k] for r in runs]) for k in variables}
-        cells = output_cells(values, self.outputs)
+        out = engine.run_batch(
+            self.params, dict(batch), final_time=self.final_time, variables=variables
+        )
+        cells = output_cells(out.values, self.outputs)
         return cells if self.select is None else np.ascontiguousarray(cells[:, self.select])
 
 

@@ -80,3 +80,15 @@ class Engine(Protocol):
     ) -> SimulationOutput:
         """Run once with the given parameter overrides; return the saved trajectories."""
         ...
+
+    def run_batch(
+        self,
+        params: Mapping[str, ParamValue] | None = None,
+        batch: Mapping[str, np.ndarray] | None = None,
+        *,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        variables: Sequence[str] | None = None,
+    ) -> SimulationOutput:
+        """Run once per sample of ``batch`` (arrays ``(n,)`` or ``(n, n_regions)``)."""
+        ...

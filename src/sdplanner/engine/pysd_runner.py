@@ -37,6 +37,8 @@ class PysdEngine:
 
     def _to_pysd(self, name: str, value: ParamValue):
         elements = list(self.info.elements)
+        dim = self.info.spec.dimension
+        sub = dim.subscript if dim is not None else "Region"
         if isinstance(value, TimeSeries):
             # Hold the end values beyond the given years (TimeSeries semantics): PySD returns
             # NaN outside the index of a per-region series, so pad both ends far away.
@@ -46,9 +48,7 @@ class PysdEngine:
             vals = np.concatenate([value.values[:1], value.values, value.values[-1:]])
             if vals.ndim == 1:
                 return pd.Series(vals.astype(float), index=years)
-            data = [
-                xr.DataArray(row.astype(float), {"Region": elements}, ["Region"]) for row in vals
-            ]
+            data = [xr.DataArray(row.astype(float), {sub: elements}, [sub]) for row in vals]
             return pd.Series(data, index=years)
         arr = np.asarray(value, dtype=float)
         if arr.ndim == 0:
@@ -58,7 +58,7 @@ class PysdEngine:
                 f"parameter {name}: expected a scalar or {len(elements)} regional values,"
                 f" found shape {arr.shape}"
             )
-        return xr.DataArray(arr, {"Region": elements}, ["Region"])
+        return xr.DataArray(arr, {sub: elements}, [sub])
 
     def run(
         self,
@@ -120,3 +120,51 @@ class PysdEngine:
             else:
                 out.values[name] = col.to_numpy(dtype=float)
         return out
+
+    def run_batch(
+        self,
+        params: Mapping[str, ParamValue] | None = None,
+        batch: Mapping[str, np.ndarray] | None = None,
+        *,
+        final_time: float | None = None,
+        time_step: float | None = None,
+        variables: Sequence[str] | None = None,
+    ) -> SimulationOutput:
+        """Run the model once per sample of a batch (PySD runs one sample at a time).
+
+        Parameters
+        ----------
+        params : mapping, optional
+            Overrides common to every sample, as in `run`.
+        batch : mapping, optional
+            ``py_name -> array`` of per-sample values, shape ``(n,)`` or ``(n, n_regions)``;
+            one sample without it.
+        final_time, time_step, variables
+            As in `run`.
+
+        Returns
+        -------
+        SimulationOutput
+            ``(n, n_times)`` or ``(n, n_times, n_regions)`` per variable, as the batch
+            engine returns them.
+
+        Raises
+        ------
+        EngineError
+            For per-sample arrays of different lengths, or as `run` does.
+        """
+        batch = dict(batch or {})
+        sizes = {len(np.asarray(v)) for v in batch.values()}
+        if len(sizes) > 1:
+            raise EngineError(f"batch: expected arrays of one length, found {sorted(sizes)}")
+        n = sizes.pop() if sizes else 1
+        runs = []
+        for i in range(n):
+            sample = dict(params or {})
+            sample.update({k: np.asarray(v)[i] for k, v in batch.items()})
+            runs.append(
+                self.run(sample, final_time=final_time, time_step=time_step, variables=variables)
+            )
+        names = list(runs[0].values)
+        values = {k: np.stack([r.values[k] for r in runs]) for k in names}
+        return SimulationOutput(times=runs[0].times, values=values, engine=self.name)
