@@ -153,3 +153,15 @@ def test_outputs_have_ordinary_permissions(run_dir):
     os.umask(mask)
     for name in ("results.csv", "manifest.json"):
         assert (run_dir / name).stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_api_default_engine_is_the_batch_engine(monkeypatch):
+    import sdplanner
+    from sdplanner.engine.pysd_runner import PysdEngine
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the API ran PySD without being asked to")
+
+    monkeypatch.setattr(PysdEngine, "run", refuse)
+    df = sdplanner.run_scenario(SCENARIOS / "baseline.yaml")
+    assert len(df) > 0 and df["value"].notna().all()

@@ -75,15 +75,15 @@ def prepare_run(
     return RunInputs(info, scen, files, merged)
 
 
-def run_prepared(inputs: RunInputs, *, engine: str = "pysd") -> pd.DataFrame:
+def run_prepared(inputs: RunInputs, *, engine: str = "batch") -> pd.DataFrame:
     """Simulate validated inputs and return the tidy results table.
 
     Parameters
     ----------
     inputs : RunInputs
         From `prepare_run`.
-    engine : {"pysd", "batch"}
-        Simulation engine.
+    engine : {"batch", "pysd"}
+        Simulation engine: the fast batch engine (default) or the PySD reference.
 
     Returns
     -------
@@ -104,7 +104,7 @@ def run_scenario(
     *,
     model: str | os.PathLike | ModelInfo | None = None,
     params: str | os.PathLike | bool | None = None,
-    engine: str = "pysd",
+    engine: str = "batch",
 ) -> pd.DataFrame:
     """Run one scenario and return its results in long form.
 
@@ -116,8 +116,8 @@ def run_scenario(
         The ``.mdl``; the shipped model when omitted.
     params : path-like, False or None
         Parameter file; None uses the shipped calibrated parameters when present.
-    engine : {"pysd", "batch"}
-        Simulation engine.
+    engine : {"batch", "pysd"}
+        Simulation engine: the fast batch engine (default) or the PySD reference.
 
     Returns
     -------

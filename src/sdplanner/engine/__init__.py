@@ -5,20 +5,21 @@ from sdplanner.engine.base import Engine, ParamValue, SimulationOutput, TimeSeri
 __all__ = ["Engine", "ParamValue", "SimulationOutput", "TimeSeries", "get_engine"]
 
 
-def get_engine(name: str = "pysd", model_path=None) -> Engine:
+def get_engine(name: str = "batch", model_path=None) -> Engine:
     """Return an engine by name for a model.
 
     Parameters
     ----------
-    name : {"pysd", "batch"}
-        ``"pysd"`` is the reference; ``"batch"`` the vectorized NumPy engine.
+    name : {"batch", "pysd"}
+        ``"batch"`` (the default) is the fast engine generated from the ``.mdl`` (C kernel,
+        or NumPy where no C compiler works); ``"pysd"`` the reference it is tested against.
     model_path : path-like, optional
         The ``.mdl``; the shipped model when omitted.
 
     Returns
     -------
     Engine
-        An object with ``run(params, final_time=, time_step=, variables=)``.
+        An object with ``run(params, ...)`` and ``run_batch(params, batch, ...)``.
     """
     from sdplanner.errors import EngineError
 
