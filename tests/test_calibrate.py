@@ -80,7 +80,8 @@ class FakeEngine:
         n = len(next(iter(batch.values()))) if batch else 1
         a = np.broadcast_to(batch.get("level_a", self.model.constants["level_a"]), (n,))
         b = np.broadcast_to(batch.get("slope_b", self.model.constants["slope_b"]), (n,))
-        c = np.broadcast_to(batch.get("region_c", self.model.constants["region_c"]), (n, 14))
+        regions = len(self.model.regions)
+        c = np.broadcast_to(batch.get("region_c", self.model.constants["region_c"]), (n, regions))
         t = np.arange(2010.0, float(final_time) + 0.5)
         y = a[:, None, None] + b[:, None, None] * (t - 2010)[None, :, None] * c[:, None, :]
         return SimulationOutput(times=t, values={"y": y, "pop": np.ones_like(y)}, engine="fake")
@@ -148,6 +149,21 @@ def test_bootstrap_is_seeded_and_close_to_the_profile(tmp_path):
     # 200 resamples of 12 residuals: percentile interval widths scatter by ~20 %; they must
     # agree with the exact interval within a factor 1.6.
     assert np.all(width_b / width_p > 1 / 1.6) and np.all(width_b / width_p < 1.6)
+
+
+def test_bootstrap_does_not_depend_on_the_number_of_starts(tmp_path):
+    rng = np.random.default_rng(3)
+    years = np.arange(2010, 2022)
+    obs = 1.0 + 0.5 * (years - 2010.0) + rng.normal(0, 0.2, years.size)
+    problem, engine = _fake_problem(tmp_path, years, obs)
+    few = calibrate(problem, engine, starts=1, bootstrap=50, seed=11)
+    many = calibrate(problem, engine, starts=6, bootstrap=50, seed=11)
+    other = calibrate(problem, engine, starts=1, bootstrap=50, seed=12)
+    # The problem is convex, so every number of starts finds the same optimum (to the
+    # solver's 1e-10); the bootstrap then draws the same resamples from its own stream.
+    np.testing.assert_allclose(few.bootstrap, many.bootstrap, rtol=1e-7, atol=1e-9)
+    # Another seed draws other resamples: the estimates differ by far more than that.
+    assert np.max(np.abs(few.bootstrap - other.bootstrap)) > 1e-3
 
 
 def test_robust_loss_resists_an_outlier(tmp_path):

@@ -22,9 +22,10 @@ from sdplanner.ensemble import (
     sample_blocks,
 )
 from sdplanner.ensemble_plots import fan_chart, observed_points, sobol_chart
+from sdplanner.rng import make_generator
 from sdplanner.run import prepare_run
 from sdplanner.sensitivity import run_sensitivity
-from sdplanner.uncertainty import make_generator, parse_uncertainty
+from sdplanner.uncertainty import parse_uncertainty
 from tests.shipped import SPEC as MODEL_SPEC
 
 from .conftest import ROOT, SCENARIOS

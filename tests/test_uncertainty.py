@@ -8,12 +8,12 @@ import pytest
 import yaml
 from scipy import optimize, stats
 
+from sdplanner.rng import SeedError, make_generator
 from sdplanner.uncertainty import (
     Distribution,
     UncertaintyError,
     iman_conover,
     load_uncertainty,
-    make_generator,
     parse_uncertainty,
 )
 
@@ -309,9 +309,9 @@ def test_make_generator_is_the_one_seed_helper():
     assert np.array_equal(make_generator(7, 1).random(3), make_generator(7, 1).random(3))
     g = np.random.default_rng(1)
     assert make_generator(g) is g
-    with pytest.raises(UncertaintyError, match="seed"):
+    with pytest.raises(SeedError, match="seed"):
         make_generator(1.5)
-    with pytest.raises(UncertaintyError, match="seed"):
+    with pytest.raises(SeedError, match="seed"):
         make_generator(-3)
 
 

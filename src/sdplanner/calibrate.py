@@ -52,6 +52,7 @@ from sdplanner.errors import CalibrationError, did_you_mean
 from sdplanner.model import ModelInfo
 from sdplanner.resources import data_path
 from sdplanner.results import aggregate
+from sdplanner.rng import make_generator
 from sdplanner.spec import OutputSpec
 
 __all__ = [
@@ -728,7 +729,7 @@ def fit(
     FitResult
         The best of all starts (ties broken by start order).
     """
-    rng = np.random.default_rng(seed)
+    rng = make_generator(seed)
     p = problem.n_parameters
     origins = [("mdl", _default_u(problem))]
     if starts > 0:
@@ -975,7 +976,7 @@ def bootstrap_intervals(
     tuple
         ``(intervals, estimates)`` with ``estimates`` of shape ``(n, p)`` (parameter units).
     """
-    rng = np.random.default_rng(seed)
+    rng = make_generator(seed)
     objective = _objective(problem)
     m = len(problem.rows)
     weight = objective.weight
@@ -1340,6 +1341,11 @@ def observation_table(problem: Problem, best: FitResult) -> pd.DataFrame:
     return table
 
 
+#: Keys of the independent random streams of a calibration (`sdplanner.rng`).
+_STARTS_STREAM = 0
+_BOOTSTRAP_STREAM = 1
+
+
 def calibrate(
     problem: Problem,
     engine,
@@ -1361,7 +1367,8 @@ def calibrate(
     bootstrap : int
         Residual-bootstrap samples; 0 for none.
     seed : int, optional
-        Seed of the starts and the bootstrap (one `numpy.random.Generator`).
+        Seed of the starts and of the bootstrap, drawn from two independent streams of
+        `sdplanner.rng.make_generator` (so the bootstrap does not depend on ``starts``).
 
     Returns
     -------
@@ -1371,13 +1378,13 @@ def calibrate(
     if starts < 0 or bootstrap < 0:
         raise CalibrationError("--starts and --bootstrap: expected numbers >= 0")
     t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
     simulator = Simulator(problem, engine)
-    best = fit(problem, simulator, starts=starts, seed=rng)
+    best = fit(problem, simulator, starts=starts, seed=make_generator(seed, _STARTS_STREAM))
     intervals = profile_intervals(problem, simulator, best)
     boot = None
     if bootstrap > 0:
-        more, boot = bootstrap_intervals(problem, simulator, best, n=bootstrap, seed=rng)
+        boot_rng = make_generator(seed, _BOOTSTRAP_STREAM)
+        more, boot = bootstrap_intervals(problem, simulator, best, n=bootstrap, seed=boot_rng)
         intervals = intervals + more
     table = observation_table(problem, best)
     plot_end = min(

@@ -39,9 +39,10 @@ from sdplanner.errors import EngineError, SdplannerError, did_you_mean
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.model import ModelInfo
 from sdplanner.results import aggregate, required_variables
+from sdplanner.rng import make_generator
 from sdplanner.run import RunInputs
 from sdplanner.spec import ModelSpec, OutputSpec
-from sdplanner.uncertainty import UncertaintySpec, iman_conover, make_generator
+from sdplanner.uncertainty import UncertaintySpec, iman_conover
 
 __all__ = [
     "DEFAULT_CHUNK",

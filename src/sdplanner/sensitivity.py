@@ -30,8 +30,9 @@ from sdplanner.ensemble import (
 )
 from sdplanner.errors import did_you_mean
 from sdplanner.executors import Executor, InProcessExecutor
+from sdplanner.rng import make_generator
 from sdplanner.run import RunInputs
-from sdplanner.uncertainty import UncertaintySpec, make_generator
+from sdplanner.uncertainty import UncertaintySpec
 
 __all__ = [
     "SOBOL_COLUMNS",

@@ -26,15 +26,14 @@ An uncertainty file is YAML (read with ``yaml.safe_load``; see ``docs/ensembles.
         rho: 0.5
 
 Every error is an `UncertaintyError` with a one-line message naming the file, the key path,
-what was expected and what was found. This module also holds `make_generator`, the one place
-that turns a seed into a `numpy.random.Generator`.
+what was expected and what was found. Random draws come from `sdplanner.rng.make_generator`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +56,6 @@ __all__ = [
     "UncertaintySpec",
     "iman_conover",
     "load_uncertainty",
-    "make_generator",
     "parse_uncertainty",
 ]
 
@@ -78,49 +76,6 @@ _U_EPS = 2.0**-53
 
 class UncertaintyError(SdplannerError):
     """An uncertainty file is invalid, or does not fit the scenario it is applied to."""
-
-
-def make_generator(seed: Any = None, *stream: int) -> np.random.Generator:
-    """Turn any seed into a `numpy.random.Generator` (the only source of randomness).
-
-    Parameters
-    ----------
-    seed : int, sequence of int, numpy.random.SeedSequence, numpy.random.Generator or None
-        The seed. None draws fresh entropy from the operating system; a Generator is
-        returned as it is when no ``stream`` is given.
-    *stream : int
-        Optional keys of an independent stream derived from the seed (for example a block
-        index): ``make_generator(s, 3)`` is reproducible and independent of
-        ``make_generator(s, 4)``.
-
-    Returns
-    -------
-    numpy.random.Generator
-        A PCG64 generator.
-
-    Raises
-    ------
-    UncertaintyError
-        When the seed is of an unsupported type (a float, a negative integer).
-    """
-    if isinstance(seed, np.random.Generator):
-        if not stream:
-            return seed
-        seed = seed.bit_generator.seed_seq
-    if isinstance(seed, np.random.SeedSequence):
-        seq = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, *stream))
-        return np.random.Generator(np.random.PCG64(seq))
-    if isinstance(seed, bool) or not (
-        seed is None
-        or isinstance(seed, int | np.integer)
-        or (isinstance(seed, Sequence) and all(isinstance(s, int | np.integer) for s in seed))
-    ):
-        raise UncertaintyError(f"seed: expected a non-negative integer, found {seed!r}")
-    try:
-        seq = np.random.SeedSequence(seed, spawn_key=tuple(int(s) for s in stream))
-    except (TypeError, ValueError):
-        raise UncertaintyError(f"seed: expected a non-negative integer, found {seed!r}") from None
-    return np.random.Generator(np.random.PCG64(seq))
 
 
 # --------------------------------------------------------------------------------------
