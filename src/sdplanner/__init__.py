@@ -7,6 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from sdplanner.api import shipped_scenarios, simulate, simulate_many
 from sdplanner.calibrate import calibrate as run_calibration
 from sdplanner.calibrate import load_problem
 from sdplanner.compare import compare_scenarios
@@ -21,7 +22,7 @@ from sdplanner.errors import (
     SdplannerError,
 )
 from sdplanner.model import load_model
-from sdplanner.run import run_scenario
+from sdplanner.run import prepare_run, run_scenario
 from sdplanner.sensitivity import run_sensitivity
 from sdplanner.uncertainty import load_uncertainty
 
@@ -38,8 +39,12 @@ __all__ = [
     "load_model",
     "load_problem",
     "load_uncertainty",
+    "prepare_run",
     "run_calibration",
     "run_ensemble",
     "run_scenario",
     "run_sensitivity",
+    "shipped_scenarios",
+    "simulate",
+    "simulate_many",
 ]

@@ -30,7 +30,7 @@ import difflib
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -737,3 +737,44 @@ def load_scenario(path: str | os.PathLike, model: ModelInfo) -> Scenario:
         With a one-line message naming the file and key path.
     """
     return _load(Path(path), model, (), None)
+
+
+def apply_levers(
+    scenario: Scenario, levers: Mapping[str, Any], model: ModelInfo, where: str = "levers"
+) -> Scenario:
+    """Return a scenario with levers set on top of it, as a file that ``extends`` it would.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        The starting scenario.
+    levers : mapping
+        Lever name -> a strength (the lever's unit), or a mapping with ``strength``,
+        ``start`` (year), ``ramp_years`` (year) and ``regions`` as in a scenario file. Fields
+        not given keep the starting scenario's (or the ``.mdl``'s) values.
+    model : ModelInfo
+        The model (its spec's levers and ranges).
+    where : str
+        Error prefix.
+
+    Returns
+    -------
+    Scenario
+        The scenario with the levers changed; its other fields unchanged.
+
+    Raises
+    ------
+    ScenarioError
+        For an unknown lever (with what replaced it or the closest name) or a value outside
+        its range.
+    """
+    if not isinstance(levers, Mapping):
+        raise ScenarioError(f"{where}: expected a mapping of lever names to settings")
+    out = dict(scenario.levers)
+    for name, raw in levers.items():
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            raw = {"strength": raw}
+        key = name if isinstance(name, str) else None
+        setting = _parse_lever(name, raw, model, f"{where}.{name}", out.get(key) if key else None)
+        out[setting.lever] = setting
+    return replace(scenario, levers=out)
