@@ -704,3 +704,21 @@ def test_shipped_parameters_keep_table1_and_hit_2012_targets(model, engine):
     # moved toward the prefectures' figures from the .mdl's 2012 value (34.0 %)
     assert sim > 34.0
     assert abs(out.values["migrant_share_of_rural_workforce"][0, wul] * 100 - 38.1) <= 2 * 4.0
+
+
+def test_calibrate_params_file_sets_the_starting_values(tmp_path, model):
+    from sdplanner.calibrate import load_problem
+    from sdplanner.scenario import load_parameter_file
+
+    start = tmp_path / "start.yaml"
+    start.write_text("parameters:\n  remittance_share: 0.3\n", encoding="utf-8")
+    base = load_parameter_file(start, model)
+    plain = load_problem(DATA / "seed_figures.csv", SEED_SPEC, model)
+    layered = load_problem(DATA / "seed_figures.csv", SEED_SPEC, model, base_params=base)
+    starts = {p.label: p.default for p in layered.parameters}
+    assert starts["remittance_share"] == 0.3
+    before = {p.label: p.default for p in plain.parameters}
+    assert before["remittance_share"] == model.constants["remittance_share"]
+    assert {k: v for k, v in starts.items() if k != "remittance_share"} == {
+        k: v for k, v in before.items() if k != "remittance_share"
+    }

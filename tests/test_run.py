@@ -165,3 +165,21 @@ def test_api_default_engine_is_the_batch_engine(monkeypatch):
     monkeypatch.setattr(PysdEngine, "run", refuse)
     df = sdplanner.run_scenario(SCENARIOS / "baseline.yaml")
     assert len(df) > 0 and df["value"].notna().all()
+
+
+def test_a_params_file_layers_on_the_shipped_calibration(tmp_path):
+    import sdplanner
+
+    one = tmp_path / "one.yaml"
+    one.write_text("parameters:\n  base_return_rate: 0.055\n", encoding="utf-8")
+    layered = sdplanner.prepare_run(SCENARIOS / "baseline.yaml", params=one)
+    shipped = sdplanner.prepare_run(SCENARIOS / "baseline.yaml")
+    assert layered.params_files == (*shipped.params_files, one)
+    assert layered.params["base_return_rate"] == 0.055
+    # every other calibrated constant keeps the shipped calibration's value
+    for key, value in shipped.params.items():
+        if key != "base_return_rate":
+            np.testing.assert_array_equal(np.asarray(layered.params[key]), np.asarray(value))
+    alone = sdplanner.prepare_run(SCENARIOS / "baseline.yaml", params=[one])
+    assert alone.params_files == (one,) and set(alone.params) == {"base_return_rate"}
+    assert sdplanner.prepare_run(SCENARIOS / "baseline.yaml", params=False).params == {}

@@ -23,6 +23,7 @@ number of engine calls is that of the longest solver, not their sum.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 import os
 import threading
@@ -48,6 +49,7 @@ from sdplanner.calibration_spec import (
     parse_spec,
 )
 from sdplanner.data import AreaMap, ObservationSet, SkippedRow, load_area_mapping
+from sdplanner.engine.base import TimeSeries
 from sdplanner.errors import CalibrationError, did_you_mean
 from sdplanner.model import ModelInfo
 from sdplanner.resources import data_path
@@ -201,7 +203,8 @@ def build_problem(
     observations : ObservationSet
         The validated file.
     base_params : mapping, optional
-        Constant overrides under the estimated parameters.
+        Constant overrides under the estimated parameters; the estimated ones start from
+        these values (their ``default``) where the mapping sets them.
 
     Returns
     -------
@@ -305,6 +308,10 @@ def build_problem(
         for v in (ind.variable, *ind.weight):
             if v not in variables:
                 variables.append(v)
+    base_params = dict(base_params or {})
+    if base_params:
+        starts = tuple(_start_from(p, base_params, model) for p in spec.parameters)
+        spec = dataclasses.replace(spec, parameters=starts)
     return Problem(
         model=model,
         spec=spec,
@@ -313,8 +320,23 @@ def build_problem(
         ignored=ignored,
         final_time=final_time,
         variables=variables,
-        base_params=dict(base_params or {}),
+        base_params=base_params,
     )
+
+
+def _start_from(par: ParameterSpec, base: Mapping, model: ModelInfo) -> ParameterSpec:
+    """Return a parameter whose starting value is the base layer's (e.g. a --params file)."""
+    value = base.get(par.name)
+    if value is None or isinstance(value, TimeSeries):
+        return par
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        start = float(arr)
+    elif par.region is not None:
+        start = float(arr[model.regions.index(par.region)])
+    else:
+        start = float(np.mean(arr))
+    return dataclasses.replace(par, default=start)
 
 
 def _reason(row: SkippedRow, reason: str) -> SkippedRow:
@@ -1463,6 +1485,7 @@ def load_problem(
     model: ModelInfo,
     *,
     areas: AreaMap | None = None,
+    base_params: Mapping | None = None,
 ) -> Problem:
     """Read the observations and the spec and build the problem.
 
@@ -1476,6 +1499,9 @@ def load_problem(
         The model.
     areas : AreaMap, optional
         Area mapping; the shipped one when omitted.
+    base_params : mapping, optional
+        Constants under the estimated ones (e.g. a ``--params`` file); the estimated ones
+        start from these values instead of the ``.mdl``'s.
 
     Returns
     -------
@@ -1488,4 +1514,4 @@ def load_problem(
     if areas is None:
         areas = load_area_mapping(None, _dimension(model))
     observations = read_observations(data, areas)
-    return build_problem(model, calibration_spec, observations)
+    return build_problem(model, calibration_spec, observations, base_params=base_params)

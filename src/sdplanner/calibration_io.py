@@ -284,6 +284,7 @@ def write_outputs(
     starts: int,
     bootstrap: int,
     plots: bool = True,
+    params: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write every output of a calibration.
 
@@ -303,6 +304,8 @@ def write_outputs(
         The options used.
     plots : bool
         Write the figures.
+    params : path-like, optional
+        The parameter file under the estimated constants, when one was given.
 
     Returns
     -------
@@ -350,7 +353,7 @@ def write_outputs(
         out,
         model=model,
         command="calibrate",
-        inputs={"data": [data], "spec": [spec]},
+        inputs={"data": [data], "spec": [spec], "parameters": [params] if params else []},
         engine=engine,
         seed=result.seed,
         extra={

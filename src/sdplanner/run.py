@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 
 from sdplanner.engine import get_engine
 from sdplanner.model import ModelInfo, load_model
-from sdplanner.resources import default_params_path
+from sdplanner.resources import default_model_path, default_params_path
 from sdplanner.results import required_variables, to_frame
 from sdplanner.scenario import Scenario, load_parameter_file, load_scenario, merge_params
 
@@ -43,7 +44,7 @@ def prepare_run(
     scenario: str | os.PathLike | Scenario,
     *,
     model: str | os.PathLike | ModelInfo | None = None,
-    params: str | os.PathLike | bool | None = None,
+    params: str | os.PathLike | Sequence[str | os.PathLike] | bool | None = None,
 ) -> RunInputs:
     """Validate the inputs of a run without simulating.
 
@@ -53,9 +54,11 @@ def prepare_run(
         Scenario file or a loaded scenario.
     model : path-like or ModelInfo, optional
         The ``.mdl``; the shipped model when omitted.
-    params : path-like, False or None
-        Parameter file; None uses the shipped calibrated parameters when they exist,
-        False uses none (the ``.mdl`` defaults).
+    params : path-like, sequence of path-like, False or None
+        None: the shipped calibrated parameters (for the shipped model). A file: layered on
+        top of them (a file naming one constant changes that constant only). A sequence:
+        exactly these files, lowest layer first, on the ``.mdl`` values. False: no parameter
+        file (the ``.mdl`` values).
 
     Returns
     -------
@@ -64,12 +67,17 @@ def prepare_run(
     """
     info = model if isinstance(model, ModelInfo) else load_model(model)
     scen = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, info)
-    files: tuple[Path, ...] = ()
+    default = default_params_path()
+    shipped_model = Path(info.path).resolve() == default_model_path().resolve()
+    shipped = (default,) if default is not None and shipped_model else ()
     if params is None:
-        default = default_params_path()
-        files = (default,) if default is not None else ()
-    elif params is not False:
-        files = (Path(params),)
+        files = shipped
+    elif params is False:
+        files = ()
+    elif isinstance(params, str | os.PathLike):
+        files = (*shipped, Path(params))
+    else:
+        files = tuple(Path(p) for p in params)
     layers = [load_parameter_file(f, info) for f in files]
     merged = merge_params(*layers, scen.to_params(info))
     return RunInputs(info, scen, files, merged)

@@ -59,6 +59,12 @@ def register(sub) -> None:
         help="residual-bootstrap refits for a second set of intervals (default 0: none)",
     )
     p.add_argument("--model", help="Vensim .mdl file (default: the shipped model)")
+    p.add_argument(
+        "--params",
+        metavar="FILE",
+        help="parameter file under the estimated constants; they start from its values"
+        " (default: the .mdl values)",
+    )
     p.add_argument("--areas", metavar="CSV", help="area mapping (default: data/area_mapping.csv)")
     p.add_argument("--no-plots", action="store_true", help="do not write plots/")
     p.set_defaults(handler=handler)
@@ -70,7 +76,7 @@ def handler(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``data, spec, out, seed, starts, bootstrap, model, areas, no_plots``.
+        ``data, spec, out, seed, starts, bootstrap, model, params, areas, no_plots``.
 
     Returns
     -------
@@ -83,10 +89,12 @@ def handler(args: argparse.Namespace) -> int:
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.model import load_model
     from sdplanner.results import prepare_output_dir
+    from sdplanner.scenario import load_parameter_file
 
     model = load_model(args.model)
     areas = load_area_mapping(args.areas, model.spec.dimension) if args.areas else None
-    problem = load_problem(args.data, args.spec, model, areas=areas)
+    base = load_parameter_file(args.params, model) if args.params else None
+    problem = load_problem(args.data, args.spec, model, areas=areas, base_params=base)
     out = prepare_output_dir(args.out)
     engine = BatchEngine.from_mdl(model.path)
     print(
@@ -110,6 +118,7 @@ def handler(args: argparse.Namespace) -> int:
         starts=args.starts,
         bootstrap=args.bootstrap,
         plots=not args.no_plots,
+        params=args.params,
     )
     table = result.parameters_table()
     print(

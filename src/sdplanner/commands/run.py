@@ -19,7 +19,8 @@ def add_common_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="Vensim .mdl file (default: the shipped model)")
     parser.add_argument(
         "--params",
-        help="parameter file (YAML); default: the shipped calibrated parameters when present",
+        help="parameter file (YAML), layered on the shipped calibrated parameters (with"
+        " --no-params: on the .mdl values)",
     )
     parser.add_argument(
         "--no-params",
@@ -59,7 +60,7 @@ def resolve_engine(choice: str | None) -> str:
 def params_arg(args: argparse.Namespace):
     """Return the ``params`` argument of `prepare_run` from parsed options."""
     if getattr(args, "no_params", False):
-        return False
+        return [args.params] if args.params else False
     return args.params
 
 
