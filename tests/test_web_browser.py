@@ -42,7 +42,7 @@ FLAGS = (
 )
 HOW_TO_INSTALL = (
     "install them with `sudo apt-get install -y chromium chromium-driver` (Debian) and"
-    " `pip install -e '.[web]'` (selenium)"
+    " `pip install -e '.[browser]'` (selenium)"
 )
 LEVER = "infrastructure_investment"
 REGION = "Wulingshan"

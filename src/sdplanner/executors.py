@@ -290,7 +290,7 @@ class DaskExecutor(Executor):
             from distributed import Client, LocalCluster
         except ImportError:
             raise ExecutorError(
-                "dask: the 'distributed' package is not installed (pip install sdplanner[ensemble])"
+                "dask: the 'distributed' package is not installed (pip install 'sdplanner[dask]')"
             ) from None
         if self.local_workers is not None:
             self._cluster = LocalCluster(

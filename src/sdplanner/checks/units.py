@@ -98,13 +98,13 @@ def unit_registry(extra_definitions: tuple[str, ...] = ()):
     Raises
     ------
     CheckError
-        When pint is not installed (``pip install 'sdplanner[check]'``).
+        When pint is not installed (a dependency of sdplanner: reinstall it).
     """
     try:
         import pint
     except ImportError:  # pragma: no cover - pint is in the 'check' extra
         raise CheckError(
-            "unit checks need pint: install it with pip install 'sdplanner[check]'"
+            "unit checks need pint: reinstall sdplanner (pip install sdplanner)"
         ) from None
     registry = pint.UnitRegistry(None, autoconvert_offset_to_baseunit=False)
     for definition in UNIT_DEFINITIONS + tuple(extra_definitions):
