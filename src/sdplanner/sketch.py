@@ -98,6 +98,7 @@ _CLEAR = 10  # free space kept around an auxiliary
 _SEARCH_STEP = 10
 _SEARCH_RADIUS = 900
 _STRICT_RADIUS = 400  # auxiliaries search this far for a place their arrows reach cleanly
+_LOOSE_RADIUS = 250  # and, failing that, this far for the place with fewest crossings
 
 
 # --------------------------------------------------------------------------------------
@@ -860,62 +861,88 @@ def _crosses(p: tuple[float, float], q: tuple[float, float], box: _Box) -> bool:
     return True
 
 
+def _flow_end(end: _Box, other: _Box, labels: Mapping[str, _Box]) -> _Box:
+    """Return where an arrow meets a flow: its valve or its name, whichever is nearer."""
+    label = labels.get(end.key) if end.kind == "valve" else None
+    if label is None:
+        return end
+    d_valve = (end.x - other.x) ** 2 + (end.y - other.y) ** 2
+    d_label = (label.x - other.x) ** 2 + (label.y - other.y) ** 2
+    return label if d_label < d_valve else end
+
+
 class _Space:
     """The boxes and arrows of a view, for finding a free place near a point.
 
     A place is good when the box keeps `_CLEAR` from every box and pipe, no arrow drawn
     so far runs through it, and its own arrows to its targets run through no other box.
-    Within `_STRICT_RADIUS` of the wanted point the first good place is taken; beyond it the
-    nearest place that only keeps clear of the boxes.
+    The nearest good place within `_STRICT_RADIUS` of the wanted point is taken; when there
+    is none, the free place with the fewest arrows through boxes within `_LOOSE_RADIUS`.
     """
 
-    def __init__(self, blocks: Sequence[_Block]):
+    def __init__(self, blocks: Sequence[_Block], labels: Mapping[str, _Box]):
         self.items: list[_Box] = [b for blk in blocks for b in blk.boxes + blk.segments]
         self.solid: list[_Box] = [b for blk in blocks for b in blk.boxes]
+        self.labels = labels
         self.lines: list[tuple[tuple[float, float], tuple[float, float]]] = []
 
-    def add_line(self, p: tuple[float, float], q: tuple[float, float]) -> None:
-        self.lines.append((p, q))
+    def add_line(self, a: _Box, b: _Box) -> None:
+        """Note an arrow between two boxes (between their centres)."""
+        a, b = _flow_end(a, b, self.labels), _flow_end(b, a, self.labels)
+        self.lines.append(((a.x, a.y), (b.x, b.y)))
 
     def _clear_of_boxes(self, box: _Box) -> bool:
         return not any(box.overlaps(other, _CLEAR) for other in self.items)
 
-    def _clear_of_lines(self, box: _Box, targets: Sequence[_Box]) -> bool:
+    def _crossings(self, box: _Box, targets: Sequence[_Box], stop: bool) -> int:
+        """Count arrows through the box and boxes its arrows run through (stop at one)."""
+        count = 0
         halo = _Box("", None, box.x, box.y, box.w + 2, box.h + 2)
-        if any(_crosses(p, q, halo) for p, q in self.lines):
-            return False
+        for p, q in self.lines:
+            count += _crosses(p, q, halo)
+            if count and stop:
+                return count
         for t in targets:
+            t = _flow_end(t, box, self.labels)
             for other in self.solid:
                 if other.key == t.key and other.kind in (t.kind, "label", "valve"):
                     continue  # the target itself, or the other half (name, valve) of a flow
-                if _crosses((box.x, box.y), (t.x, t.y), other):
-                    return False
-        return True
+                count += _crosses((box.x, box.y), (t.x, t.y), other)
+                if count and stop:
+                    return count
+        return count
 
     def place(self, box: _Box, x: float, y: float, targets: Sequence[_Box]) -> None:
-        """Move a box to a free place near (x, y) and keep it there."""
+        """Move a box to a free place near (x, y), keep it there and note its arrows."""
         global _CANDIDATES
         if _CANDIDATES is None:
             _CANDIDATES = _candidates()
-        chosen = fallback = None
+        chosen = None
+        loose: list[tuple[int, int]] = []
         for dx, dy in _CANDIDATES:
+            if (dx / 2) ** 2 + dy**2 > _STRICT_RADIUS**2:
+                break
             box.x, box.y = round(x + dx), round(y + dy)
             if not self._clear_of_boxes(box):
                 continue
-            if (dx / 2) ** 2 + dy**2 > _STRICT_RADIUS**2:
-                chosen = fallback or (box.x, box.y)
-                break
-            fallback = fallback or (box.x, box.y)
-            if self._clear_of_lines(box, targets):
+            if (dx / 2) ** 2 + dy**2 <= _LOOSE_RADIUS**2 and dx % 20 == dy % 20 == 0:
+                loose.append((box.x, box.y))
+            if not self._crossings(box, targets, stop=True):
                 chosen = (box.x, box.y)
                 break
+        if chosen is None and loose:
+            scores = []
+            for bx, by in loose:
+                box.x, box.y = bx, by
+                scores.append(self._crossings(box, targets, stop=False))
+            chosen = loose[scores.index(min(scores))]
         if chosen is None:  # nothing free nearby: below everything
             chosen = (round(x), round(max(b.y + b.h for b in self.items) + box.h + 2 * _CLEAR))
         box.x, box.y = chosen
         self.items.append(box)
         self.solid.append(box)
         for t in targets:
-            self.add_line((box.x, box.y), (t.x, t.y))
+            self.add_line(box, t)
 
 
 def _pack(blocks: list[_Block]) -> None:
@@ -977,7 +1004,7 @@ def _layout_view(
             blocks.append(blk)
             stock_box[s] = blk.boxes[0]
     _pack(blocks)
-    space = _Space(blocks)
+    space = _Space(blocks, label_box)
     boxes: list[_Box] = [b for blk in blocks for b in blk.boxes]
     arrows: list[_Arrow] = [a for blk in blocks for a in blk.arrows]
     for s in free:
@@ -1010,7 +1037,7 @@ def _layout_view(
     targets_of: dict[str, list[_Box]] = {}
     for k, target in wants:
         if k in nodes:
-            space.add_line((nodes[k].x, nodes[k].y), (target.x, target.y))
+            space.add_line(nodes[k], target)
         else:
             targets_of.setdefault(k, []).append(target)
     for k, targets in targets_of.items():
@@ -1020,22 +1047,13 @@ def _layout_view(
         boxes.append(box)
         nodes[k] = box
 
-    def nearer(flow_end: _Box, other: _Box) -> _Box:
-        # a flow is its valve or its name: whichever is nearer the other end of the arrow
-        label = label_box.get(flow_end.key) if flow_end.kind == "valve" else None
-        if label is None:
-            return flow_end
-        d_valve = (flow_end.x - other.x) ** 2 + (flow_end.y - other.y) ** 2
-        d_label = (label.x - other.x) ** 2 + (label.y - other.y) ** 2
-        return label if d_label < d_valve else flow_end
-
     seen: set[tuple[int, int]] = set()
     for k, target in wants:
         src = nodes[k]
         if src is target or (id(src), id(target)) in seen:
             continue
         seen.add((id(src), id(target)))
-        a, b = nearer(src, target), nearer(target, src)
+        a, b = _flow_end(src, target, label_box), _flow_end(target, src, label_box)
         arrows.append(_Arrow(a, b, 0, ((a.x + b.x) / 2, (a.y + b.y) / 2)))
     return _View(plan.name, boxes, arrows)
 
