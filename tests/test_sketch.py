@@ -1,24 +1,30 @@
 """The generated Vensim sketch: every stock and flow drawn, a clean layout, equations kept.
 
 The sketch text is read back here with a parser of its own (Vensim's documented object lines),
-and what it must show is known independently of the generator: for the Vensim test models
-(``../shared/test-models``, not copied into the project) and the small models below from their
-equations as written.
+and what it must show is known independently of the generator: for the shipped model from the
+batch engine's reading of the equations (`sdplanner.engine.equations`), for the Vensim test
+models (``../shared/test-models``, not copied into the project) and the small models below from
+their equations as written.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from sdplanner.cli import main
+from sdplanner.engine.equations import Bin, Neg, Ref, read_model, references
 from sdplanner.errors import ModelError
 from sdplanner.sketch import model_with_sketch, read_structure, sketch_section
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "models" / "sdplanner.mdl"
 TEST_MODELS = ROOT.parent / "shared" / "test-models" / "tests"
 START = b"\\\\\\---///"
 END = b"///---\\\\\\"
@@ -125,6 +131,33 @@ def crosses(p, q, box: Obj) -> bool:
 
 
 # ------------------------------------------------------------------ what must be drawn
+def signed_terms(node, sign=1):
+    if isinstance(node, Bin) and node.op in ("+", "-"):
+        yield from signed_terms(node.left, sign)
+        yield from signed_terms(node.right, sign if node.op == "+" else -sign)
+    elif isinstance(node, Neg):
+        yield from signed_terms(node.arg, -sign)
+    else:
+        yield node, sign
+
+
+def shipped_expectation() -> tuple[dict, dict]:
+    """Stock name -> [(flow name, sign)] and stock name -> other rate inputs, from the IR."""
+    ir = read_model(SHIPPED)
+    flows, others = {}, {}
+    for py in ir.stocks:
+        var = ir.variables[py]
+        flows[var.name], others[var.name] = [], set()
+        for term, sign in signed_terms(var.expr):
+            if isinstance(term, Ref) and ir.variables[term.name].kind != "stock":
+                name = ir.variables[term.name].name
+                if name not in [f for f, _ in flows[var.name]]:
+                    flows[var.name].append((name, sign))
+            else:
+                others[var.name] |= {ir.variables[r].name for r in references(term)} - {var.name}
+    return flows, others
+
+
 # Stocks and their flows as the test models' equations write them (first sign of a flow).
 TEST_MODEL_FLOWS = {
     "zeroled_decimals/test_zeroled_decimals.mdl": {
@@ -345,6 +378,55 @@ def pysd_run(path: Path):
 
     model = pysd.read_vensim(str(path))
     return model.run()
+
+
+# ------------------------------------------------------------------ the shipped model
+@pytest.fixture(scope="module")
+def shipped_sketch() -> bytes:
+    return SHIPPED.read_bytes()
+
+
+def test_shipped_model_carries_the_generated_sketch(shipped_sketch):
+    # The committed sketch is what the generator draws from the committed equations.
+    data, summary = model_with_sketch(SHIPPED)
+    assert data == shipped_sketch
+    assert summary.stocks == len(read_model(SHIPPED).stocks) == 11
+
+
+def test_shipped_sketch_draws_every_stock_and_flow(shipped_sketch):
+    flows, others = shipped_expectation()
+    views = check_sketch(shipped_sketch.decode("utf-8"), flows, others)
+    groups = {v.name for v in views}
+    assert {"Population chain", "Infrastructure", "Skilled workforce"} <= groups
+    assert sum(len(f) for f in flows.values()) >= 30  # 24 valves; the rest are arrows
+
+
+def test_shipped_equations_unchanged_and_pysd_runs_them_alike(tmp_path, shipped_sketch):
+    from sdplanner.engine import get_engine
+
+    head = shipped_sketch[: shipped_sketch.index(START)]
+    plain = tmp_path / "plain.mdl"
+    plain.write_bytes(head)
+    # PySD translates the file with its sketch and runs it to the same numbers as the
+    # equations alone (2010-2012: a full PySD run takes half a minute); the batch engine,
+    # which reads the equations through PySD's parser too, over the whole horizon.
+    for engine, final_time in (("pysd", 2012), ("batch", None)):
+        a = get_engine(engine, plain).run({}, final_time=final_time)
+        b = get_engine(engine, SHIPPED).run({}, final_time=final_time)
+        assert a.values.keys() == b.values.keys() and len(a.values) > 100
+        assert list(a.times) == list(b.times)
+        for key in a.values:
+            assert (a.values[key] == b.values[key]).all(), (engine, key)
+
+
+def test_generator_output_is_the_same_under_any_hash_seed():
+    runs = []
+    for seed in ("0", "1"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        cmd = [sys.executable, "-m", "sdplanner", "sketch", str(SHIPPED)]
+        runs.append(subprocess.run(cmd, env=env, capture_output=True, check=True).stdout)
+    assert runs[0] == runs[1]
+    assert runs[0].decode("utf-8") == sketch_section(SHIPPED)
 
 
 # ------------------------------------------------------------------ other models
