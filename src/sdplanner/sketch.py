@@ -1086,8 +1086,8 @@ def _homes(structure: ModelStructure, plans: Sequence[_ViewPlan]) -> dict[str, i
     return home
 
 
-def _finish_homes(home: dict[str, int], views: Sequence[_View]) -> None:
-    """Variables drawn only as shadows become real where they are first drawn."""
+def _finish_homes(views: Sequence[_View]) -> None:
+    """Make a variable drawn only as shadows real where it is first drawn."""
     real = {b.key for v in views for b in v.boxes if b.kind in ("aux", "stock", "label")}
     for v in views:
         for b in v.boxes:
@@ -1177,7 +1177,7 @@ def _build(structure: ModelStructure) -> tuple[str, SketchSummary]:
     plans = _plan(structure)
     home = _homes(structure, plans)
     views = [_layout_view(plan, structure, home, i) for i, plan in enumerate(plans)]
-    _finish_homes(home, views)
+    _finish_homes(views)
     lines: list[str] = []
     for view in views:
         lines += _view_lines(view, structure.names)
