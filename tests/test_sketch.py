@@ -390,15 +390,23 @@ def test_shipped_model_carries_the_generated_sketch(shipped_sketch):
     # The committed sketch is what the generator draws from the committed equations.
     data, summary = model_with_sketch(SHIPPED)
     assert data == shipped_sketch
-    assert summary.stocks == len(read_model(SHIPPED).stocks) == 11
+    assert summary.stocks == len(read_model(SHIPPED).stocks) > 0
 
 
 def test_shipped_sketch_draws_every_stock_and_flow(shipped_sketch):
     flows, others = shipped_expectation()
-    views = check_sketch(shipped_sketch.decode("utf-8"), flows, others)
-    groups = {v.name for v in views}
-    assert {"Population chain", "Infrastructure", "Skilled workforce"} <= groups
-    assert sum(len(f) for f in flows.values()) >= 30  # 24 valves; the rest are arrows
+    text = shipped_sketch.decode("utf-8")
+    views = check_sketch(text, flows, others)
+    # one view per sector: each stock sits in the view named after the .Group it is defined in
+    headers = [
+        (m.start(), m.group(1)) for m in re.finditer(r"(?m)^\*{4,}\s*\n\s*\.(.+?)\s*\n\*{4,}", text)
+    ]
+    for stock in flows:
+        at = re.search(rf"(?m)^{re.escape(stock)}\s*(\[[^\]]*\])?\s*=\s*INTEG", text).start()
+        group = [name for start, name in headers if start < at][-1]
+        (view,) = [v for v in views if v.named(stock) and v.named(stock)[0].shape == 3]
+        assert view.name == group, (stock, view.name, group)
+    assert len(views) == len({v.name for v in views}) > 1
 
 
 def test_shipped_equations_unchanged_and_pysd_runs_them_alike(tmp_path, shipped_sketch):
@@ -413,8 +421,8 @@ def test_shipped_equations_unchanged_and_pysd_runs_them_alike(tmp_path, shipped_
     for engine, final_time in (("pysd", 2012), ("batch", None)):
         a = get_engine(engine, plain).run({}, final_time=final_time)
         b = get_engine(engine, SHIPPED).run({}, final_time=final_time)
-        assert a.values.keys() == b.values.keys() and len(a.values) > 100
-        assert list(a.times) == list(b.times)
+        assert a.values.keys() == b.values.keys() and a.values
+        assert list(a.times) == list(b.times) and len(a.times) > 2
         for key in a.values:
             assert (a.values[key] == b.values[key]).all(), (engine, key)
 
