@@ -40,6 +40,8 @@ from sdplanner.loops import (
 )
 from sdplanner.resources import default_model_path
 
+from .conftest import load_tool
+
 MODELS = Path(__file__).parent / "models"
 
 
@@ -375,3 +377,13 @@ def test_every_variable_of_a_loop_reaches_every_other(shipped):
         reach = nx.descendants(g, first) | {first}
         back = nx.ancestors(g, first) | {first}
         assert set(loop.variables) <= reach & back
+
+
+def test_model_doc_loop_section_is_current():
+    docs_numbers = load_tool("docs_numbers")
+    doc = docs_numbers.ROOT / "docs" / "model.md"
+    # what `python tools/docs_numbers.py --check` says of docs/model.md
+    assert docs_numbers.stale([doc]) == []
+    quoted = set(docs_numbers.quoted_names(doc.read_text(encoding="utf-8")))
+    produced = {f"loops.{key}" for key in docs_numbers.FAMILIES["loops"]()}
+    assert produced <= quoted  # every figure of the family is in the document
