@@ -157,7 +157,11 @@ PEAKED = Lookup(S, (0.0, 1.0, 2.0), (0.0, 1.0, 0.0))
         (Bin("*", S, OFF), NONNEG),  # a lever switched off: zero or positive
         (Bin("/", C, S), NEG),  # d(c/s)/ds = -c/s^2
         (Bin("/", S, K), NEG),
-        (Bin("/", S, Bin("+", S, C)), ANY),  # s/(s+c) rises, but the analysis cannot tell
+        # s in numerator and denominator: linear fractions (p s + q)/(r s + t) are solved
+        (Bin("/", S, Bin("+", S, C)), POS),  # a share: s/(s+c)
+        (Bin("/", Bin("*", C, S), Bin("+", Bin("-", C, num(1)), S)), POS),  # saturation
+        (Bin("/", Bin("-", C, S), Bin("+", C, S)), NEG),
+        (Bin("/", S, Bin("+", Bin("*", S, S), C)), ANY),  # not linear in s: unknown
         (Bin("**", S, C), POS),
         (Bin("**", S, K), NEG),
         (Bin("**", C, S), POS),  # 2^s: ln 2 > 0

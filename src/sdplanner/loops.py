@@ -36,9 +36,10 @@ force, so they have one only when every branch agrees; a variable in a compariso
 ``IF THEN ELSE`` condition has a link of unknown polarity (a jump); a lookup is ``+``
 where its table never falls, ``-`` where it never rises, unknown otherwise; ``EXP``,
 ``LN``, ``SQRT`` and ``SUM`` are increasing. Any construct or function this module does not
-know gives a link of unknown polarity (``?``), never an error. A variable in both the
-numerator and the denominator (``x / (x + y)``) gives an unknown link: the analysis
-treats each occurrence apart.
+know gives a link of unknown polarity (``?``), never an error. Each occurrence of ``x``
+is treated apart, except in a quotient whose numerator and denominator are both linear
+in ``x`` (``x / (x + y)``, ``M x / (M - 1 + x)``), whose derivative's sign is found whole;
+other forms with ``x`` in several places can give an unknown link.
 
 Loop polarity and loop set
 --------------------------
@@ -450,11 +451,28 @@ class _SignAnalysis:
         if node.op == "*":
             return _add(_mul(da, self.signs(right)), _mul(self.signs(left), db))
         if node.op == "/":
+            if da != ZERO and db != ZERO:
+                fraction = self._linear_fraction(left, right, x)
+                if fraction is not None:
+                    return fraction
             # (a/b)' = (a' b - a b') / b^2
             return _add(_mul(da, self.signs(right)), _neg(_mul(self.signs(left), db)))
         if node.op == "**":
             return self._power_derivative(left, right, da, db)
         return ANY if x in _references(node) else ZERO
+
+    def _linear_fraction(self, left, right, x: str) -> Signs | None:
+        """Signs of ``d(a/b)/dx`` when ``a = p x + q`` and ``b = r x + s`` (None otherwise).
+
+        ``(p x + q) / (r x + s)`` has the derivative ``(p s - q r) / b^2``, whose sign the
+        ranges of ``p, q, r, s`` (free of ``x``) bound: saturating forms such as
+        ``M x / (M - 1 + x)`` and shares such as ``x / (x + y)``, where ``x`` appears twice.
+        """
+        a, b = _affine(left, x), _affine(right, x)
+        if a is None or b is None:
+            return None
+        (p, q), (r, s) = a, b
+        return interval_signs(self.value(Bin("-", Bin("*", p, s), Bin("*", q, r))))
 
     def _power_derivative(self, base, exponent, da: Signs, db: Signs) -> Signs:
         """(a^b)' = b a^(b-1) a' + a^b ln(a) b', for a base that is never negative."""
@@ -488,6 +506,39 @@ class _SignAnalysis:
         if fn == "power" and len(args) == 2:
             return self._bin_derivative(Bin("**", args[0], args[1]), x)
         return ANY if x in _references(node) else ZERO
+
+
+_ONE, _NONE = Num(1, "int:1"), Num(0, "int:0")
+
+
+def _affine(node, x: str) -> tuple | None:
+    """Write ``node`` as ``p x + q`` with ``p`` and ``q`` free of ``x`` (trees), or None."""
+    if x not in _references(node):
+        return (_NONE, node)
+    if isinstance(node, Ref):
+        return (_ONE, _NONE)
+    if isinstance(node, (Neg, ToRegion)):
+        inner = _affine(node.arg, x)
+        if inner is None or isinstance(node, ToRegion):
+            return inner
+        return (Neg(inner[0]), Neg(inner[1]))
+    if not isinstance(node, Bin) or node.op not in ("+", "-", "*", "/"):
+        return None
+    if node.op in ("+", "-"):
+        a, b = _affine(node.left, x), _affine(node.right, x)
+        if a is None or b is None:
+            return None
+        return (Bin(node.op, a[0], b[0]), Bin(node.op, a[1], b[1]))
+    # a product or quotient is affine when x is on one side only (never in a denominator)
+    if node.op == "*" and x not in _references(node.left):
+        factor, side = node.left, _affine(node.right, x)
+    elif x not in _references(node.right):
+        factor, side = node.right, _affine(node.left, x)
+    else:
+        return None
+    if side is None:
+        return None
+    return (Bin(node.op, side[0], factor), Bin(node.op, side[1], factor))
 
 
 def derivative_sign(
