@@ -294,5 +294,51 @@ def _scenario_figures() -> dict[str, str]:
     return out
 
 
+@cache
+def _shipped_loops():
+    from sdplanner.loops import analyze_loops
+    from sdplanner.resources import default_model_path
+
+    return analyze_loops(default_model_path())
+
+
+@family("loops")
+def _loop_figures() -> dict[str, str]:
+    """Return the shipped model's feedback loops (`sdplanner.loops.analyze_loops`)."""
+    res = _shipped_loops()
+    graph = res.graph
+    words = {"R": "reinforcing", "B": "balancing", "?": "unknown"}
+    rows = [
+        [
+            loop.id,
+            words[loop.polarity],
+            str(loop.length),
+            " → ".join((*loop.names, loop.names[0])),
+            " ".join(loop.links),
+            ", ".join(graph.names[s] for s in loop.stocks) or "none",
+        ]
+        for loop in res.loops
+    ]
+    header = ["loop", "polarity", "length", "variables in causal order", "links", "stocks"]
+    names = graph.names
+    unknown = [f"{names[u]} → {names[v]}" for (u, v), pol in graph.links.items() if pol == "?"]
+    return {
+        "table": markdown_table(header, rows),
+        "n_loops": str(len(res.loops)),
+        "n_reinforcing": str(res.count("R")),
+        "n_balancing": str(res.count("B")),
+        "n_unknown": str(res.count("?")),
+        "n_variables": str(len(graph.nodes)),
+        "n_links": str(len(graph.links)),
+        "n_components": str(len(res.components)),
+        "n_loop_variables": str(sum(len(c.variables) for c in res.components)),
+        "cycle_rank": str(sum(c.cycle_rank for c in res.components)),
+        "n_short": str(sum(c.cycle_rank - c.n_loops for c in res.components)),
+        "n_unknown_links": str(len(unknown)),
+        "unknown_links": "; ".join(unknown) or "none",
+        "assumed_positive": ", ".join(graph.names[n] for n in graph.assumed_positive) or "none",
+    }
+
+
 if __name__ == "__main__":
     sys.exit(main())
