@@ -1,4 +1,4 @@
-"""The policy levers of the five paths of the seed's section 4.
+"""The policy levers of the five paths of the seed's section 4 and of targeted poverty alleviation.
 
 Each lever is three constants of the ``.mdl`` per region: ``<name> strength``, ``<name> start``
 and ``<name> ramp years``; the effect ramps linearly from 0 at the start year to the full
@@ -18,6 +18,7 @@ PATHS: dict[str, tuple[str, str]] = {
     "infrastructure": ("4.3", "Infrastructure construction"),
     "resource_integration": ("4.4", "Resource integration and capital"),
     "regulations_social_security": ("4.5", "Regulations and social security"),
+    "targeted_poverty": ("beyond the seed", "Targeted poverty alleviation"),
 }
 
 
@@ -78,6 +79,8 @@ class Lever:
             return "cost_social_security"
         if name == "town_agglomeration_target":
             return "cost_town_agglomeration"
+        if name == "returnee_incubators":
+            return "cost_returnee_incubators"
         return f"cost_{name}"
 
 
@@ -187,8 +190,9 @@ LEVERS: tuple[Lever, ...] = (
         "fraction",
         0.0,
         1.0,
-        "Share of returnees and rural residents allowed urban settlement.",
-        "people settled through the reform x 15,000 yuan one-off public service cost",
+        "Share of the household registration barrier removed: urban residents registered,"
+        " returnees settling in towns.",
+        "people registered or settled through the reform x 80,000 yuan one-off public services",
         2015,
         5,
     ),
@@ -198,10 +202,43 @@ LEVERS: tuple[Lever, ...] = (
         "fraction",
         0.0,
         1.0,
-        "Social security coverage target of rural residents (no effect below the 0.4 base).",
-        "coverage above the base target x rural population x 660 yuan per covered person per year",
+        "Rural pension enrolment target (no effect below the 0.85 base target).",
+        "enrolment above the base x (rural elderly x 660 + rural working age x 30) yuan per year",
         2015,
         5,
+    ),
+    Lever(
+        "targeted_transfers",
+        "targeted_poverty",
+        "fraction",
+        0.0,
+        1.0,
+        "Share of registered poor people reached by targeted income transfers.",
+        "strength x registered poor x 1,200 yuan per person per year",
+        2015,
+        2,
+    ),
+    Lever(
+        "development_aid",
+        "targeted_poverty",
+        "fraction",
+        0.0,
+        1.0,
+        "Share of registered poor people in development aid projects.",
+        "strength x registered poor x 800 yuan per person per year",
+        2015,
+        3,
+    ),
+    Lever(
+        "poverty_relocation",
+        "targeted_poverty",
+        "1/year",
+        0.0,
+        0.5,
+        "Share of the people still living in uninhabitable areas relocated each year.",
+        "people relocated x 50,000 yuan one-off",
+        2015,
+        3,
     ),
 )
 
