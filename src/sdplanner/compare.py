@@ -92,6 +92,9 @@ INDICATORS: tuple[str, ...] = (
     "skilled_workforce",
     "social_security_coverage",
     "hukou_conversion",
+    "registered_urbanization_rate",
+    "rural_poor_population",
+    "targeted_poverty_cost",
 )
 #: Model variable holding the public spending on the levers since the initial time (yuan).
 COST_VARIABLE = "cumulative_policy_cost"
@@ -141,6 +144,7 @@ def _fraction(label: str) -> Display:
 
 _KNOWN: dict[str, Display] = {
     "urbanization_rate": _fraction("urbanization rate"),
+    "registered_urbanization_rate": _fraction("registered (hukou) urbanization rate"),
     "poverty_incidence": _fraction("poverty incidence"),
     "town_road_concreted_share": _fraction("towns with concreted roads"),
     "idle_farmland_share": _fraction("idle farmland share"),
@@ -217,7 +221,9 @@ _KNOWN.update(
             ("skilled_workforce", "skilled workforce", "person"),
             ("return_migration", "return migration", "person/year"),
             ("out_migration", "out-migration", "person/year"),
-            ("hukou_conversion", "hukou conversion", "person/year"),
+            ("hukou_conversion", "hukou conversion (registrations)", "person/year"),
+            ("rural_poor_population", "poor rural residents", "person"),
+            ("targeted_poverty_cost", "targeted poverty alleviation cost", "yuan/year"),
             ("non_farm_output", "non-farm output", "yuan/year"),
             ("agricultural_output", "agricultural output", "yuan/year"),
             ("gdp", "GDP", "yuan/year"),

@@ -67,6 +67,7 @@ _RURAL = ("rural_population",)
 #: Every variable of ``results.csv``, in order.
 OUTPUT_VARIABLES: tuple[OutputVariable, ...] = (
     OutputVariable("urbanization_rate", _RESIDENT),
+    OutputVariable("registered_urbanization_rate", ("registered_population",)),
     OutputVariable("rural_population"),
     OutputVariable("urban_population"),
     OutputVariable("migrant_workers_outside"),
@@ -82,9 +83,19 @@ OUTPUT_VARIABLES: tuple[OutputVariable, ...] = (
     OutputVariable("gdp_per_capita", _RESIDENT),
     OutputVariable("rural_income_per_capita", _RURAL),
     OutputVariable("poverty_incidence", _RURAL),
+    OutputVariable("rural_poor_population"),
+    OutputVariable("people_lifted_by_targeted_policy"),
+    OutputVariable("targeted_poverty_cost"),
+    OutputVariable("cost_per_person_lifted_out_of_poverty", ("people_lifted_by_targeted_policy",)),
+    OutputVariable("farm_income_per_rural_resident", _RURAL),
+    OutputVariable("remittances_per_rural_resident", _RURAL),
+    OutputVariable("rural_working_age_share", _RURAL),
+    OutputVariable("urban_hukou_population"),
     OutputVariable("local_non_farm_jobs"),
     OutputVariable("non_farm_employment"),
     OutputVariable("job_gap"),
+    OutputVariable("job_availability_ratio", ("non_farm_labour_supply",)),
+    OutputVariable("urban_crowding_ratio", ("urban_population",)),
     OutputVariable("local_non_farm_wage", ("non_farm_employment",)),
     OutputVariable(
         "migrant_share_of_rural_workforce", ("migrant_workers_outside", "rural_workforce")
