@@ -53,29 +53,35 @@ def test_2010_urbanization_equals_table1(model, pysd_baseline):
 
 
 def test_mdl_constants_agree_with_data_files(model):
-    """Every figure of data/model_inputs.csv is the value of the .mdl constant, region by region."""
+    """Every figure of data/model_inputs.csv is the value of the .mdl constant, region by region
+    (an empty region: a scalar constant)."""
     text = (ROOT / "models" / "sdplanner.mdl").read_text(encoding="utf-8")
     rows = _read_csv(DATA / "model_inputs.csv")
-    assert {r["parameter"] for r in rows} == {
+    regional = {
         "total population 2010",
         "urbanization rate 2010",
         "gdp per capita 2010",
         "primary industry share 2010",
         "initial social security coverage",
     }
+    assert regional <= {r["parameter"] for r in rows}
     for row in rows:
         py = model.resolve(row["parameter"])
         assert py is not None, row["parameter"]
-        value = model.constants[py][model.regions.index(row["region"])]
+        value = model.constants[py]
+        if row["region"]:
+            value = value[model.regions.index(row["region"])]
+        else:
+            assert np.ndim(value) == 0, row["parameter"]
         # The .mdl writes the same decimal figure: equal to float precision.
         assert value == pytest.approx(float(row["value"]), rel=1e-12), row
-        assert row["status"] in ("data", "derived", "assumption")
+        assert row["status"] in ("data", "derived", "literature", "assumption")
         if row["status"] == "assumption":
             assert row["note"], row
     # every source-bearing row points at a source or states its assumption
     assert all(r["source"] or r["status"] == "assumption" for r in rows)
-    # the .mdl comment cites the data file for each of these constants
-    for name in {r["parameter"] for r in rows}:
+    # the .mdl comment cites the data file for each regional constant
+    for name in regional:
         block = re.search(re.escape(name) + r"\[Region\]=.*?\|", text, re.S).group(0)
         assert "data/regions.csv" in block or "data/model_inputs.csv" in block or "Table 1" in block
 
