@@ -65,9 +65,10 @@ def post(server, path: str, body: dict) -> tuple[dict, float]:
 
 
 def server_side(server, runs: int, seed: int = 0) -> dict[str, list[float]]:
-    from sdplanner.levers import LEVERS
-    from sdplanner.regions import AGGREGATE, REGIONS
+    from sdplanner.model import load_model
 
+    spec = load_model().spec
+    LEVERS, AGGREGATE, REGIONS = spec.levers, spec.dimension.aggregate, spec.dimension.labels
     rng = np.random.default_rng(seed)
     out: dict[str, list[float]] = {"model": [], "server": [], "round_trip": [], "cached": []}
     regions = [AGGREGATE, *REGIONS]
@@ -76,7 +77,7 @@ def server_side(server, runs: int, seed: int = 0) -> dict[str, list[float]]:
             lv.name: round(float(rng.uniform(lv.minimum, lv.maximum)), 4)
             for lv in rng.choice(np.array(LEVERS, dtype=object), size=3, replace=False)
         }
-        body = {"scenario": "baseline.yaml", "levers": levers, "region": regions[i % 15]}
+        body = {"scenario": "baseline.yaml", "levers": levers, "region": regions[i % len(regions)]}
         ans, rt = post(server, "/api/run", body)
         out["model"].append(ans["timing_ms"]["model"])
         out["server"].append(ans["timing_ms"]["total"])

@@ -53,7 +53,7 @@ def _samples(n: int) -> dict:
     return {
         # exponents of the model's powers, including NumPy's special values
         "capital_elasticity_of_output": np.array([0.5, 0.4, 2.0, 1.0, 0.5, 0.3, -1.0])[:n],
-        "urbanization_elasticity_to_infrastructure": rng.uniform(0.1, 0.6, 7)[:n],
+        "urbanization_elasticity_to_jobs": rng.uniform(0.1, 0.6, 7)[:n],
         "hukou_reform_strength": rng.uniform(0.0, 1.0, (7, N_REGIONS))[:n],
         "graduate_retention_start": np.array([2012.0, 2015.0, 2020.0, 2030.0, 2049.0, 2011, 2040])[
             :n

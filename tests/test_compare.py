@@ -293,7 +293,7 @@ def test_summary_table_units_and_levels():
         _toy(), indicators=["urbanization_rate"], years=[2030], cost_variable=COST
     )
     table = summary_table(comp, SPEC, years=[2030], indicators=["urbanization_rate"])
-    col = "urbanization rate (%; change in pp)"
+    col = f"{SPEC.display('urbanization_rate').label} (%; change in pp)"
     assert table.loc[(2030, "baseline (level)"), col] == pytest.approx(30.0)
     assert table.loc[(2030, "a"), col] == pytest.approx(2.0)
     assert table.loc[(2030, "a"), "cost (billion yuan)"] == pytest.approx(4.0)

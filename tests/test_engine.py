@@ -117,7 +117,7 @@ def test_run_batch_equals_single_runs_bit_for_bit(numpy_engine):
     small = BatchEngine(engine.ir, engine.info, chunk_size=2, kernel="numpy")
     batch = {
         "capital_elasticity_of_output": np.array([0.5, 0.4, 2.0, 1.0, 0.5]),
-        "urbanization_elasticity_to_infrastructure": np.array([1.0, 0.3, 0.5, 2.0, -1.0]),
+        "urbanization_elasticity_to_jobs": np.array([1.0, 0.3, 0.5, 2.0, -1.0]),
         "hukou_reform_strength": np.linspace(0.0, 1.0, 5 * N_REGIONS).reshape(5, N_REGIONS),
         "base_out_migration_rate": np.array([0.05, 0.06, 0.07, 0.08, 0.04]),
         "graduate_retention_start": np.array([2012.0, 2015.0, 2020.0, 2030.0, 2049.0]),
@@ -206,17 +206,32 @@ def test_batch_without_samples_is_one_run(engine):
         ({"no_such_constant": 1.0}, None, "parameter no_such_constant: the model has no constant"),
         ({"gdp": 1.0}, None, "parameter gdp: expected a constant, found a auxiliary"),
         ({"time_step": 0.5}, None, "control variable"),
-        ({"rural_birth_rate": np.ones(N_REGIONS)}, None, "expected a float, found shape"),
+        (
+            {"rural_births_per_working_age_resident": np.ones(N_REGIONS)},
+            None,
+            "expected a float, found shape",
+        ),
         ({"hukou_reform_strength": np.ones(3)}, None, "expected a float or 14 regional values"),
         (None, {"no_such_constant": np.ones(3)}, "the model has no constant"),
-        (None, {"rural_birth_rate": np.ones((3, N_REGIONS))}, "expected per-sample values"),
         (
             None,
-            {"rural_birth_rate": np.ones(3), "urban_birth_rate": np.ones(4)},
+            {"rural_births_per_working_age_resident": np.ones((3, N_REGIONS))},
+            "expected per-sample values",
+        ),
+        (
+            None,
+            {
+                "rural_births_per_working_age_resident": np.ones(3),
+                "urban_births_per_working_age_resident": np.ones(4),
+            },
             "expected 3 samples",
         ),
-        ({"rural_birth_rate": 0.01}, {"rural_birth_rate": np.ones(2)}, "both as a common"),
-        ({"rural_birth_rate": "high"}, None, "expected numbers"),
+        (
+            {"rural_births_per_working_age_resident": 0.01},
+            {"rural_births_per_working_age_resident": np.ones(2)},
+            "both as a common",
+        ),
+        ({"rural_births_per_working_age_resident": "high"}, None, "expected numbers"),
     ],
 )
 def test_bad_parameters_raise_engine_error(engine, params, batch, message):

@@ -103,7 +103,7 @@ def test_projection_axes_units_legend_and_observed_points(results, observed):
         results, "urbanization_rate", SPEC, regions=["Liupanshan"], observed=observed
     )
     assert ax.get_xlabel() == "year"
-    assert ax.get_ylabel() == "urbanization rate (%)"
+    assert ax.get_ylabel() == f"{SPEC.display('urbanization_rate').label} (%)"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == [*SCENARIOS, "observed"]
     point = ax.lines[-1]
@@ -140,7 +140,7 @@ def test_regional_small_multiples(results, observed):
     assert axes.shape == (3, 5)
     titles = [ax.get_title().replace("\n", " ") for ax in axes.ravel()[:14]]
     assert titles == list(REGIONS)
-    assert axes[0, 0].get_ylabel() == "urbanization rate (%)"
+    assert axes[0, 0].get_ylabel() == f"{SPEC.display('urbanization_rate').label} (%)"
     assert axes[-1, 0].get_xlabel() == "year"
     legend = axes.ravel()[-1].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == [*SCENARIOS, "observed"]

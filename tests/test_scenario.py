@@ -80,7 +80,8 @@ def test_baseline_sets_no_lever(model):
 def test_all_five_equals_the_five_path_files(model):
     """all-five lists every lever at its path's values (documented in docs/scenarios.md)."""
     five = load_scenario(SCENARIOS / "all-five.yaml", model)
-    assert set(five.levers) == {lever.name for lever in LEVERS}
+    # the seed's five paths; targeted poverty alleviation is beyond them (its own file)
+    assert set(five.levers) == {lever.name for lever in LEVERS if lever.path != "targeted_poverty"}
     for file in PATH_FILES.values():
         path = load_scenario(SCENARIOS / file, model)
         for name, setting in path.levers.items():

@@ -34,7 +34,7 @@ NOT_SAMPLED = {
 }
 #: Calibrated constants whose published interval ends at the calibration's search bound (so
 #: it is not a 95 % interval) and which default.yaml gives a literature range instead.
-INTERVAL_AT_BOUND = {"farm_income_share"}
+INTERVAL_AT_BOUND: set[str] = set()
 #: Allowed gap between default.yaml's 2.5 % / 97.5 % quantiles (and its mode) and the
 #: published interval (and estimate), as a fraction of the interval's width. The file rounds
 #: min, mode and max to 6 significant digits, which moves the quantiles by less than 1e-5 of
