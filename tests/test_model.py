@@ -152,3 +152,28 @@ def test_model_doc_lists_every_constant_with_its_value(model):
     assert constants_markdown(model) in text
     for py in model.constants:
         assert model.variables[py].name in text, py
+
+
+@pytest.mark.parametrize(
+    ("ranges", "dimension", "regions"),
+    [
+        ("", "", ()),
+        ("Zone:\n\tnorth, south\n\t~\t\n\t~\t\t|\n\n", "Zone", ("north", "south")),
+        # a subrange does not count; two ranges give no region dimension
+        (
+            "Zone:\n\tnorth, south\n\t~\t\n\t~\t\t|\n\nTop:\n\tnorth\n\t~\t\n\t~\t\t|\n\n",
+            "Zone",
+            ("north", "south"),
+        ),
+        ("Zone:\n\tnorth, south\n\t~\t\n\t~\t\t|\n\nKind:\n\ta, b\n\t~\t\n\t~\t\t|\n\n", "", ()),
+    ],
+)
+def test_any_model_is_described(tmp_path, ranges, dimension, regions):
+    from sdplanner.model import load_model
+    from tests.mdl import minimal_model
+
+    path = tmp_path / "other.mdl"
+    path.write_text(minimal_model("output", "input * 2").replace("{UTF-8}\n", "{UTF-8}\n" + ranges))
+    info = load_model(path)
+    assert (info.dimension, info.regions, info.elements) == (dimension, regions, regions)
+    assert info.constants["input_1"] == 1.0 and info.saveper == 1.0  # PySD renames "input"

@@ -49,7 +49,7 @@ class VariableInfo:
     kind : str
         ``"stock"``, ``"constant"``, ``"lookup"`` or ``"auxiliary"``.
     subscripted : bool
-        True when the variable has the ``Region`` subscript.
+        True when the variable has subscripts (the model's region dimension).
     """
 
     name: str
@@ -71,9 +71,13 @@ class ModelInfo:
     sha256 : str
         SHA-256 of the file's bytes (hex).
     regions : tuple of str
-        Display names of the regions in the model's element order.
+        Display names of the regions in the model's element order: those of
+        ``data/regions.csv`` for the shipped model's 14 regions, else the element names;
+        empty for a model without a subscript range.
     elements : tuple of str
         Vensim element names in the same order.
+    dimension : str
+        Name of the region subscript range (``"Region"``), or ``""`` when there is none.
     variables : dict
         ``py_name -> VariableInfo`` for every variable of the model.
     constants : dict
@@ -93,6 +97,7 @@ class ModelInfo:
     final_time: float
     time_step: float
     saveper: float
+    dimension: str = "Region"
     _by_name: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -229,18 +234,24 @@ _KIND = {"Stateful": "stock", "Constant": "constant", "Lookup": "lookup"}
 
 @cache
 def _load_model_cached(path: Path, digest: str) -> ModelInfo:
-    model = load_pysd(path)
+    with warnings.catch_warnings():
+        # PySD initializes the model on loading and warns about the run (a DELAY's order
+        # lowered for the time step ...): nothing that describes the model
+        warnings.simplefilter("ignore", UserWarning)
+        model = load_pysd(path)
     doc = model.doc
     variables: dict[str, VariableInfo] = {}
     by_name: dict[str, str] = {}
     constants: dict[str, float | np.ndarray] = {}
-    elements = tuple(model.subscripts.get("Region", ()))
-    regions = tuple(REGIONS)
-    if elements != tuple(display_to_element(r) for r in regions):
-        raise ModelError(
-            f"{path}: expected the Region subscript to list the 14 regions of data/regions.csv"
-            f" in order, found {list(elements)}"
-        )
+    # the region dimension: Region, else the model's one subscript range that is no
+    # subrange of another; none for a model with no range or several
+    ranges = {name: tuple(values) for name, values in model.subscripts.items()}
+    top = [n for n, v in ranges.items() if not any(set(v) < set(w) for w in ranges.values())]
+    dimension = "Region" if "Region" in ranges else top[0] if len(top) == 1 else ""
+    elements = ranges.get(dimension, ())
+    # the shipped model's regions keep the display names of data/regions.csv
+    shipped = tuple(display_to_element(r) for r in REGIONS)
+    regions = tuple(REGIONS) if elements == shipped else elements
     for row in doc.itertuples(index=False):
         real, py = row[0], row[1]
         subs = row[2]
@@ -264,6 +275,7 @@ def _load_model_cached(path: Path, digest: str) -> ModelInfo:
         sha256=digest,
         regions=regions,
         elements=elements,
+        dimension=dimension,
         variables=variables,
         constants=constants,
         initial_time=float(model.components.initial_time()),
