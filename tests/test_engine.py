@@ -23,7 +23,7 @@ from sdplanner.engine.base import TimeSeries
 from sdplanner.engine.batch import BatchEngine, TimeGrid
 from sdplanner.engine.pysd_runner import PysdEngine
 from sdplanner.errors import EngineError, ModelError
-from tests.mdl import controls, region_block
+from tests.mdl import controls, minimal_model, region_block
 
 N_REGIONS = 14
 
@@ -242,48 +242,20 @@ def test_bad_time_settings_raise_engine_error(engine, kwargs, message):
         engine.run(variables=["gdp"], **kwargs)
 
 
-MINIMAL = """{{UTF-8}}
-input=
-	1
-	~	Dmnl
-	~		|
-
-{name}=
-	{equation}
-	~	Dmnl
-	~		|
-
-FINAL TIME  = 10
-	~	year
-	~		|
-
-INITIAL TIME  = 0
-	~	year
-	~		|
-
-SAVEPER  = 1
-	~	year
-	~		|
-
-TIME STEP  = 0.5
-	~	year
-	~		|
-"""
-
-
 @pytest.mark.parametrize(
     ("equation", "construct"),
     [
-        ("DELAY1(input, 2)", "DELAY1"),
-        ("SMOOTH(input, 2)", "SMOOTH"),
-        ("SMOOTH3(input, 2)", "SMOOTH3"),
-        ("input + STEP(1, 3)", "the function STEP"),
-        ("IF THEN ELSE(input > 0 :AND: input < 2, 1, 0)", "the logical operator :AND:"),
+        ("GAME(input)", "GAME"),
+        ("RANDOM UNIFORM(0, 1, 0)", "the function RANDOM UNIFORM"),
+        ("GET TIME VALUE(2, 0, 1)", "GET TIME VALUE other than GET TIME VALUE(0, offset, 0)"),
+        ("SMOOTH N(input, 2, 0, 1.5)", "SMOOTH N of order 1.5 (expected a whole number >= 1)"),
+        ("DELAY N(input, 2, 0, 1 / (input - 1))", "DELAY N with an order the batch engine"),
+        ("INTEG(input, 1) * 2", "INTEG inside an expression"),
     ],
 )
 def test_unsupported_construct_is_refused(tmp_path, equation, construct):
     path = tmp_path / "unsupported.mdl"
-    path.write_text(MINIMAL.format(name="delayed output", equation=equation), encoding="utf-8")
+    path.write_text(minimal_model("delayed output", equation), encoding="utf-8")
     with pytest.raises(ModelError) as err:
         BatchEngine.from_mdl(path)
     message = str(err.value)
@@ -294,7 +266,7 @@ def test_unsupported_construct_is_refused(tmp_path, equation, construct):
 
 def test_algebraic_loop_is_refused(tmp_path):
     path = tmp_path / "loop.mdl"
-    text = MINIMAL.format(name="looped", equation="input + other")
+    text = minimal_model("looped", "input + other")
     text = text.replace(
         "FINAL TIME", "other=\n\tlooped * 0.5\n\t~\tDmnl\n\t~\t\t|\n\nFINAL TIME", 1
     )

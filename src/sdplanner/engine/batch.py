@@ -36,7 +36,7 @@ import numpy as np
 from sdplanner.engine import ckernel, toolchain
 from sdplanner.engine.base import ParamValue, SimulationOutput, TimeSeries
 from sdplanner.engine.codegen import Kernel, generate_kernel
-from sdplanner.engine.equations import ModelIR, read_model
+from sdplanner.engine.equations import CONTROL_NAMES, ModelIR, evaluate_constant, read_model
 from sdplanner.errors import EngineError, ModelError
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.resources import default_model_path
@@ -263,7 +263,6 @@ class BatchEngine:
                 self._defaults[py] = np.asarray(var.value, dtype=float).reshape(self._R, 1)
             else:
                 self._defaults[py] = var.value
-        self._control = {k: v.value for k, v in ir.variables.items() if v.kind == "control"}
         self._kernels: dict[tuple, Kernel] = {}
 
     @classmethod
@@ -299,7 +298,7 @@ class BatchEngine:
         src = Path(path) if path is not None else default_model_path()
         ir = read_model(src)
         info = load_model(src)
-        ours = set(ir.variables)
+        ours = set(ir.visible)
         theirs = set(info.variables) - {"time"}
         if ours != theirs:
             extra = sorted(ours ^ theirs)[:5]
@@ -394,11 +393,12 @@ class BatchEngine:
         names = self._output_names(variables)
         common = self._common_params(params)
         per_sample, n = self._batch_params(batch, common)
+        control = self._controls(common, final_time, time_step)
         grid = TimeGrid.build(
-            self._control["initial_time"],
-            self._control["final_time"] if final_time is None else final_time,
-            self._control["time_step"] if time_step is None else time_step,
-            self._control["saveper"],
+            control["initial_time"],
+            control["final_time"],
+            control["time_step"],
+            control["saveper"],
         )
         series = frozenset(k for k, v in common.items() if isinstance(v, TimeSeries))
         outputs = tuple(x for x in names if x != "time")
@@ -469,17 +469,67 @@ class BatchEngine:
         return self._kernel(outputs, frozenset(batched), frozenset(series)).source
 
     # ---- validation and preparation -----------------------------------------------------
+    def _controls(self, common, final_time, time_step) -> dict[str, float]:
+        """Compute the run's control values: the overrides, else the ``.mdl``'s expressions.
+
+        Control variables are computed as PySD computes them, from the constants (with the
+        run's overrides) and from each other (``SAVEPER = TIME STEP`` follows a changed
+        TIME STEP). The orders of SMOOTH N and DELAY N written as expressions must come out
+        as they did when the model was read.
+        """
+        values: dict[str, object] = {k: self.ir.variables[k].value for k in self.ir.constants}
+        for key, value in common.items():
+            if isinstance(value, TimeSeries):
+                value = value.at(float(self.ir.variables["initial_time"].value))
+            values[key] = value if np.ndim(value) == 0 else np.asarray(value).reshape(-1)
+        overrides = {"final_time": final_time, "time_step": time_step}
+        for name in CONTROL_NAMES:
+            if overrides.get(name) is not None:
+                values[name] = overrides[name]
+                continue
+            try:
+                values[name] = evaluate_constant(
+                    self.ir.variables, self.ir.variables[name].expr, values
+                )
+            except ModelError as exc:
+                raise EngineError(f"{self.ir.variables[name].name}: {exc}") from None
+        for where, expr, order, truncate in self.ir.orders:
+            try:
+                value = float(
+                    evaluate_constant(self.ir.variables, expr, values, time=values["initial_time"])
+                )
+            except (ModelError, TypeError, ValueError) as exc:
+                raise EngineError(f"{where}: {exc}") from None
+            got = int(value) if truncate and math.isfinite(value) else value
+            if got != order:
+                raise EngineError(
+                    f"{where}: these settings give order {value:g}, but the batch engine"
+                    f" generated the model's code for order {order} (read from the .mdl's"
+                    " values); run it with PySD (--engine pysd)"
+                )
+        return {name: values[name] for name in CONTROL_NAMES}
+
     def _output_names(self, variables) -> list[str]:
         if variables is None:  # as PysdEngine: every variable but "time" (the saved times)
-            return [v for v in self.info.variables if v != "time"]
+            return [
+                v
+                for v in self.info.variables
+                if v != "time" and self.ir.variables[v].kind != "lookup"
+            ]
         if isinstance(variables, str):
             raise EngineError(
                 f"variables: expected a sequence of Python names, found the string {variables!r}"
             )
         names: list[str] = []
         for name in variables:
-            if name != "time" and name not in self.ir.variables:
+            var = self.ir.variables.get(name)
+            if name != "time" and (var is None or var.hidden):
                 raise EngineError(f"variable {name}: the model has no variable of that name")
+            if var is not None and var.kind == "lookup":
+                raise EngineError(
+                    f"variable {name}: a lookup table (a function of its argument), not a"
+                    " value of the run"
+                )
             if name not in names:
                 names.append(name)
         return names
@@ -493,11 +543,13 @@ class BatchEngine:
                 f"parameter {name}: a control variable; use the final_time= or time_step="
                 " arguments instead"
             )
-        if var.kind != "constant":
+        if var.kind != "constant" or var.hidden:
             raise EngineError(
                 f"parameter {name}: expected a constant, found a {var.kind} (only constants"
                 " can be overridden)"
             )
+        if name in self.ir.fixed:
+            raise EngineError(f"parameter {name}: {self.ir.fixed[name]} cannot be overridden")
 
     def _common_params(self, params) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -565,6 +617,11 @@ class BatchEngine:
             if isinstance(value, TimeSeries):
                 raise EngineError(
                     f"parameter {name}: time series cannot vary per sample; pass it in params"
+                )
+            if name in self.ir.timing:
+                raise EngineError(
+                    f"parameter {name}: the time settings or the order of a SMOOTH N or DELAY N"
+                    " are computed from it, so it cannot vary per sample; pass it in params"
                 )
             arr = _as_float_array(name, value)
             region = self.ir.variables[name].region
