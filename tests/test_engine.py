@@ -406,6 +406,45 @@ def test_time_grid_accumulates_like_pysd():
     np.testing.assert_array_equal(grid.save_idx, [0, 5, 10])
 
 
+@pytest.mark.parametrize(
+    ("initial_time", "final_time", "time_step", "saveper"),
+    [
+        (0, 30, 0.125, 0.125),
+        (2010, 2050, 0.0625, 1),
+        (0, 100, 1 / 3, 1),
+        (0.2, 7.3, 0.1, 0.3),
+        (1990, 2000, 0.01, 0.07),
+        (0, 25, 2, 2),  # whole numbers stay ints, as in PySD
+        (-3.7, 41.9, 0.37, 0.74),
+        (5, 5, 0.5, 0.5),
+    ],
+)
+def test_time_grid_is_pysd_time(initial_time, final_time, time_step, saveper):
+    # The vectorized grid against PySD's own Time object stepped as Model._integrate steps
+    # it: the same times (value and type), the same saved points, the same rounded index.
+    from pysd.py_backend.components import Time
+
+    clock = Time()
+    clock.set_control_vars(
+        initial_time=initial_time, final_time=final_time, time_step=time_step, saveper=saveper
+    )
+    times, saves, saved = [], [], []
+    while True:
+        times.append(clock())
+        saves.append(clock.in_return())
+        if saves[-1]:
+            saved.append(clock.round())
+        if not clock.in_bounds():
+            break
+        clock.update(clock() + clock.time_step())
+    grid = TimeGrid.build(initial_time, final_time, time_step, saveper)
+    assert grid.times == times
+    assert [type(t) for t in grid.times] == [type(t) for t in times]
+    assert grid.saves == saves
+    np.testing.assert_array_equal(grid.saved_times, saved)
+    np.testing.assert_array_equal(grid.save_idx, np.flatnonzero(saves))
+
+
 def test_kernel_source_is_generated_code(engine):
     source = engine.kernel_source(variables=["gdp"], batched=["hukou_reform_strength"])
     if engine.kernel == "numpy":

@@ -185,22 +185,31 @@ class TimeGrid:
                 f" {initial_time} to {final_time}"
             )
         prec = time_step * 1e-5  # PySD's Time.rprec
-
-        def saved(t):
-            delay = t - initial_time
-            return delay % saveper < prec or -delay % saveper < prec
-
-        times, saves = [], []
-        t = initial_time
-        while t + prec < final_time:
-            times.append(t)
-            saves.append(saved(t))
-            t = t + time_step
-        times.append(t)
-        saves.append(saved(t))
-        save_idx = np.flatnonzero(saves)
+        # PySD adds the time step to the time, one step after the other, while
+        # t + prec < final_time: numpy's add.accumulate adds in that same order
+        n = int((final_time - initial_time) / time_step) + 3
+        while True:
+            steps = np.full(n, float(time_step))
+            steps[0] = initial_time
+            acc = np.add.accumulate(steps)
+            over = np.flatnonzero(~(acc + prec < final_time))
+            if over.size:
+                break
+            n *= 2
+        acc = acc[: over[0] + 1]
+        delay = acc - initial_time
+        # numpy.remainder is Python's float %: the sign of the divisor
+        saves_arr = (np.remainder(delay, saveper) < prec) | (np.remainder(-delay, saveper) < prec)
+        if isinstance(initial_time, int) and isinstance(time_step, int):
+            # whole numbers stay Python ints in PySD's time, as here
+            times = list(range(initial_time, initial_time + time_step * acc.size, time_step))
+        else:
+            times = acc.tolist()
+            times[0] = initial_time  # PySD starts at INITIAL TIME as it is (an int stays one)
+        save_idx = np.flatnonzero(saves_arr)
         decimals = -int(np.log10(prec))
-        saved_times = np.array([np.round(times[i], decimals) for i in save_idx], dtype=float)
+        saved_times = np.round(acc[save_idx], decimals)
+        saves = saves_arr.tolist()
         return cls(
             times, saves, save_idx, saved_times, initial_time, final_time, time_step, saveper
         )
@@ -264,6 +273,8 @@ class BatchEngine:
             else:
                 self._defaults[py] = var.value
         self._kernels: dict[tuple, Kernel] = {}
+        self._constant_values = {k: ir.variables[k].value for k in ir.constants}
+        self._default_controls: dict[str, float] | None = None
 
     @classmethod
     def from_mdl(
@@ -477,7 +488,10 @@ class BatchEngine:
         TIME STEP). The orders of SMOOTH N and DELAY N written as expressions must come out
         as they did when the model was read.
         """
-        values: dict[str, object] = {k: self.ir.variables[k].value for k in self.ir.constants}
+        simple = final_time is None and time_step is None and not (set(common) & self.ir.timing)
+        if simple and self._default_controls is not None:
+            return self._default_controls
+        values: dict[str, object] = dict(self._constant_values)
         for key, value in common.items():
             if isinstance(value, TimeSeries):
                 value = value.at(float(self.ir.variables["initial_time"].value))
@@ -507,7 +521,10 @@ class BatchEngine:
                     f" generated the model's code for order {order} (read from the .mdl's"
                     " values); run it with PySD (--engine pysd)"
                 )
-        return {name: values[name] for name in CONTROL_NAMES}
+        out = {name: values[name] for name in CONTROL_NAMES}
+        if simple:
+            self._default_controls = out
+        return out
 
     def _output_names(self, variables) -> list[str]:
         if variables is None:  # as PysdEngine: every variable but "time" (the saved times)

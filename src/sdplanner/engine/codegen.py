@@ -149,6 +149,18 @@ def _anysmall(b):
     return bool((np.abs(b) < SMALL_VENSIM).any())
 
 
+def _sdiv(a, b):
+    """Divide two scalars as PySD does (Python's ``/``); by zero as NumPy does (inf, nan).
+
+    Python's division of floats is IEEE's, as ``numpy.divide``'s, at a tenth of the cost
+    of a ufunc call on scalars; only a zero divisor raises, and then NumPy divides.
+    """
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return np.divide(a, b)
+
+
 def _xidz_scalar(a, b, x):
     """PySD's XIDZ for a scalar denominator."""
     if abs(b) < SMALL_VENSIM:
@@ -698,7 +710,7 @@ class _Emitter:
             if node.op == "/" and not (
                 self.is_array(node.left, stage) or self.is_array(node.right, stage)
             ):
-                return f"np.divide({left}, {right})"
+                return f"_sdiv({left}, {right})"
             left, right = self._widen(node, (node.left, node.right), (left, right), stage)
             self._op = (_UFUNCS[node.op], (left, right))
             return f"{left} {node.op} {right}"
@@ -1126,6 +1138,7 @@ def generate_kernel(
         "_spow": _spow,
         "_fastpow": _fastpow,
         "_xidz_scalar": _xidz_scalar,
+        "_sdiv": _sdiv,
         "_anysmall": _anysmall,
         "_changes": _changes,
         "_zidz_scalar": _zidz_scalar,
