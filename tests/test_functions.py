@@ -186,3 +186,24 @@ def test_a_named_lookup_with_repeated_x_is_refused_as_pysd_refuses_it(tmp_path):
         ModelError, match="variable 'tab' uses a lookup table with repeated x values"
     ):
         BatchEngine.from_mdl(path)
+
+
+PIPELINE = Path(__file__).parent / "models" / "pipeline.mdl"
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_the_benchmark_pipeline_model_matches_pysd(kernel):
+    # benchmarks/bench_models.py's model with SMOOTH and DELAY3: the defaults, and a batch
+    # whose perception and construction times differ per sample
+    names = [n for n in load_model(PIPELINE).variables if n != "time"]
+    engine = BatchEngine.from_mdl(PIPELINE, kernel=kernel)
+    assert_matches(engine.run(), pysd_reference(PIPELINE, names), exact=kernel == "numpy")
+    batch = {"perception_time": np.array([1.0, 3.0]), "construction_time": np.array([6.0, 2.5])}
+    out = engine.run_batch(None, batch)
+    for i in range(2):
+        ref = pysd_reference(PIPELINE, names, params={k: float(v[i]) for k, v in batch.items()})
+        one = type(out)(out.times, {k: v[i] for k, v in out.values.items()})
+        assert_matches(one, ref, exact=kernel == "numpy")
+    # a longer construction time delays the capacity: less built by year 10
+    year10 = int(np.flatnonzero(out.times == 10)[0])
+    assert out.values["capacity"][0, year10] < out.values["capacity"][1, year10]

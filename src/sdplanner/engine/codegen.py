@@ -161,6 +161,20 @@ def _sdiv(a, b):
         return np.divide(a, b)
 
 
+def _smin(a, b):
+    """PySD's ``float(numpy.minimum(a, b))`` of two scalars, without a ufunc call.
+
+    NumPy's float minimum is ``a if (a < b or a is NaN) else b`` (``b`` of two equal zeros),
+    NaN when either is; the C kernel's ``sd_min`` is the same.
+    """
+    return float(a if (a < b or a != a) else b)
+
+
+def _smax(a, b):
+    """PySD's ``float(numpy.maximum(a, b))`` of two scalars (see `_smin`)."""
+    return float(a if (a > b or a != a) else b)
+
+
 def _xidz_scalar(a, b, x):
     """PySD's XIDZ for a scalar denominator."""
     if abs(b) < SMALL_VENSIM:
@@ -721,6 +735,8 @@ class _Emitter:
         if isinstance(node, Call):
             args = [self.emit(a, stage) for a in node.args]
             fn = node.fn
+            if fn in ("min", "max") and not self.is_array(node, stage):
+                return f"_s{fn}({args[0]}, {args[1]})"
             if fn in _UNARY or fn in _BINARY:
                 ufunc = _UNARY.get(fn) or _BINARY[fn]
                 if fn in _BINARY:
@@ -737,6 +753,8 @@ class _Emitter:
             if fn == "fixed_delay_length":
                 return f"_fixed_delay_length({', '.join(args)})"
             if fn == "if_then_else":
+                if not self.is_array(node, stage):  # PySD's if_then_else of scalars
+                    return f"({args[1]} if {args[0]} else {args[2]})"
                 return f"np.where({args[0]}, {args[1]}, {args[2]})"
             if fn in ("xidz", "zidz"):
                 if not self.is_array(node, stage):
@@ -1139,6 +1157,8 @@ def generate_kernel(
         "_fastpow": _fastpow,
         "_xidz_scalar": _xidz_scalar,
         "_sdiv": _sdiv,
+        "_smin": _smin,
+        "_smax": _smax,
         "_anysmall": _anysmall,
         "_changes": _changes,
         "_zidz_scalar": _zidz_scalar,

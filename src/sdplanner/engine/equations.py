@@ -823,7 +823,10 @@ class _Translator:
             target = inflow
             for i in range(order):
                 stage = f"{base}_{i}"
-                flow = Bin("/", Bin("*", Bin("-", target, Ref(stage)), num(order)), smooth_time)
+                change = Bin("-", target, Ref(stage))
+                if order != 1:  # x * 1 is x, to the bit
+                    change = Bin("*", change, num(order))
+                flow = Bin("/", change, smooth_time)
                 self._hide(stage, f"{what} stage {i + 1}", "stock", self.region, flow, init=init)
                 target = Ref(stage)
             return target
