@@ -624,8 +624,8 @@ class _Emitter:
         else:
             shape = "(1, nb)" if bat else None
         state = self.stock_names[name]
-        if shape is None:
-            self.blocks["init"].append(f"{state} = np.float64({value})")
+        if shape is None:  # a Python float: its arithmetic is NumPy's, and faster
+            self.blocks["init"].append(f"{state} = float(np.reshape({value}, ()))")
         else:
             self.blocks["init"].append(
                 f"{state} = np.array(np.broadcast_to({value}, {shape}), dtype=float)"
@@ -869,7 +869,7 @@ class _Emitter:
             flows.append(None if var.update == "hold" else self.emit(var.expr, "step"))
         # save: outputs computed in the loop
         self.step_block = "save"
-        records, fills = [], []
+        records, fills, lists = [], [], []
         for j, name in enumerate(outputs):
             var = ir.variables[name]
             dyn, tv, bat = self.var_props(name)
@@ -879,8 +879,9 @@ class _Emitter:
                     records.append(_Stmt(None, f"o{j}[:, jsave] = {value}.T"))
                 elif bat:
                     records.append(_Stmt(None, f"o{j}[:, jsave] = {value}[0]"))
-                else:
-                    records.append(_Stmt(None, f"o{j}[:, jsave] = {value}"))
+                else:  # one number per step: kept in a list, written after the loop
+                    records.append(_Stmt(None, f"_r{j}.append({value})"))
+                    lists.append(j)
             elif tv:
                 table = self.emit_var(name, "table")
                 if var.region:
@@ -931,7 +932,7 @@ class _Emitter:
                 elif array:
                     states.append(_Stmt(None, f"np.copyto({state}, _n{i})"))
                 else:
-                    states.append(_Stmt(state, f"np.float64(_n{i})"))
+                    states.append(_Stmt(state, f"float(_n{i})"))
         self.blocks["update"].extend(increments + states)
 
         lines = [
@@ -958,6 +959,7 @@ class _Emitter:
         lines += ["    # work arrays of the loop, reused at every step"]
         lines += [f"    {x}" for x in buffers]
         lines += changes
+        lines += [f"    _r{j} = []" for j in lists]
         lines += ["    jsave = 0", "    for k in range(last + 1):", "        t = times[k]"]
         lines += [f"        {x}" for x in self.blocks["load"]]
         if refresh:
@@ -968,6 +970,7 @@ class _Emitter:
         lines += [f"            {x}" for x in save]
         lines += ["            jsave += 1", "        if k == last:", "            break"]
         lines += [f"        {x}" for x in update]
+        lines += [f"    o{j}[...] = _r{j}" for j in lists]
         lines += ["    # outputs that do not change in the loop"]
         lines += [f"    {x}" for x in fills]
         lines += ["    return None", ""]
