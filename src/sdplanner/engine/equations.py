@@ -612,8 +612,8 @@ class _Translator:
             raise _UnsupportedError("a boolean literal")
         if isinstance(node, (int, float, np.integer, np.floating)):
             value = node.item() if isinstance(node, np.generic) else node
-            if isinstance(value, float) and not math.isfinite(value):
-                raise _UnsupportedError(f"the number {value!r}")
+            if value != value:  # Vensim's :NA:, PySD's numpy.nan
+                return self._atom(num(value))
             if value < 0 or (value == 0 and math.copysign(1.0, value) < 0):
                 # PySD writes repr(value), e.g. "-8": a unary minus in Python's grammar
                 return "-" + self._atom(num(-value))[0], 0
