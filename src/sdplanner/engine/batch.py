@@ -220,7 +220,7 @@ class BatchEngine:
 
     Create one with `BatchEngine.from_mdl`. Parameters are PySD Python names of constants;
     values are in the constant's units (see `sdplanner.engine.base`). Runs may be made from
-    several threads at once: they share nothing but the cache of generated code.
+    several threads at once: they share nothing but the caches of generated code and time grids.
 
     Parameters
     ----------
@@ -275,6 +275,7 @@ class BatchEngine:
         self._kernels: dict[tuple, Kernel] = {}
         self._constant_values = {k: ir.variables[k].value for k in ir.constants}
         self._default_controls: dict[str, float] | None = None
+        self._grids: dict[tuple, TimeGrid] = {}
 
     @classmethod
     def from_mdl(
@@ -405,12 +406,7 @@ class BatchEngine:
         common = self._common_params(params)
         per_sample, n = self._batch_params(batch, common)
         control = self._controls(common, final_time, time_step)
-        grid = TimeGrid.build(
-            control["initial_time"],
-            control["final_time"],
-            control["time_step"],
-            control["saveper"],
-        )
+        grid = self._grid(control)
         series = frozenset(k for k, v in common.items() if isinstance(v, TimeSeries))
         outputs = tuple(x for x in names if x != "time")
         kernel = self._kernel(outputs, frozenset(per_sample), series)
@@ -525,6 +521,17 @@ class BatchEngine:
         if simple:
             self._default_controls = out
         return out
+
+    def _grid(self, control: dict) -> TimeGrid:
+        """Return the run's time grid, built once per set of control values."""
+        key = tuple((name, type(control[name]), control[name]) for name in CONTROL_NAMES)
+        grid = self._grids.get(key)
+        if grid is None:
+            grid = TimeGrid.build(*(control[name] for name in CONTROL_NAMES))
+            if len(self._grids) >= _KERNEL_CACHE_SIZE:
+                self._grids.pop(next(iter(self._grids)))
+            self._grids[key] = grid
+        return grid
 
     def _output_names(self, variables) -> list[str]:
         if variables is None:  # as PysdEngine: every variable but "time" (the saved times)
