@@ -57,6 +57,7 @@ import os
 import pickle
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1057,9 +1058,14 @@ def _parse_model(path: Path) -> ModelIR:
     from pysd.translators.vensim.vensim_file import VensimFile
 
     try:
-        vensim = VensimFile(path)
-        vensim.parse()
-        model = vensim.get_abstract_model()
+        with warnings.catch_warnings():
+            # PySD's parser warns of what it reads without a problem (no encoding line:
+            # UTF-8; :CONSTRAINT: reality checks it leaves out); a warnings filter that
+            # turns them into errors must not make a model unreadable
+            warnings.simplefilter("ignore", UserWarning)
+            vensim = VensimFile(path)
+            vensim.parse()
+            model = vensim.get_abstract_model()
     except Exception as exc:  # the parser raises many types for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{path}: PySD cannot parse the model: {first}") from None
