@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,18 @@ def test_the_benchmark_pipeline_model_matches_pysd(kernel):
     # a longer construction time delays the capacity: less built by year 10
     year10 = int(np.flatnonzero(out.times == 10)[0])
     assert out.values["capacity"][0, year10] < out.values["capacity"][1, year10]
+
+
+def test_pysd_engine_takes_per_element_values_of_any_range():
+    # PysdEngine names the model's own range (Zone), not Region, for per-element values
+    from sdplanner.engine.pysd_runner import PysdEngine
+
+    gain = np.array([1.5, 2.0, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # PySD lowers the DELAY orders
+        ref = PysdEngine(MODEL).run({"gain": gain}, variables=["x", "smoothed"])
+    out = BatchEngine.from_mdl(MODEL, kernel="numpy").run({"gain": gain})
+    for name in ("x", "smoothed"):
+        np.testing.assert_array_equal(out.values[name], ref.values[name], err_msg=name)
+    # x = input / 10 with input = 10 + Time * gain + 5 SIN(Time), at Time 1 (saved every 0.25)
+    np.testing.assert_allclose(ref.values["x"][4], (10 + gain + 5 * np.sin(1.0)) / 10, rtol=1e-15)

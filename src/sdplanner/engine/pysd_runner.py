@@ -36,7 +36,7 @@ class PysdEngine:
         self.info = load_model(model_path)
 
     def _to_pysd(self, name: str, value: ParamValue):
-        elements = list(self.info.elements)
+        elements, dim = list(self.info.elements), self.info.dimension
         if isinstance(value, TimeSeries):
             # Hold the end values beyond the given years (TimeSeries semantics): PySD returns
             # NaN outside the index of a per-region series, so pad both ends far away.
@@ -46,9 +46,7 @@ class PysdEngine:
             vals = np.concatenate([value.values[:1], value.values, value.values[-1:]])
             if vals.ndim == 1:
                 return pd.Series(vals.astype(float), index=years)
-            data = [
-                xr.DataArray(row.astype(float), {"Region": elements}, ["Region"]) for row in vals
-            ]
+            data = [xr.DataArray(row.astype(float), {dim: elements}, [dim]) for row in vals]
             return pd.Series(data, index=years)
         arr = np.asarray(value, dtype=float)
         if arr.ndim == 0:
@@ -58,7 +56,7 @@ class PysdEngine:
                 f"parameter {name}: expected a scalar or {len(elements)} regional values,"
                 f" found shape {arr.shape}"
             )
-        return xr.DataArray(arr, {"Region": elements}, ["Region"])
+        return xr.DataArray(arr, {dim: elements}, [dim])
 
     def run(
         self,
