@@ -31,9 +31,7 @@ Figures only, no assertions. Usage::
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -47,19 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from bench_engine import INDICATORS, LEVERS  # noqa: E402
+from bench_engine import INDICATORS, LEVERS, timed  # noqa: E402
 from conformance import suite_folder  # noqa: E402
-
-
-def timed(fn, repeats: int) -> tuple[float, float]:
-    """Median wall and CPU seconds of ``repeats`` calls."""
-    wall, cpu = [], []
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall.append(time.perf_counter() - w0)
-        cpu.append(time.process_time() - c0)
-    return statistics.median(wall), statistics.median(cpu)
 
 
 def models() -> list[tuple[str, Path, dict, list | None]]:
