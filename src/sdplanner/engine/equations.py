@@ -5,9 +5,9 @@ The ``.mdl`` is parsed by PySD's own Vensim parser (``VensimFile.parse`` then
 expression trees (`ModelIR`). There is no second copy of the equations: every number and
 operation comes from the parsed model.
 
-What is supported (`SUPPORTED`; ``docs/engine.md`` lists it with what is refused): INTEG
-stocks, scalar and per-element constants, ``+ - * / ^``, unary minus, comparisons,
-``:AND: :OR: :NOT:``, the functions of `SUPPORTED`, lookup tables (named and inline WITH
+What is supported (``docs/engine.md`` lists it with what is refused): INTEG stocks,
+scalar and per-element constants, ``+ - * / ^``, unary minus, comparisons,
+``:AND: :OR: :NOT:``, the functions of ``_CALLS``, lookup tables (named and inline WITH
 LOOKUP), ``SUM/VMIN/VMAX(x[Range!])``, Time, and control variables that are numbers or
 expressions of constants, with at most one subscript range. Anything else raises
 `sdplanner.errors.ModelError` naming the construct and the variable; so do algebraic loops.
@@ -69,10 +69,8 @@ from sdplanner.resources import cache_dir
 
 __all__ = [
     "CONTROL_NAMES",
-    "FUNCTIONS",
     "REDUCTIONS",
     "SMALL_VENSIM",
-    "SUPPORTED",
     "TIME",
     "Bin",
     "Call",
@@ -175,7 +173,16 @@ class Cmp:
 
 @dataclass(frozen=True)
 class Call:
-    """A call of a supported function (`FUNCTIONS`; lower-case names)."""
+    """A call of a function of the trees, by lower-case name.
+
+    One argument: abs, sin, cos, tan, arcsin, arccos, arctan, sinh, cosh, tanh, sqrt, exp,
+    ln (natural log), integer (truncation toward zero), not (logical). Two: min, max,
+    power (``numpy.power``), zidz, and, or, pymod (Python's ``%``: the sign of the divisor).
+    Three: xidz, if_then_else. Reductions over the regions of a reference: sum, vmin, vmax
+    (NaN skipped, as xarray does). active_initial(expression, initial value). Computed at
+    initialization: delay_order(order, smallest delay time, TIME STEP) and
+    fixed_delay_length(delay time, TIME STEP).
+    """
 
     fn: str
     args: tuple
@@ -196,47 +203,6 @@ class ToRegion:
 
     arg: object
 
-
-#: Functions of `Call` nodes, with what they compute (NumPy's names where NumPy has one):
-#: one argument: abs, sin, cos, tan, arcsin, arccos, arctan, sinh, cosh, tanh, sqrt, exp,
-#: ln (natural log), integer (truncation toward zero), not (logical); two: min, max,
-#: power (``numpy.power``), zidz, and, or, pymod (Python's ``%``, the sign of the divisor);
-#: three: xidz, if_then_else; reductions over the regions of ``x``: sum, vmin, vmax (NaN
-#: skipped, as xarray does); active_initial(expression, initial value); and the
-#: initialization helpers ``delay_order(order, smallest delay time, TIME STEP)`` and
-#: ``fixed_delay_length(delay time, TIME STEP)``.
-FUNCTIONS = (
-    "abs",
-    "sin",
-    "cos",
-    "tan",
-    "arcsin",
-    "arccos",
-    "arctan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "sqrt",
-    "exp",
-    "ln",
-    "integer",
-    "not",
-    "min",
-    "max",
-    "power",
-    "zidz",
-    "and",
-    "or",
-    "pymod",
-    "xidz",
-    "if_then_else",
-    "sum",
-    "vmin",
-    "vmax",
-    "active_initial",
-    "delay_order",
-    "fixed_delay_length",
-)
 
 #: Reductions over the regions: one value per sample.
 REDUCTIONS = ("sum", "vmin", "vmax")
@@ -444,15 +410,6 @@ _CALLS = {
     "active_initial": 2,
     "get_time_value": 3,
 }
-SUPPORTED = (
-    "INTEG, constants, + - * / ^, unary minus, comparisons, :AND: :OR: :NOT:, MIN, MAX, ABS,"
-    " SIN, COS, TAN, ARCSIN, ARCCOS, ARCTAN, SINH, COSH, TANH, SQRT, EXP, LN, LOG, POWER,"
-    " INTEGER, MODULO, QUANTUM, XIDZ, ZIDZ, IF THEN ELSE, STEP, RAMP, PULSE, PULSE TRAIN,"
-    " GET TIME VALUE(0, offset, 0), lookup tables (named and WITH LOOKUP), SUM, VMIN and"
-    " VMAX of x[Range!], SMOOTH, SMOOTHI, SMOOTH3, SMOOTH3I, SMOOTH N, DELAY1, DELAY1I,"
-    " DELAY3, DELAY3I, DELAY N, DELAY FIXED, TREND, FORECAST, INITIAL, ACTIVE INITIAL,"
-    " SAMPLE IF TRUE, Time, and control variables computed from constants"
-)
 
 # PySD's OperationBuilder: operator -> (Python text, order). Order: 0 atom, 1 power,
 # 2 product, 3 sum, 4 comparison.
