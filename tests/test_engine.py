@@ -23,7 +23,7 @@ from sdplanner.engine.base import TimeSeries
 from sdplanner.engine.batch import BatchEngine, TimeGrid
 from sdplanner.engine.pysd_runner import PysdEngine
 from sdplanner.errors import EngineError, ModelError
-from tests.mdl import controls, region_block
+from tests.mdl import controls, minimal_model, region_block
 
 N_REGIONS = 14
 
@@ -257,48 +257,20 @@ def test_bad_time_settings_raise_engine_error(engine, kwargs, message):
         engine.run(variables=["gdp"], **kwargs)
 
 
-MINIMAL = """{{UTF-8}}
-input=
-	1
-	~	Dmnl
-	~		|
-
-{name}=
-	{equation}
-	~	Dmnl
-	~		|
-
-FINAL TIME  = 10
-	~	year
-	~		|
-
-INITIAL TIME  = 0
-	~	year
-	~		|
-
-SAVEPER  = 1
-	~	year
-	~		|
-
-TIME STEP  = 0.5
-	~	year
-	~		|
-"""
-
-
 @pytest.mark.parametrize(
     ("equation", "construct"),
     [
-        ("DELAY1(input, 2)", "DELAY1"),
-        ("SMOOTH(input, 2)", "SMOOTH"),
-        ("SMOOTH3(input, 2)", "SMOOTH3"),
-        ("input + STEP(1, 3)", "the function STEP"),
-        ("IF THEN ELSE(input > 0 :AND: input < 2, 1, 0)", "the logical operator :AND:"),
+        ("GAME(input)", "GAME"),
+        ("RANDOM UNIFORM(0, 1, 0)", "the function RANDOM UNIFORM"),
+        ("GET TIME VALUE(2, 0, 1)", "GET TIME VALUE other than GET TIME VALUE(0, offset, 0)"),
+        ("SMOOTH N(input, 2, 0, 1.5)", "SMOOTH N of order 1.5 (expected a whole number >= 1)"),
+        ("DELAY N(input, 2, 0, 1 / (input - 1))", "DELAY N with an order the batch engine"),
+        ("INTEG(input, 1) * 2", "INTEG inside an expression"),
     ],
 )
 def test_unsupported_construct_is_refused(tmp_path, equation, construct):
     path = tmp_path / "unsupported.mdl"
-    path.write_text(MINIMAL.format(name="delayed output", equation=equation), encoding="utf-8")
+    path.write_text(minimal_model("delayed output", equation), encoding="utf-8")
     with pytest.raises(ModelError) as err:
         BatchEngine.from_mdl(path)
     message = str(err.value)
@@ -309,7 +281,7 @@ def test_unsupported_construct_is_refused(tmp_path, equation, construct):
 
 def test_algebraic_loop_is_refused(tmp_path):
     path = tmp_path / "loop.mdl"
-    text = MINIMAL.format(name="looped", equation="input + other")
+    text = minimal_model("looped", "input + other")
     text = text.replace(
         "FINAL TIME", "other=\n\tlooped * 0.5\n\t~\tDmnl\n\t~\t\t|\n\nFINAL TIME", 1
     )
@@ -447,6 +419,45 @@ def test_time_grid_accumulates_like_pysd():
     assert grid.times[3] == 0.1 + 0.1 + 0.1 != 0.3
     np.testing.assert_array_equal(grid.saved_times, [0.0, 0.5, 1.0])
     np.testing.assert_array_equal(grid.save_idx, [0, 5, 10])
+
+
+@pytest.mark.parametrize(
+    ("initial_time", "final_time", "time_step", "saveper"),
+    [
+        (0, 30, 0.125, 0.125),
+        (2010, 2050, 0.0625, 1),
+        (0, 100, 1 / 3, 1),
+        (0.2, 7.3, 0.1, 0.3),
+        (1990, 2000, 0.01, 0.07),
+        (0, 25, 2, 2),  # whole numbers stay ints, as in PySD
+        (-3.7, 41.9, 0.37, 0.74),
+        (5, 5, 0.5, 0.5),
+    ],
+)
+def test_time_grid_is_pysd_time(initial_time, final_time, time_step, saveper):
+    # The vectorized grid against PySD's own Time object stepped as Model._integrate steps
+    # it: the same times (value and type), the same saved points, the same rounded index.
+    from pysd.py_backend.components import Time
+
+    clock = Time()
+    clock.set_control_vars(
+        initial_time=initial_time, final_time=final_time, time_step=time_step, saveper=saveper
+    )
+    times, saves, saved = [], [], []
+    while True:
+        times.append(clock())
+        saves.append(clock.in_return())
+        if saves[-1]:
+            saved.append(clock.round())
+        if not clock.in_bounds():
+            break
+        clock.update(clock() + clock.time_step())
+    grid = TimeGrid.build(initial_time, final_time, time_step, saveper)
+    assert grid.times == times
+    assert [type(t) for t in grid.times] == [type(t) for t in times]
+    assert grid.saves == saves
+    np.testing.assert_array_equal(grid.saved_times, saved)
+    np.testing.assert_array_equal(grid.save_idx, np.flatnonzero(saves))
 
 
 def test_kernel_source_is_generated_code(engine):

@@ -242,19 +242,16 @@ def test_unknown_node_types_give_unknown_links_and_no_error():
     }
 
 
-@dataclass(frozen=True)
-class _Var(Variable):
-    hidden: bool = False
-
-
 def test_variables_of_stateful_functions_are_folded_into_links():
     # out = SMOOTH(s, 2) as a parser makes it: a hidden stock following s
     # s = INTEG(-out): the loop s -> out -> s is balancing, the stage's own loop is hidden
     stage = Bin("/", Bin("-", Ref("s"), Ref("_stage")), num(2))
     variables = {
-        "s": _Var("S", "s", "stock", False, Neg(Ref("out")), num(1)),
-        "_stage": _Var("out (SMOOTH stage 1)", "_stage", "stock", False, stage, num(1), None, True),
-        "out": _Var("out", "out", "auxiliary", False, Ref("_stage")),
+        "s": Variable("S", "s", "stock", False, Neg(Ref("out")), num(1)),
+        "_stage": Variable(
+            "out (SMOOTH stage 1)", "_stage", "stock", False, stage, num(1), hidden=True
+        ),
+        "out": Variable("out", "out", "auxiliary", False, Ref("_stage")),
     }
     graph = causal_graph(ModelIR(Path("t.mdl"), "", (), variables))
     assert graph.nodes == ("s", "out")

@@ -208,3 +208,33 @@ def test_halving_time_step_changes_outputs_by_less_than_half_percent(model):
         near_zero = scale < 1e-6
         assert np.all(np.abs(a - b)[~near_zero] <= 0.005 * scale[~near_zero]), out.name
         assert np.all(np.abs(a - b)[near_zero] <= 1e-6), out.name
+
+
+@pytest.mark.parametrize(
+    ("ranges", "dimension", "regions"),
+    [
+        ("", "", ()),
+        ("Zone:\n\tnorth, south\n\t~\t\n\t~\t\t|\n\n", "Zone", ("north", "south")),
+        # a subrange does not count; two ranges give no region dimension
+        (
+            "Zone:\n\tnorth, south\n\t~\t\n\t~\t\t|\n\nTop:\n\tnorth\n\t~\t\n\t~\t\t|\n\n",
+            "Zone",
+            ("north", "south"),
+        ),
+        ("Zone:\n\tnorth, south\n\t~\t\n\t~\t\t|\n\nKind:\n\ta, b\n\t~\t\n\t~\t\t|\n\n", "", ()),
+    ],
+)
+def test_any_model_is_described(tmp_path, ranges, dimension, regions):
+    from sdplanner.model import load_model
+    from tests.mdl import minimal_model
+
+    path = tmp_path / "other.mdl"
+    path.write_text(minimal_model("output", "input * 2").replace("{UTF-8}\n", "{UTF-8}\n" + ranges))
+    info = load_model(path)
+    dim = info.spec.dimension
+    assert (dim.subscript if dim else "", info.regions, info.elements) == (
+        dimension,
+        regions,
+        regions,
+    )
+    assert info.constants["input_1"] == 1.0 and info.saveper == 1.0  # PySD renames "input"

@@ -52,7 +52,7 @@ class VariableInfo:
     kind : str
         ``"stock"``, ``"constant"``, ``"lookup"`` or ``"auxiliary"``.
     subscripted : bool
-        True when the variable has the ``Region`` subscript.
+        True when the variable has subscripts (the model's region dimension).
     limits : tuple
         ``(min, max)`` of the ``.mdl``'s range (``~ unit [min,max]``), in the variable's
         units; None where the ``.mdl`` gives no bound (``?`` or no range).
@@ -277,7 +277,11 @@ def _limits(value) -> tuple[float | None, float | None]:
 
 @cache
 def _load_model_cached(path: Path, digest: str) -> ModelInfo:
-    model = load_pysd(path)
+    with warnings.catch_warnings():
+        # PySD initializes the model on loading and warns about the run (a DELAY's order
+        # lowered for the time step ...): nothing that describes the model
+        warnings.simplefilter("ignore", UserWarning)
+        model = load_pysd(path)
     doc = model.doc
     variables: dict[str, VariableInfo] = {}
     by_name: dict[str, str] = {}

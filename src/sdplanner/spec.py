@@ -570,7 +570,8 @@ def default_spec(model: ModelInfo) -> ModelSpec:
     """Return the spec of a model without a spec file.
 
     Every stock and auxiliary is an output with no aggregate, displayed from its unit; there
-    are no levers; the dimension is the model's one subscript range, if it has exactly one.
+    are no levers; the dimension is the model's one subscript range that is no subrange of
+    another, if there is exactly one.
 
     Parameters
     ----------
@@ -582,10 +583,13 @@ def default_spec(model: ModelInfo) -> ModelSpec:
     ModelSpec
         The default spec.
     """
+    # the one subscript range that is no subrange of another, if there is exactly one
+    ranges = {name: tuple(values) for name, values in model.subscripts.items()}
+    top = [n for n, v in ranges.items() if not any(set(v) < set(w) for w in ranges.values())]
     dimension = None
-    if len(model.subscripts) == 1:
-        (name, elements), *_ = model.subscripts.items()
-        dimension = Dimension(name, tuple(elements), tuple(elements), "", ())
+    if len(top) == 1:
+        elements = ranges[top[0]]
+        dimension = Dimension(top[0], elements, elements, "", ())
     outputs = tuple(
         OutputSpec(
             name=v.py_name,

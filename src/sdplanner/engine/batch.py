@@ -36,7 +36,7 @@ import numpy as np
 from sdplanner.engine import ckernel, toolchain
 from sdplanner.engine.base import ParamValue, SimulationOutput, TimeSeries
 from sdplanner.engine.codegen import Kernel, generate_kernel
-from sdplanner.engine.equations import ModelIR, read_model
+from sdplanner.engine.equations import CONTROL_NAMES, ModelIR, evaluate_constant, read_model
 from sdplanner.errors import EngineError, ModelError
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.resources import default_model_path
@@ -185,22 +185,31 @@ class TimeGrid:
                 f" {initial_time} to {final_time}"
             )
         prec = time_step * 1e-5  # PySD's Time.rprec
-
-        def saved(t):
-            delay = t - initial_time
-            return delay % saveper < prec or -delay % saveper < prec
-
-        times, saves = [], []
-        t = initial_time
-        while t + prec < final_time:
-            times.append(t)
-            saves.append(saved(t))
-            t = t + time_step
-        times.append(t)
-        saves.append(saved(t))
-        save_idx = np.flatnonzero(saves)
+        # PySD adds the time step to the time, one step after the other, while
+        # t + prec < final_time: numpy's add.accumulate adds in that same order
+        n = int((final_time - initial_time) / time_step) + 3
+        while True:
+            steps = np.full(n, float(time_step))
+            steps[0] = initial_time
+            acc = np.add.accumulate(steps)
+            over = np.flatnonzero(~(acc + prec < final_time))
+            if over.size:
+                break
+            n *= 2
+        acc = acc[: over[0] + 1]
+        delay = acc - initial_time
+        # numpy.remainder is Python's float %: the sign of the divisor
+        saves_arr = (np.remainder(delay, saveper) < prec) | (np.remainder(-delay, saveper) < prec)
+        if isinstance(initial_time, int) and isinstance(time_step, int):
+            # whole numbers stay Python ints in PySD's time, as here
+            times = list(range(initial_time, initial_time + time_step * acc.size, time_step))
+        else:
+            times = acc.tolist()
+            times[0] = initial_time  # PySD starts at INITIAL TIME as it is (an int stays one)
+        save_idx = np.flatnonzero(saves_arr)
         decimals = -int(np.log10(prec))
-        saved_times = np.array([np.round(times[i], decimals) for i in save_idx], dtype=float)
+        saved_times = np.round(acc[save_idx], decimals)
+        saves = saves_arr.tolist()
         return cls(
             times, saves, save_idx, saved_times, initial_time, final_time, time_step, saveper
         )
@@ -211,7 +220,7 @@ class BatchEngine:
 
     Create one with `BatchEngine.from_mdl`. Parameters are PySD Python names of constants;
     values are in the constant's units (see `sdplanner.engine.base`). Runs may be made from
-    several threads at once: they share nothing but the cache of generated code.
+    several threads at once: they share nothing but the caches of generated code and time grids.
 
     Parameters
     ----------
@@ -263,8 +272,10 @@ class BatchEngine:
                 self._defaults[py] = np.asarray(var.value, dtype=float).reshape(self._R, 1)
             else:
                 self._defaults[py] = var.value
-        self._control = {k: v.value for k, v in ir.variables.items() if v.kind == "control"}
         self._kernels: dict[tuple, Kernel] = {}
+        self._constant_values = {k: ir.variables[k].value for k in ir.constants}
+        self._default_controls: dict[str, float] | None = None
+        self._grids: dict[tuple, TimeGrid] = {}
 
     @classmethod
     def from_mdl(
@@ -299,7 +310,7 @@ class BatchEngine:
         src = Path(path) if path is not None else default_model_path()
         ir = read_model(src)
         info = load_model(src)
-        ours = set(ir.variables)
+        ours = set(ir.visible)
         theirs = set(info.variables) - {"time"}
         if ours != theirs:
             extra = sorted(ours ^ theirs)[:5]
@@ -394,12 +405,8 @@ class BatchEngine:
         names = self._output_names(variables)
         common = self._common_params(params)
         per_sample, n = self._batch_params(batch, common)
-        grid = TimeGrid.build(
-            self._control["initial_time"],
-            self._control["final_time"] if final_time is None else final_time,
-            self._control["time_step"] if time_step is None else time_step,
-            self._control["saveper"],
-        )
+        control = self._controls(common, final_time, time_step)
+        grid = self._grid(control)
         series = frozenset(k for k, v in common.items() if isinstance(v, TimeSeries))
         outputs = tuple(x for x in names if x != "time")
         kernel = self._kernel(outputs, frozenset(per_sample), series)
@@ -469,17 +476,84 @@ class BatchEngine:
         return self._kernel(outputs, frozenset(batched), frozenset(series)).source
 
     # ---- validation and preparation -----------------------------------------------------
+    def _controls(self, common, final_time, time_step) -> dict[str, float]:
+        """Compute the run's control values: the overrides, else the ``.mdl``'s expressions.
+
+        Control variables are computed as PySD computes them, from the constants (with the
+        run's overrides) and from each other (``SAVEPER = TIME STEP`` follows a changed
+        TIME STEP). The orders of SMOOTH N and DELAY N written as expressions must come out
+        as they did when the model was read.
+        """
+        simple = final_time is None and time_step is None and not (set(common) & self.ir.timing)
+        if simple and self._default_controls is not None:
+            return self._default_controls
+        values: dict[str, object] = dict(self._constant_values)
+        for key, value in common.items():
+            if isinstance(value, TimeSeries):
+                value = value.at(float(self.ir.variables["initial_time"].value))
+            values[key] = value if np.ndim(value) == 0 else np.asarray(value).reshape(-1)
+        overrides = {"final_time": final_time, "time_step": time_step}
+        for name in CONTROL_NAMES:
+            if overrides.get(name) is not None:
+                values[name] = overrides[name]
+                continue
+            try:
+                values[name] = evaluate_constant(
+                    self.ir.variables, self.ir.variables[name].expr, values
+                )
+            except ModelError as exc:
+                raise EngineError(f"{self.ir.variables[name].name}: {exc}") from None
+        for where, expr, order, truncate in self.ir.orders:
+            try:
+                value = float(
+                    evaluate_constant(self.ir.variables, expr, values, time=values["initial_time"])
+                )
+            except (ModelError, TypeError, ValueError) as exc:
+                raise EngineError(f"{where}: {exc}") from None
+            got = int(value) if truncate and math.isfinite(value) else value
+            if got != order:
+                raise EngineError(
+                    f"{where}: these settings give order {value:g}, but the batch engine"
+                    f" generated the model's code for order {order} (read from the .mdl's"
+                    " values); run it with PySD (--engine pysd)"
+                )
+        out = {name: values[name] for name in CONTROL_NAMES}
+        if simple:
+            self._default_controls = out
+        return out
+
+    def _grid(self, control: dict) -> TimeGrid:
+        """Return the run's time grid, built once per set of control values."""
+        key = tuple((name, type(control[name]), control[name]) for name in CONTROL_NAMES)
+        grid = self._grids.get(key)
+        if grid is None:
+            grid = TimeGrid.build(*(control[name] for name in CONTROL_NAMES))
+            if len(self._grids) >= _KERNEL_CACHE_SIZE:
+                self._grids.pop(next(iter(self._grids)))
+            self._grids[key] = grid
+        return grid
+
     def _output_names(self, variables) -> list[str]:
         if variables is None:  # as PysdEngine: every variable but "time" (the saved times)
-            return [v for v in self.info.variables if v != "time"]
+            return [
+                v
+                for v in self.info.variables
+                if v != "time" and self.ir.variables[v].kind != "lookup"
+            ]
         if isinstance(variables, str):
             raise EngineError(
                 f"variables: expected a sequence of Python names, found the string {variables!r}"
             )
         names: list[str] = []
         for name in variables:
-            if name != "time" and name not in self.ir.variables:
+            var = self.ir.variables.get(name)
+            if name != "time" and (var is None or var.hidden):
                 raise EngineError(f"variable {name}: the model has no variable of that name")
+            if var is not None and var.kind == "lookup":
+                raise EngineError(
+                    f"variable {name}: a lookup table (a function of its argument), not a"
+                    " value of the run"
+                )
             if name not in names:
                 names.append(name)
         return names
@@ -493,11 +567,13 @@ class BatchEngine:
                 f"parameter {name}: a control variable; use the final_time= or time_step="
                 " arguments instead"
             )
-        if var.kind != "constant":
+        if var.kind != "constant" or var.hidden:
             raise EngineError(
                 f"parameter {name}: expected a constant, found a {var.kind} (only constants"
                 " can be overridden)"
             )
+        if name in self.ir.fixed:
+            raise EngineError(f"parameter {name}: {self.ir.fixed[name]} cannot be overridden")
 
     def _common_params(self, params) -> dict[str, object]:
         out: dict[str, object] = {}
@@ -565,6 +641,11 @@ class BatchEngine:
             if isinstance(value, TimeSeries):
                 raise EngineError(
                     f"parameter {name}: time series cannot vary per sample; pass it in params"
+                )
+            if name in self.ir.timing:
+                raise EngineError(
+                    f"parameter {name}: the time settings or the order of a SMOOTH N or DELAY N"
+                    " are computed from it, so it cannot vary per sample; pass it in params"
                 )
             arr = _as_float_array(name, value)
             region = self.ir.variables[name].region

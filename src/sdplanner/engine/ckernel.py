@@ -54,6 +54,7 @@ import numpy as np
 from sdplanner.engine.codegen import Kernel, _pairwise_plan
 from sdplanner.engine.equations import (
     CONTROL_NAMES,
+    REDUCTIONS,
     SMALL_VENSIM,
     Bin,
     Call,
@@ -113,6 +114,27 @@ static inline double sd_zidz(double a, double b) { return sd_if(fabs(b) < SMALL,
 static inline double sd_fpow(double x, double y) { return exp(y * log(x)); }
 /* xarray's sum skips NaN */
 static inline double sd_nz(double a) { return sd_if(a == a, a, 0.0); }
+/* xarray's min and max skip NaN (NaN only when every value is) */
+static inline double sd_vmin(double a, double b) { return sd_if(b < a || a != a, b, a); }
+static inline double sd_vmax(double a, double b) { return sd_if(b > a || a != a, b, a); }
+/* Python's and NumPy's a %% b: the sign of b (CPython's float_rem, numpy.remainder) */
+static inline double sd_pymod(double a, double b) {
+  double m = fmod(a, b);
+  if (m != 0.0) { if ((b < 0.0) != (m < 0.0)) m += b; }
+  else m = copysign(0.0, b);
+  return m;
+}
+/* PySD's Delay.initialize: the order drops while order * dt > the smallest delay time */
+static inline double sd_delay_order(double order, double smallest, double dt) {
+  for (double k = order; k > 1.0; k -= 1.0)
+    order = sd_if(order * dt > smallest, order - 1.0, order);
+  return order;
+}
+/* PySD's DelayFixed.initialize: round(max(delay / dt, 1) + SMALL_VENSIM), half to even */
+static inline double sd_fixed_length(double delay, double dt) {
+  double ratio = delay / dt;
+  return nearbyint(sd_if(ratio < 1.0, 1.0, ratio) + SMALL);
+}
 """
 
 
@@ -121,9 +143,10 @@ static inline double sd_nz(double a) { return sd_if(a == a, a, 0.0); }
 # --------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Sum:
-    """``SUM(x[Region!])`` as a pseudo-variable of its own."""
+    """``SUM``, ``VMIN`` or ``VMAX`` of ``x[Region!]`` as a pseudo-variable of its own."""
 
     name: str
+    fn: str = "sum"
 
 
 @dataclass
@@ -139,12 +162,41 @@ class _Var:
     deps: set = field(default_factory=set)  # names of computed values read elementwise
 
 
+#: One-argument functions of the equation trees and their C library names.
+_C_UNARY = {
+    "abs": "fabs",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "arcsin": "asin",
+    "arccos": "acos",
+    "arctan": "atan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "sqrt": "sqrt",
+    "exp": "exp",
+    "ln": "log",
+    "integer": "trunc",
+}
+
+
+def _is_condition(node) -> bool:
+    """Whether a node is written as a C condition (an int) when a condition is asked for."""
+    return isinstance(node, Cmp) or (isinstance(node, Call) and node.fn in ("and", "or", "not"))
+
+
 #: Exponents NumPy computes without pow (sqrt, square, reciprocal, identity, one).
 _SPECIAL = (0.5, 2.0, -1.0, 1.0, 0.0)
 
 
 def _literal(value) -> str:
-    text = repr(float(value))
+    value = float(value)
+    if value != value:
+        return "NAN"
+    if value in (float("inf"), float("-inf")):
+        return "INFINITY" if value > 0 else "(-INFINITY)"
+    text = repr(value)
     return text if any(c in text for c in ".en") else text + ".0"
 
 
@@ -172,10 +224,11 @@ class _Phase:
             stock = name.split(":", 1)[1]
             var = gen.ir.variables[stock]
             return _Var(name, var.region, var.init, f"I{gen.index[stock]}")
-        if name.startswith("__sum:"):
-            x = name.split(":", 1)[1]
-            cname = gen.sum_names.setdefault(name, f"U{len(gen.sum_names)}")
-            return _Var(name, False, _Sum(x), cname)
+        for fn in REDUCTIONS:
+            if name.startswith(f"__{fn}:"):
+                x = name.split(":", 1)[1]
+                cname = gen.sum_names.setdefault(name, f"U{len(gen.sum_names)}")
+                return _Var(name, False, _Sum(x, fn), cname)
         var = gen.ir.variables[name]
         return _Var(name, var.region, var.expr, f"v{gen.index[name]}")
 
@@ -203,9 +256,11 @@ class _Phase:
         """Replace SUM calls by pseudo-variables and, at initialization, stocks by inits."""
         if isinstance(node, _Sum):
             return node
-        if isinstance(node, Call) and node.fn == "sum":
+        if isinstance(node, Call) and node.fn in REDUCTIONS:
             ref = node.args[0]
-            return Ref(f"__sum:{self._resolve(ref.name)}")
+            return Ref(f"__{node.fn}:{self._resolve(ref.name)}")
+        if isinstance(node, Call) and node.fn == "active_initial":
+            return self._rewrite(node.args[1] if self.init else node.args[0])
         if isinstance(node, Ref):
             return Ref(self._resolve(node.name))
         if isinstance(node, (Num, TimeRef)) or node is None:
@@ -373,17 +428,18 @@ class _CGen:
             if len(xs) == 1:
                 lines.append(f"  double y = {_literal(ys[0])};")
             else:
-                # numpy.interp: slope * (x - xp[j]) + fp[j] on [xp[j], xp[j + 1])
-                slopes = [(ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]) for i in range(len(xs) - 1)]
-                lines.append(
-                    f"  double y = {_literal(slopes[0])} * (x - {_literal(xs[0])})"
-                    f" + {_literal(ys[0])};"
-                )
-                for i in range(1, len(xs) - 1):
-                    lines.append(
-                        f"  y = sd_if(x >= {_literal(xs[i])}, {_literal(slopes[i])} *"
-                        f" (x - {_literal(xs[i])}) + {_literal(ys[i])}, y);"
-                    )
+                # numpy.interp: slope * (x - xp[j]) + fp[j] on [xp[j], xp[j + 1]); a segment
+                # of zero width (a repeated x) is never that interval: it is left out
+                segments = [i for i in range(len(xs) - 1) if xs[i + 1] > xs[i]]
+                if not segments:
+                    lines.append("  double y = 0.0;")
+                for n, i in enumerate(segments):
+                    slope = _literal((ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i]))
+                    value = f"{slope} * (x - {_literal(xs[i])}) + {_literal(ys[i])}"
+                    if n == 0:
+                        lines.append(f"  double y = {value};")
+                    else:
+                        lines.append(f"  y = sd_if(x >= {_literal(xs[i])}, {value}, y);")
             lines.append(f"  y = sd_if(x >= {_literal(xs[-1])}, {_literal(ys[-1])}, y);")
             lines.append(f"  y = sd_if(x < {_literal(xs[0])}, {_literal(ys[0])}, y);")
             lines.append("  return sd_if(x != x, x, y);")
@@ -438,7 +494,7 @@ class _Emit:
             if name is None:
                 name = f"h{len(self.hoisted)}"
                 text = self.expr(node, False, cond)
-                kind = "int64_t" if cond and isinstance(node, Cmp) else "double"
+                kind = "int64_t" if cond and _is_condition(node) else "double"
                 self.hoist_lines.append(f"const {kind} {name} = {text};")
                 self.hoisted[key] = name
             return name
@@ -456,6 +512,14 @@ class _Emit:
         if isinstance(node, Cmp):
             text = f"({e(node.left)} {node.op} {e(node.right)})"
             return text if cond else f"sd_if({text}, 1.0, 0.0)"
+        if isinstance(node, Call) and node.fn in ("and", "or", "not"):
+            # numpy.logical_*: a number is true when it is not 0 (NaN is true)
+            args = [self.truth(a, e) for a in node.args]
+            if node.fn == "not":
+                text = f"(!{args[0]})"
+            else:
+                text = f"({args[0]} {'&' if node.fn == 'and' else '|'} {args[1]})"
+            return text if cond else f"sd_if({text}, 1.0, 0.0)"
         if isinstance(node, Bin):
             if node.op == "**":
                 return self.power(node, e)
@@ -472,8 +536,7 @@ class _Emit:
             args = [e(a) for a in node.args]
             fn = node.fn
             if fn == "if_then_else":
-                test = e(node.args[0], True)
-                return f"sd_if({test}, {args[1]}, {args[2]})"
+                return f"sd_if({self.truth(node.args[0], e)}, {args[1]}, {args[2]})"
             if fn == "min":
                 return f"sd_min({args[0]}, {args[1]})"
             if fn == "max":
@@ -486,11 +549,22 @@ class _Emit:
                 return f"sd_xidz({args[0]}, {args[1]}, {args[2]})"
             if fn == "zidz":
                 return f"sd_zidz({args[0]}, {args[1]})"
-            if fn == "exp":
-                return f"exp({args[0]})"
-            if fn == "ln":
-                return f"log({args[0]})"
+            if fn in _C_UNARY:
+                return f"{_C_UNARY[fn]}({args[0]})"
+            if fn == "power":
+                return f"pow({args[0]}, {args[1]})"
+            if fn == "pymod":
+                return f"sd_pymod({args[0]}, {args[1]})"
+            if fn == "delay_order":
+                return f"sd_delay_order({', '.join(args)})"
+            if fn == "fixed_delay_length":
+                return f"sd_fixed_length({', '.join(args)})"
         raise AssertionError(f"unexpected node {node!r}")
+
+    def truth(self, node, e) -> str:
+        """Write a value as a C condition: comparisons as they are, numbers ``!= 0``."""
+        text = e(node, True)
+        return text if _is_condition(node) else f"({text} != 0.0)"
 
     def power(self, node: Bin, e) -> str:
         base = e(node.left)
@@ -619,6 +693,7 @@ class _Emit:
 
     def sum_text(self, var: _Var, lane: bool) -> str:
         target = var.expr.name
+        fn = var.expr.fn
         R = self.gen.R
         if self.phase.is_computed(target):
             tv = self.phase.vars[target]
@@ -633,6 +708,12 @@ class _Emit:
                 row = lambda r: f"S{i}[{r} * BL + j]"  # noqa: E731
             else:
                 row = lambda r: self.gen.const_ref(target, lane, str(r))  # noqa: E731
+
+        if fn != "sum":  # a minimum or maximum is exact in any order
+            out = row(0)
+            for r in range(1, R):
+                out = f"sd_{fn}({out}, {row(r)})"
+            return out
 
         def total(p) -> str:
             if p[0] == "split":
@@ -779,7 +860,8 @@ def generate_c_source(
     stocks = needed_stocks(ir, gen.outputs)
     R, B = gen.R, gen.B
     init = _Phase(gen, [f"__init:{s}" for s in stocks], init=True)
-    flows = [f"__flow:{s}" for s in stocks]
+    flows = [f"__flow:{s}" for s in stocks if ir.variables[s].update != "hold"]
+    pipes = [s for s in stocks if ir.variables[s].update == "pipe"]
     out_aux = [o for o in gen.outputs if ir.variables[o].kind == "auxiliary"]
     fast = _Phase(gen, flows, init=False)
     save = _Phase(gen, flows + [o for o in out_aux if o not in flows], init=False)
@@ -846,6 +928,9 @@ def generate_c_source(
     )
     lines.append(f"  double *ws = aligned_alloc(64, sizeof(double) * {max(offset, 8)});")
     lines.append("  if (ws == NULL) return -1;")
+    lines.append("  int code = 0;")
+    for s in pipes:
+        lines.append(f"  double *PB{gen.index[s]} = NULL; int64_t PL{gen.index[s]}[BL];")
     lines.append("  const double ctl0 = ctl[0], ctl1 = ctl[1], ctl2 = ctl[2], ctl3 = ctl[3];")
     lines.append("  (void)ctl0; (void)ctl1; (void)ctl2; (void)ctl3;")
     lines.append("  const double dt = ctl2;")
@@ -894,6 +979,24 @@ def generate_c_source(
                 f"          S{i}[j] = {value}; }}",
             ]
     lines.append("    }")
+    for s in pipes:  # DELAY FIXED: ring buffers of their length, filled with the state
+        i, var = gen.index[s], ir.variables[s]
+        size = f"{R if var.region else 1} * BL"
+        lines += [
+            f"    free(PB{i}); PB{i} = NULL;",
+            "    { size_t most = 1;",
+            "      for (int j = 0; j < BL; j++) {",
+            f"        double n = S{gen.index[var.length]}[j];",
+            "        if (!(n >= 1.0 && n < INFINITY)) { code = -2; goto done; }",
+            "        if (n > last + 2.0) n = last + 2.0;  /* a longer pipe is never read back */",
+            f"        PL{i}[j] = (int64_t)n; if ((size_t)n > most) most = (size_t)n;",
+            "      }",
+            f"      PB{i} = malloc(sizeof(double) * most * {size});",
+            f"      if (PB{i} == NULL) {{ code = -1; goto done; }}",
+            "      for (size_t q = 0; q < most; q++)",
+            f"        memcpy(PB{i} + q * {size}, S{i}, sizeof(double) * {size});",
+            "    }",
+        ]
     lines.append("    int js = 0;")
     lines.append("    for (int k = 0; k <= last; k++) {")
     lines.append("      const double t = times[k]; (void)t;")
@@ -908,28 +1011,38 @@ def generate_c_source(
     for s in stocks:
         i = gen.index[s]
         var = ir.variables[s]
+        if var.update == "hold":
+            continue
         flow = e_save.storage(f"__flow:{s}", True)
         flow_fast = e_fast.storage(f"__flow:{s}", True)
         if flow != flow_fast:
             raise AssertionError("flows stored differently in the two step variants")
+        cell = f"S{i}[r * BL + j]" if var.region else f"S{i}[j]"
+        if var.update == "euler":
+            body = [f"{cell} = {cell} + {flow} * dt;"]
+        elif var.update == "next":
+            body = [f"{cell} = {flow};"]
+        else:  # PySD's DelayFixed.update: pipe[k % n] = input; state = pipe[(k + 1) % n]
+            size = f"{R if var.region else 1} * BL"
+            body = [
+                f"const int64_t w = k % PL{i}[j], q = (k + 1) % PL{i}[j];",
+                f"PB{i}[w * {size} + r * BL + j] = {flow};",
+                f"{cell} = PB{i}[q * {size} + r * BL + j];",
+            ]
+        pragma = ["#pragma omp simd"] if var.update != "pipe" else []
         if var.region:
-            lines += [
-                "      for (int r = 0; r < R; r++) {",
-                "#pragma omp simd",
-                "        for (int j = 0; j < BL; j++)",
-                f"          S{i}[r * BL + j] = S{i}[r * BL + j] + {flow} * dt;",
-                "      }",
-            ]
+            lines += ["      for (int r = 0; r < R; r++) {", *pragma]
         else:
-            lines += [
-                "      { const int r = 0; (void)r;",
-                "#pragma omp simd",
-                f"        for (int j = 0; j < BL; j++) S{i}[j] = S{i}[j] + {flow} * dt; }}",
-            ]
+            lines += ["      { const int r = 0; (void)r;", *pragma]
+        lines += ["        for (int j = 0; j < BL; j++) {"]
+        lines += ["          " + x for x in body]
+        lines += ["        }", "      }"]
     lines.append("    }")
     lines.append("  }")
+    lines.append("done:")
+    lines += [f"  free(PB{gen.index[s]});" for s in pipes]
     lines.append("  free(ws);")
-    lines.append("  return 0;")
+    lines.append("  return code;")
     lines.append("}")
     return "\n".join(lines) + "\n", list(gen.params)
 
@@ -1030,6 +1143,8 @@ def generate_c_kernel(
             ctypes.cast(pointers, ctypes.c_void_p),
             ctypes.cast(outs, ctypes.c_void_p),
         )
+        if code == -2:
+            raise EngineError("DELAY FIXED: the delay time / TIME STEP is not a finite number >= 1")
         if code != 0:
             raise MemoryError("the C kernel could not allocate its work arrays")
         del keep

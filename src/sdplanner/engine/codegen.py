@@ -64,10 +64,13 @@ from sdplanner.engine.equations import (
     TimeRef,
     ToRegion,
     children,
+    delay_order,
+    fixed_delay_length,
     is_per_region,
     needed_stocks,
     num,
 )
+from sdplanner.errors import EngineError
 
 __all__ = ["Kernel", "generate_kernel"]
 
@@ -146,6 +149,32 @@ def _anysmall(b):
     return bool((np.abs(b) < SMALL_VENSIM).any())
 
 
+def _sdiv(a, b):
+    """Divide two scalars as PySD does (Python's ``/``); by zero as NumPy does (inf, nan).
+
+    Python's division of floats is IEEE's, as ``numpy.divide``'s, at a tenth of the cost
+    of a ufunc call on scalars; only a zero divisor raises, and then NumPy divides.
+    """
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return np.divide(a, b)
+
+
+def _smin(a, b):
+    """PySD's ``float(numpy.minimum(a, b))`` of two scalars, without a ufunc call.
+
+    NumPy's float minimum is ``a if (a < b or a is NaN) else b`` (``b`` of two equal zeros),
+    NaN when either is; the C kernel's ``sd_min`` is the same.
+    """
+    return float(a if (a < b or a != a) else b)
+
+
+def _smax(a, b):
+    """PySD's ``float(numpy.maximum(a, b))`` of two scalars (see `_smin`)."""
+    return float(a if (a > b or a != a) else b)
+
+
 def _xidz_scalar(a, b, x):
     """PySD's XIDZ for a scalar denominator."""
     if abs(b) < SMALL_VENSIM:
@@ -222,6 +251,84 @@ def _make_region(n_regions: int) -> Callable:
         return np.broadcast_to(a, (*a.shape[:-2], n_regions, a.shape[-1]))
 
     return to_region
+
+
+def _make_reduce(ufunc) -> Callable:
+    """Smallest or largest value over the region axis (-2), skipping NaN as xarray does.
+
+    ``numpy.fmin``/``numpy.fmax`` return the other operand where one is NaN (NaN only where
+    every region is), and a minimum or maximum is exact whatever the order.
+    """
+
+    def reduce(x):
+        return ufunc.reduce(np.asarray(x, dtype=float), axis=-2, keepdims=True)
+
+    return reduce
+
+
+def _pipe_new(length, state, last: int):
+    """Create the ring buffer of a DELAY FIXED: ``length`` copies of its initial value.
+
+    A length beyond ``last + 1`` steps is cut to ``last + 2``: no value written in the run
+    would be read again either way. Returns the buffer and the length (an int, or an int
+    array per sample).
+    """
+    length = np.asarray(length, dtype=float)
+    if not np.all(np.isfinite(length)) or np.any(length < 1):
+        raise EngineError("DELAY FIXED: the delay time / TIME STEP is not a finite number >= 1")
+    length = np.minimum(length, last + 2).astype(np.int64)
+    if length.ndim == 0 or np.all(length == length.flat[0]):
+        length = int(length.flat[0])
+        size = length
+    else:
+        size = int(length.max())
+    buffer = np.empty((size, *np.shape(state)))
+    buffer[...] = state
+    return buffer, length
+
+
+def _pipe_step(buffer, length, k: int, value, state):
+    """Run PySD's ``DelayFixed.update`` at step ``k``: ``pipe[k % n] = input``.
+
+    The state becomes ``pipe[(k + 1) % n]``. Returns the new state (``state`` itself for an
+    array).
+    """
+    if isinstance(length, int):
+        buffer[k % length] = value
+        new = buffer[(k + 1) % length]
+    else:
+        shape = (1, *buffer.shape[1:])
+        write = np.broadcast_to((k % length)[None], shape)
+        np.put_along_axis(buffer, write, np.broadcast_to(value, shape), axis=0)
+        read = np.broadcast_to(((k + 1) % length)[None], shape)
+        new = np.take_along_axis(buffer, read, axis=0)[0]
+    if isinstance(state, np.ndarray):
+        np.copyto(state, new)
+        return state
+    return np.float64(new)
+
+
+#: One-argument functions of the equation trees and the NumPy ufuncs PySD calls for them.
+_UNARY = {
+    "abs": "np.abs",
+    "sin": "np.sin",
+    "cos": "np.cos",
+    "tan": "np.tan",
+    "arcsin": "np.arcsin",
+    "arccos": "np.arccos",
+    "arctan": "np.arctan",
+    "sinh": "np.sinh",
+    "cosh": "np.cosh",
+    "tanh": "np.tanh",
+    "sqrt": "np.sqrt",
+    "exp": "np.exp",
+    "ln": "np.log",
+    "integer": "np.trunc",
+}
+#: Two-argument functions written as one ufunc call.
+_BINARY = {"min": "np.minimum", "max": "np.maximum", "power": "np.power", "pymod": "np.remainder"}
+#: Logical functions (boolean results, as PySD's ``numpy.logical_*``).
+_LOGICAL = {"and": "np.logical_and", "or": "np.logical_or", "not": "np.logical_not"}
 
 
 # --------------------------------------------------------------------------------------
@@ -314,6 +421,7 @@ class _Emitter:
             for s in ir.stocks:
                 var = ir.variables[s]
                 bat = self.props(var.expr)[2] or self.props(var.init)[2]
+                bat = bat or bool(var.length and self.stock_bat[var.length])
                 if bat and not self.stock_bat[s]:
                     self.stock_bat[s] = True
                     changed = True
@@ -346,7 +454,9 @@ class _Emitter:
         key = node
         if key in self._props:
             return self._props[key]
-        dyn = tv = bat = False
+        # ACTIVE INITIAL differs between the initial values and the loop: never a constant
+        dyn = isinstance(node, Call) and node.fn == "active_initial"
+        tv = bat = False
         for child in children(node):
             d, t, b = self.props(child)
             dyn, tv, bat = dyn or d, tv or t, bat or b
@@ -387,8 +497,12 @@ class _Emitter:
                 out = self.is_float(node.args[0]) or self.is_float(node.args[1])
             elif node.fn == "if_then_else":
                 out = self.is_float(node.args[1]) and self.is_float(node.args[2])
+            elif node.fn == "active_initial":
+                out = self.is_float(node.args[0]) and self.is_float(node.args[1])
+            elif node.fn in ("power", "pymod"):
+                out = self.is_float(node.args[0]) or self.is_float(node.args[1])
             else:
-                out = node.fn in ("exp", "ln", "sum", "xidz", "zidz")
+                out = node.fn in (*_UNARY, "sum", "vmin", "vmax", "xidz", "zidz")
         else:
             out = isinstance(node, (Lookup, ToRegion))
         self._floats[node] = out
@@ -429,6 +543,8 @@ class _Emitter:
         return f"{table}.reshape(-1)[0]"
 
     def emit(self, node, stage: str, target: str | None = None) -> str:
+        if isinstance(node, Call) and node.fn == "active_initial":
+            return self.emit(node.args[1] if stage == "init" else node.args[0], stage, target)
         dyn, tv, bat = self.props(node)
         if stage in ("step", "init") and not dyn and not (tv and bat):
             if not tv:
@@ -508,11 +624,16 @@ class _Emitter:
         else:
             shape = "(1, nb)" if bat else None
         state = self.stock_names[name]
-        if shape is None:
-            self.blocks["init"].append(f"{state} = np.float64({value})")
+        if shape is None:  # a Python float: its arithmetic is NumPy's, and faster
+            self.blocks["init"].append(f"{state} = float(np.reshape({value}, ()))")
         else:
             self.blocks["init"].append(
                 f"{state} = np.array(np.broadcast_to({value}, {shape}), dtype=float)"
+            )
+        if var.update == "pipe":
+            length = self.emit_var(var.length, "init")
+            self.blocks["init"].append(
+                f"_pb_{state}, _pl_{state} = _pipe_new({length}, {state}, last)"
             )
 
     def _const_name(self, prefix: str, value) -> str:
@@ -550,6 +671,8 @@ class _Emitter:
 
     def _text(self, node, stage: str) -> str:
         if isinstance(node, Num):
+            if isinstance(node.value, float) and not np.isfinite(node.value):
+                return f"np.float64({str(node.value)!r})"
             text = repr(node.value)
             return f"({text})" if text.startswith("-") else text
         if isinstance(node, TimeRef):
@@ -601,7 +724,7 @@ class _Emitter:
             if node.op == "/" and not (
                 self.is_array(node.left, stage) or self.is_array(node.right, stage)
             ):
-                return f"np.divide({left}, {right})"
+                return f"_sdiv({left}, {right})"
             left, right = self._widen(node, (node.left, node.right), (left, right), stage)
             self._op = (_UFUNCS[node.op], (left, right))
             return f"{left} {node.op} {right}"
@@ -612,13 +735,26 @@ class _Emitter:
         if isinstance(node, Call):
             args = [self.emit(a, stage) for a in node.args]
             fn = node.fn
-            if fn in ("min", "max", "exp", "ln"):
-                ufunc = {"min": "np.minimum", "max": "np.maximum", "exp": "np.exp", "ln": "np.log"}
-                if fn in ("min", "max"):
+            if fn in ("min", "max") and not self.is_array(node, stage):
+                return f"_s{fn}({args[0]}, {args[1]})"
+            if fn in _UNARY or fn in _BINARY:
+                ufunc = _UNARY.get(fn) or _BINARY[fn]
+                if fn in _BINARY:
                     args = list(self._widen(node, node.args, args, stage))
-                self._op = (ufunc[fn], tuple(args))
-                return f"{ufunc[fn]}({', '.join(args)})"
+                self._op = (ufunc, tuple(args))
+                return f"{ufunc}({', '.join(args)})"
+            if fn in _LOGICAL:
+                return f"{_LOGICAL[fn]}({', '.join(args)})"
+            if fn in ("vmin", "vmax"):
+                scalar_result = not self.props(node)[2] and stage != "table"
+                return f"_r{fn[1:]}({args[0]})" + ("[0, 0]" if scalar_result else "")
+            if fn == "delay_order":
+                return f"_delay_order({', '.join(args)})"
+            if fn == "fixed_delay_length":
+                return f"_fixed_delay_length({', '.join(args)})"
             if fn == "if_then_else":
+                if not self.is_array(node, stage):  # PySD's if_then_else of scalars
+                    return f"({args[1]} if {args[0]} else {args[2]})"
                 return f"np.where({args[0]}, {args[1]}, {args[2]})"
             if fn in ("xidz", "zidz"):
                 if not self.is_array(node, stage):
@@ -725,14 +861,15 @@ class _Emitter:
         # initial values
         for s in stocks:
             self.init_stock(s)
-        # core: every stock's net flow
+        # core: every stock's net flow (or next value, or what enters its pipeline)
         flows = []
         self.step_block = "core"
         for s in stocks:
-            flows.append(self.emit(ir.variables[s].expr, "step"))
+            var = ir.variables[s]
+            flows.append(None if var.update == "hold" else self.emit(var.expr, "step"))
         # save: outputs computed in the loop
         self.step_block = "save"
-        records, fills = [], []
+        records, fills, lists = [], [], []
         for j, name in enumerate(outputs):
             var = ir.variables[name]
             dyn, tv, bat = self.var_props(name)
@@ -742,8 +879,9 @@ class _Emitter:
                     records.append(_Stmt(None, f"o{j}[:, jsave] = {value}.T"))
                 elif bat:
                     records.append(_Stmt(None, f"o{j}[:, jsave] = {value}[0]"))
-                else:
-                    records.append(_Stmt(None, f"o{j}[:, jsave] = {value}"))
+                else:  # one number per step: kept in a list, written after the loop
+                    records.append(_Stmt(None, f"_r{j}.append({value})"))
+                    lists.append(j)
             elif tv:
                 table = self.emit_var(name, "table")
                 if var.region:
@@ -760,29 +898,42 @@ class _Emitter:
                     fills.append(f"o{j}[...] = {value}.reshape(-1, 1)")
                 else:
                     fills.append(f"o{j}[...] = {value}")
-        # all increments first, then the states (in place: no other name is read after)
-        increments = []
+        # all increments (and copies of next values) first, then the states (in place: no
+        # other name is read after)
+        increments, states = [], []
         for i, (s, d) in enumerate(zip(stocks, flows, strict=True)):
-            flow = ir.variables[s].expr
-            array = self.is_array(flow, "step")
-            shape = (self.region(flow), self.props(flow)[2]) if array else None
-            increments.append(
-                _Stmt(
-                    f"_u{i}",
-                    f"{d} * dt",
-                    "np.multiply" if array else None,
-                    (d, "dt"),
-                    shape,
-                    array and self.is_float(flow),
-                )
-            )
-        self.blocks["update"].extend(increments)
-        for i, s in enumerate(stocks):
+            var = ir.variables[s]
             state = self.stock_names[s]
-            if self.ir.variables[s].region or self.stock_bat[s]:
-                self.blocks["update"].append(_Stmt(None, f"np.add({state}, _u{i}, out={state})"))
-            else:
-                self.blocks["update"].append(_Stmt(state, f"{state} + _u{i}"))
+            array = var.region or self.stock_bat[s]
+            if var.update == "euler":
+                flow = var.expr
+                is_arr = self.is_array(flow, "step")
+                shape = (self.region(flow), self.props(flow)[2]) if is_arr else None
+                increments.append(
+                    _Stmt(
+                        f"_u{i}",
+                        f"{d} * dt",
+                        "np.multiply" if is_arr else None,
+                        (d, "dt"),
+                        shape,
+                        is_arr and self.is_float(flow),
+                    )
+                )
+                if array:
+                    states.append(_Stmt(None, f"np.add({state}, _u{i}, out={state})"))
+                else:
+                    states.append(_Stmt(state, f"{state} + _u{i}"))
+            elif var.update in ("next", "pipe"):
+                # a copy: the value may be another stock's array, updated in place below
+                increments.append(_Stmt(f"_n{i}", f"np.array({d}, dtype=float)"))
+                if var.update == "pipe":
+                    step = f"_pipe_step(_pb_{state}, _pl_{state}, k, _n{i}, {state})"
+                    states.append(_Stmt(state, step))
+                elif array:
+                    states.append(_Stmt(None, f"np.copyto({state}, _n{i})"))
+                else:
+                    states.append(_Stmt(state, f"float(_n{i})"))
+        self.blocks["update"].extend(increments + states)
 
         lines = [
             "def kernel(P, O, times, saves, save_idx, last, nb):",
@@ -808,6 +959,7 @@ class _Emitter:
         lines += ["    # work arrays of the loop, reused at every step"]
         lines += [f"    {x}" for x in buffers]
         lines += changes
+        lines += [f"    _r{j} = []" for j in lists]
         lines += ["    jsave = 0", "    for k in range(last + 1):", "        t = times[k]"]
         lines += [f"        {x}" for x in self.blocks["load"]]
         if refresh:
@@ -818,6 +970,7 @@ class _Emitter:
         lines += [f"            {x}" for x in save]
         lines += ["            jsave += 1", "        if k == last:", "            break"]
         lines += [f"        {x}" for x in update]
+        lines += [f"    o{j}[...] = _r{j}" for j in lists]
         lines += ["    # outputs that do not change in the loop"]
         lines += [f"    {x}" for x in fills]
         lines += ["    return None", ""]
@@ -1006,10 +1159,19 @@ def generate_kernel(
         "_spow": _spow,
         "_fastpow": _fastpow,
         "_xidz_scalar": _xidz_scalar,
+        "_sdiv": _sdiv,
+        "_smin": _smin,
+        "_smax": _smax,
         "_anysmall": _anysmall,
         "_changes": _changes,
         "_zidz_scalar": _zidz_scalar,
         "_rsum": _make_rsum(ir.n_regions),
+        "_rmin": _make_reduce(np.fmin),
+        "_rmax": _make_reduce(np.fmax),
+        "_delay_order": delay_order,
+        "_fixed_delay_length": fixed_delay_length,
+        "_pipe_new": _pipe_new,
+        "_pipe_step": _pipe_step,
         "_region": _make_region(ir.n_regions),
         **emitter.namespace_consts,
     }

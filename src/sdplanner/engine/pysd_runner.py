@@ -93,7 +93,11 @@ class PysdEngine:
         names = (
             list(variables)
             if variables is not None
-            else [v for v in self.info.variables if v != "time"]
+            else [
+                v
+                for v, info in self.info.variables.items()
+                if v != "time" and info.kind != "lookup"  # a lookup table is no time series
+            ]
         )
         for name in names:
             if name not in self.info.variables:
