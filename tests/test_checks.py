@@ -358,7 +358,7 @@ def shipped_model():
 BAD_FILES = [
     pytest.param(
         "checks:\n  - name: a\n    expect: [ {variable: x\n",
-        r"bad\.yaml:\d+:\d+: invalid YAML: ",
+        r"bad\.yaml: invalid YAML at line \d+, column \d+: ",
         id="invalid-yaml",
     ),
     pytest.param(

@@ -47,7 +47,13 @@ from sdplanner.calibration_spec import (
     load_spec,
     parse_spec,
 )
-from sdplanner.data import AreaMap, ObservationSet, SkippedRow, load_area_mapping
+from sdplanner.data import (
+    MIN_RELATIVE_SIGMA,
+    AreaMap,
+    ObservationSet,
+    SkippedRow,
+    load_area_mapping,
+)
 from sdplanner.errors import CalibrationError, did_you_mean
 from sdplanner.model import ModelInfo
 from sdplanner.regions import AGGREGATE, REGIONS
@@ -273,6 +279,11 @@ def build_problem(
             raise CalibrationError(
                 f"{w}: {obs.indicator} for {obs.area.name} has no sigma and the spec gives no"
                 f" default sigma for a {obs.area.kind}; add indicators.{obs.indicator}.sigma"
+            )
+        if sigma < MIN_RELATIVE_SIGMA * abs(obs.value):
+            raise CalibrationError(
+                f"{w}: the spec's sigma {sigma:g} for a {obs.area.kind} is less than"
+                f" {MIN_RELATIVE_SIGMA:g} times the value {obs.value:g}; expected a larger one"
             )
         used.append(
             {

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sdplanner.errors import DataError, ScenarioError
+from sdplanner.errors import DataError, ScenarioError, quote
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.regions import AGGREGATE
 from sdplanner.results import OUTPUT_VARIABLES, required_variables, to_frame
@@ -312,11 +312,11 @@ def compare_results(
         raise DataError("results: expected at least one scenario, found an empty table")
     baseline = order[0] if baseline is None else baseline
     if baseline not in order:
-        raise DataError(f"results: baseline {baseline!r} is not a scenario of the table")
+        raise DataError(f"results: baseline {quote(baseline)} is not a scenario of the table")
     present = set(results["variable"])
     for name in (*indicators, COST_VARIABLE):
         if name not in present:
-            raise DataError(f"results: expected variable {name!r}, found none")
+            raise DataError(f"results: expected variable {quote(name)}, found none")
     years = [int(y) for y in years]
     keep = results["year"].isin(years) & results["variable"].isin([*indicators, COST_VARIABLE])
     table = results.loc[keep, ["scenario", "region", "variable", "year", "value"]]
@@ -448,7 +448,7 @@ def format_summary(
         return f"{region}: nothing to compare"
     columns = list(table.columns)
     lines = [
-        f"{region}: the baseline {baseline!r} (level), and each scenario's change against it;"
+        f"{region}: the baseline {quote(baseline)} (level), and each scenario's change against it;"
         " cost = extra public spending on the levers since 2010"
     ]
     names = [s.replace("baseline (level)", f"{baseline} (level)") for _, s in table.index]
@@ -585,7 +585,7 @@ def prepare_comparison(
             )
             what = "is given twice" if same else f"is also the name of {other}"
             raise ScenarioError(
-                f"{where}: name: {scen.name!r} {what}; scenario names must be unique in one"
+                f"{where}: name: {quote(scen.name)} {what}; scenario names must be unique in one"
                 " comparison"
             )
         seen[scen.name] = scen

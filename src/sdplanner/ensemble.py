@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sdplanner.engine.base import ParamValue
-from sdplanner.errors import EngineError, SdplannerError, did_you_mean
+from sdplanner.errors import EngineError, SdplannerError, did_you_mean, quote
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.model import ModelInfo
 from sdplanner.regions import AGGREGATE
@@ -157,7 +157,7 @@ def select_outputs(names: Sequence[str] | str | None) -> tuple[OutputVariable, .
         if name not in known:
             hint = did_you_mean(name, known)
             raise EnsembleError(
-                f"--outputs: expected variables of results.csv or 'all', found {name!r}{hint}"
+                f"--outputs: expected variables of results.csv or 'all', found {quote(name)}{hint}"
             )
         if known[name] not in out:
             out.append(known[name])
@@ -604,7 +604,9 @@ class _Reducer:
         if n < 2:
             raise EnsembleError(f"--samples: expected at least 2 samples, found {n}")
         if nonfinite not in ("error", "drop"):
-            raise EnsembleError(f"--nonfinite: expected 'drop' or 'error', found {nonfinite!r}")
+            raise EnsembleError(
+                f"--nonfinite: expected 'drop' or 'error', found {quote(nonfinite)}"
+            )
         self.n = n
         self.slices = list(slices)
         self.names = list(names) if names is not None else [str(i) for i in range(len(slices))]
@@ -945,14 +947,14 @@ def check_samples(n: Any, option: str = "--samples") -> int:
         One line naming the option.
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
-        raise EnsembleError(f"{option}: expected an integer >= 2, found {n!r}")
+        raise EnsembleError(f"{option}: expected an integer >= 2, found {quote(n)}")
     return int(n)
 
 
 def check_chunk_size(chunk: Any) -> int:
     """Validate a chunk size: a positive integer."""
     if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
-        raise EnsembleError(f"--chunk-size: expected an integer >= 1, found {chunk!r}")
+        raise EnsembleError(f"--chunk-size: expected an integer >= 1, found {quote(chunk)}")
     return int(chunk)
 
 
@@ -1058,13 +1060,13 @@ def plan_ensemble(
     chunk = min(check_chunk_size(chunk_size), n)
     if method not in ("auto", "exact", "streaming"):
         raise EnsembleError(
-            f"--percentiles: expected 'auto', 'exact' or 'streaming', found {method!r}"
+            f"--percentiles: expected 'auto', 'exact' or 'streaming', found {quote(method)}"
         )
     method = ("exact" if n <= EXACT_LIMIT else "streaming") if method == "auto" else method
     if nonfinite not in ("drop", "error"):
-        raise EnsembleError(f"--nonfinite: expected 'drop' or 'error', found {nonfinite!r}")
+        raise EnsembleError(f"--nonfinite: expected 'drop' or 'error', found {quote(nonfinite)}")
     chosen = select_outputs(outputs)
-    spec.check_base(inputs.params, str(inputs.scenario.path or ""))
+    spec.check_base(inputs.params, str(inputs.scenario.path or ""), inputs.model)
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
     sampler = LatinHypercubeSampler(spec, n, seed)
     job = EnsembleJob.create(

@@ -8,6 +8,7 @@ Nothing here plots or writes outputs.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -50,6 +51,9 @@ class VariableInfo:
         ``"stock"``, ``"constant"``, ``"lookup"`` or ``"auxiliary"``.
     subscripted : bool
         True when the variable has the ``Region`` subscript.
+    limits : tuple
+        The range the ``.mdl`` declares after the units (``~ Dmnl [0,1]``): ``(lower,
+        upper)`` in the variable's units, None for an open end (``?``) or no range.
     """
 
     name: str
@@ -58,6 +62,7 @@ class VariableInfo:
     comment: str
     kind: str
     subscripted: bool
+    limits: tuple[float | None, float | None] = (None, None)
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,7 @@ def _load_model_cached(path: Path, digest: str) -> ModelInfo:
             kind = "auxiliary"
         comment = row[7] if isinstance(row[7], str) else ""
         subscripted = bool(subs) and not (isinstance(subs, float) and np.isnan(subs))
-        info = VariableInfo(real, py, units, comment, kind, subscripted)
+        info = VariableInfo(real, py, units, comment, kind, subscripted, _limits(row[4]))
         variables[py] = info
         by_name[_normalize(real)] = py
         by_name[_normalize(py)] = py
@@ -272,6 +277,20 @@ def _load_model_cached(path: Path, digest: str) -> ModelInfo:
         saveper=float(model.components.saveper()),
         _by_name=by_name,
     )
+
+
+def _limits(raw: object) -> tuple[float | None, float | None]:
+    """Return PySD's Limits column as ``(lower, upper)``, None for an open end."""
+    if not isinstance(raw, tuple | list) or len(raw) < 2:
+        return (None, None)
+    ends = []
+    for x in raw[:2]:
+        try:
+            x = float(x)
+        except (TypeError, ValueError):
+            x = math.nan
+        ends.append(None if math.isnan(x) else x)
+    return (ends[0], ends[1])
 
 
 def load_model(path: str | os.PathLike | None = None) -> ModelInfo:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from functools import cache
 
-from sdplanner.errors import ScenarioError, did_you_mean
+from sdplanner.errors import ScenarioError, did_you_mean, quote
 from sdplanner.resources import data_path
 
 __all__ = [
@@ -101,4 +101,4 @@ def resolve_region(name: object, where: str) -> str:
     if isinstance(name, str) and name in REGIONS:
         return name
     hint = did_you_mean(name, REGIONS)
-    raise ScenarioError(f"{where}: expected one of the 14 regions, found {name!r}{hint}")
+    raise ScenarioError(f"{where}: expected one of the 14 regions, found {quote(name)}{hint}")

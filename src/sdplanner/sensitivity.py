@@ -28,7 +28,7 @@ from sdplanner.ensemble import (
     iter_cells,
     select_outputs,
 )
-from sdplanner.errors import did_you_mean
+from sdplanner.errors import did_you_mean, quote
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.regions import AGGREGATE
 from sdplanner.run import RunInputs
@@ -168,12 +168,12 @@ def _check_years(years, first: float, last: float) -> list[int]:
             years = [int(y) for y in parts]
         except ValueError:
             raise EnsembleError(
-                f"--years: expected comma-separated years, found {years!r}"
+                f"--years: expected comma-separated years, found {quote(years)}"
             ) from None
     out = []
     for y in years:
         if isinstance(y, bool) or not isinstance(y, int | np.integer) or not first <= y <= last:
-            raise EnsembleError(f"--years: expected years in {first:g}..{last:g}, found {y!r}")
+            raise EnsembleError(f"--years: expected years in {first:g}..{last:g}, found {quote(y)}")
         if int(y) not in out:
             out.append(int(y))
     if not out:
@@ -206,13 +206,14 @@ def plan_sensitivity(
     chunk = check_chunk_size(chunk_size)
     base = 1 << (n - 1).bit_length()
     chosen = select_outputs(outputs if outputs is not None else DEFAULT_SENSITIVITY_OUTPUTS)
-    spec.check_base(inputs.params, str(inputs.scenario.path or ""))
+    spec.check_base(inputs.params, str(inputs.scenario.path or ""), inputs.model)
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
     year_list = _check_years(years, float(layout.years[0]), float(layout.years[-1]))
     if region not in layout.regions:
         hint = did_you_mean(region, layout.regions)
         raise EnsembleError(
-            f"--region: expected one of the 14 regions or {AGGREGATE!r}, found {region!r}{hint}"
+            f"--region: expected one of the 14 regions or {quote(AGGREGATE)},"
+            f" found {quote(region)}{hint}"
         )
     targets = [(o.name, region, y) for o in chosen for y in year_list]
     select = np.array([layout.index(v, r, y) for v, r, y in targets], dtype=np.intp)
