@@ -2,7 +2,8 @@
 
 The ``.mdl`` is the single source of the equations. PySD translates it (cached by the
 file's SHA-256) and this module reads what the translation knows about every variable.
-Nothing here plots or writes outputs.
+A model file is untrusted: `sdplanner.model_guard` vets its text before PySD translates it
+and the Python PySD wrote before it is imported. Nothing here plots or writes outputs.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sdplanner.errors import ModelError
+from sdplanner.cache import cache_root, entry_for_rebuild, seal, sha256_of, verified
+from sdplanner.errors import ModelError, quote, show_path
+from sdplanner.model_guard import audit_generated, check_model_file
 from sdplanner.regions import REGIONS, display_to_element
-from sdplanner.resources import cache_dir, default_model_path
+from sdplanner.resources import default_model_path
 
 __all__ = [
     "ModelInfo",
@@ -144,27 +147,36 @@ def file_sha256(path: str | os.PathLike) -> str:
     str
         64 hex digits.
     """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_of(path)
+
+
+#: Changes when what a cached translation went through changes (the guard, the audit).
+_TRANSLATION_VERSION = "guarded-1"
 
 
 def _check_model_file(path: Path) -> None:
-    if not path.exists():
-        raise ModelError(f"{path}: model file not found")
-    if not path.is_file():
-        raise ModelError(f"{path}: expected a Vensim .mdl file, found a directory")
+    shown = show_path(path)
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, ValueError):
+        raise ModelError(f"{shown}: cannot read the model file (an unusable path)") from None
+    if not exists:
+        raise ModelError(f"{shown}: model file not found")
+    if not is_file:
+        raise ModelError(f"{shown}: expected a Vensim .mdl file, found a directory")
     if path.suffix.lower() != ".mdl":
-        raise ModelError(f"{path}: expected a Vensim .mdl file, found suffix {path.suffix!r}")
+        raise ModelError(f"{shown}: expected a Vensim .mdl file, found suffix {quote(path.suffix)}")
 
 
 def translated_model_path(path: str | os.PathLike | None = None) -> Path:
     """Translate a ``.mdl`` with PySD (once per file content) and return the Python file.
 
-    The translation is cached under ``$SDPLANNER_CACHE`` (default ``~/.cache/sdplanner``),
-    keyed by the SHA-256 of the ``.mdl``, so the model's own folder is never written to.
+    The model's text is vetted first (`sdplanner.model_guard.check_model_file`) and the
+    Python PySD writes is audited before anyone imports it (`audit_generated`). The
+    translation is cached under ``$SDPLANNER_CACHE`` (default ``~/.cache/sdplanner``),
+    keyed by the SHA-256 of the ``.mdl``, and sealed with its own hash
+    (`sdplanner.cache`): a damaged entry is translated again. The model's own folder is
+    never written to.
 
     Parameters
     ----------
@@ -179,26 +191,48 @@ def translated_model_path(path: str | os.PathLike | None = None) -> Path:
     Raises
     ------
     ModelError
-        When the file is missing or PySD cannot translate it.
+        When the file is missing, holds text that could reach the generated code, or PySD
+        cannot translate it (one line naming the file and line).
     """
     src = Path(path) if path is not None else default_model_path()
     _check_model_file(src)
-    digest = file_sha256(src)
-    target_dir = cache_dir() / digest[:16]
-    target = target_dir / "model.py"
-    if target.is_file():
-        return target
+    try:
+        data = src.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{show_path(src)}: cannot read the model ({exc.strerror})") from None
     import pysd
 
+    key = hashlib.sha256(
+        f"{hashlib.sha256(data).hexdigest()}|{_TRANSLATION_VERSION}|{pysd.__version__}".encode()
+    ).hexdigest()[:16]
+    target_dir = cache_root() / "pysd" / key
+    target = target_dir / "model.py"
+    if target_dir.exists():
+        if verified(target):
+            return target
+        target_dir = entry_for_rebuild(target_dir, "PySD translation")
+        target = target_dir / "model.py"
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="translate-", dir=target_dir.parent))
     try:
-        shutil.copyfile(src, work / "model.mdl")
+        copy = work / "model.mdl"
+        copy.write_bytes(data)
+        abstract = check_model_file(copy, shown=src)
         try:
-            pysd.read_vensim(str(work / "model.mdl"), initialize=False)
+            from pysd.builders.python.python_model_builder import ModelBuilder
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                written = Path(ModelBuilder(abstract).build_model())
         except Exception as exc:  # PySD raises many types for bad models
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{src}: PySD cannot translate the model: {msg}") from None
+            raise ModelError(
+                f"{show_path(src)}: PySD cannot translate the model: {quote(msg)}"
+            ) from None
+        if written != work / "model.py":
+            written.replace(work / "model.py")
+        audit_generated(work / "model.py", src)
+        seal(work / "model.py")
         try:
             work.rename(target_dir)
         except OSError:  # another process finished first
@@ -206,6 +240,8 @@ def translated_model_path(path: str | os.PathLike | None = None) -> Path:
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+    if not verified(target):
+        raise ModelError(f"{show_path(src)}: the cached translation {target} is damaged")
     return target
 
 
@@ -224,9 +260,15 @@ def load_pysd(path: str | os.PathLike | None = None):
     """
     import pysd
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return pysd.load(str(translated_model_path(path)))
+    translated = translated_model_path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return pysd.load(str(translated))
+    except Exception as exc:  # an import-time failure of the translation
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        shown = show_path(path if path is not None else default_model_path())
+        raise ModelError(f"{shown}: PySD cannot load the translated model: {quote(msg)}") from None
 
 
 _KIND = {"Stateful": "stock", "Constant": "constant", "Lookup": "lookup"}
