@@ -14,6 +14,7 @@ import numpy as np
 
 from sdplanner.levers import LEVERS
 from sdplanner.model import ModelInfo, load_model
+from sdplanner.validation import format_range
 
 __all__ = ["constants_markdown", "update_document"]
 
@@ -31,7 +32,7 @@ def _escape(text: str) -> str:
 
 
 def constants_markdown(model: ModelInfo) -> str:
-    """Return Markdown tables of every constant: unit, value(s), source or assumption.
+    """Return Markdown tables of every constant: unit, range, value(s), source or assumption.
 
     Parameters
     ----------
@@ -55,24 +56,36 @@ def constants_markdown(model: ModelInfo) -> str:
             regional.append((info, value))
         else:
             scalars.append((info, value))
-    out = ["### Scalar constants", "", "| constant | unit | value | source or assumption |"]
-    out.append("|---|---|---|---|")
+    out = ["### Scalar constants", "", "| constant | unit | range | value | source or assumption |"]
+    out.append("|---|---|---|---|---|")
     for info, value in scalars:
-        row = f"| {info.name} | {info.units} | {_fmt(value)} | {_escape(info.comment)} |"
+        row = (
+            f"| {info.name} | {info.units} | {format_range(info.limits)} | {_fmt(value)}"
+            f" | {_escape(info.comment)} |"
+        )
         out.append(row)
     out += ["", "### Per-region constants", ""]
     for info, value in regional:
-        out.append(f"**{info.name}** ({info.units}): {_escape(info.comment)}")
+        out.append(
+            f"**{info.name}** ({info.units}, range {format_range(info.limits)}):"
+            f" {_escape(info.comment)}"
+        )
         out.append("")
         out.append("| " + " | ".join(model.regions) + " |")
         out.append("|" + "---|" * len(model.regions))
         out.append("| " + " | ".join(_fmt(v) for v in value) + " |")
         out.append("")
     out += ["### Policy lever constants (defaults: no new policy)", ""]
-    out += ["| constant | unit | default (all regions) | meaning |", "|---|---|---|---|"]
+    out += [
+        "| constant | unit | range | default (all regions) | meaning |",
+        "|---|---|---|---|---|",
+    ]
     for info, value in levers:
         shown = _fmt(float(np.unique(value)[0])) if np.ndim(value) else _fmt(value)
-        out.append(f"| {info.name} | {info.units} | {shown} | {_escape(info.comment)} |")
+        out.append(
+            f"| {info.name} | {info.units} | {format_range(info.limits)} | {shown}"
+            f" | {_escape(info.comment)} |"
+        )
     return "\n".join(out) + "\n"
 
 
