@@ -422,7 +422,9 @@ def _with_aggregate(values: Mapping[str, np.ndarray], ind: IndicatorSpec, n: int
         else:
             weight = np.ones_like(data)
         total = weight.sum(axis=-1)
-        agg = np.where(total > 0, (data * weight).sum(axis=-1) / np.where(total > 0, total, 1), 0)
+        num = (data * weight).sum(axis=-1)
+        mean = np.where(total > 0, num / np.where(total > 0, total, 1), np.nan)
+        agg = np.where((total == 0) & np.isfinite(num), 0.0, mean)  # NaN stays NaN
     return np.concatenate([data, agg[..., None]], axis=-1)
 
 

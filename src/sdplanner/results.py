@@ -3,7 +3,9 @@
 ``results.csv`` has one row per scenario, region, variable and year, with the columns
 ``scenario, region, variable, year, value, unit``. Rows with region ``All 14 regions`` hold
 the aggregate: sums for levels, and for rates the mean weighted by the population (or
-quantity) the rate is of.
+quantity) the rate is of. A run whose outputs turn non-finite is an error
+(`NonFiniteOutputError`, exit code 1) naming the first variable, region and year: such a
+table is never written, and an aggregate never turns NaN into a number.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from sdplanner.engine.base import SimulationOutput
-from sdplanner.errors import OutputError
+from sdplanner.errors import NonFiniteOutputError, OutputError, quote
 from sdplanner.model import ModelInfo, file_sha256
 from sdplanner.regions import AGGREGATE
 
@@ -33,6 +35,7 @@ __all__ = [
     "aggregate",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_finite",
     "prepare_output_dir",
     "required_variables",
     "to_frame",
@@ -144,7 +147,8 @@ def aggregate(values: Mapping[str, np.ndarray], out: OutputVariable) -> np.ndarr
     -------
     numpy.ndarray
         The values without the region axis, in the output's units; 0 where the weights
-        sum to 0.
+        sum to exactly 0; NaN where a value or weight is NaN or the weights sum to less
+        than 0 (never a number made up for garbage).
     """
     data = values[out.name]
     if not out.weight:
@@ -153,7 +157,8 @@ def aggregate(values: Mapping[str, np.ndarray], out: OutputVariable) -> np.ndarr
     total = weight.sum(axis=-1)
     num = (data * weight).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, num / np.where(total > 0, total, 1.0), 0.0)
+        mean = np.where(total > 0, num / np.where(total > 0, total, 1.0), np.nan)
+    return np.where((total == 0) & np.isfinite(num), 0.0, mean)
 
 
 def to_frame(
@@ -184,10 +189,17 @@ def to_frame(
     years = np.rint(output.times).astype(int)
     regions = [*model.regions, AGGREGATE]
     n_t, n_r = len(years), len(regions)
+    outputs = tuple(outputs)
+    fulls = {
+        out.name: np.concatenate(
+            [output.values[out.name], aggregate(output.values, out)[:, None]], axis=1
+        )
+        for out in outputs
+    }
+    check_finite(fulls, output.times, regions, scenario)
     frames = []
     for out in outputs:
-        data = output.values[out.name]
-        full = np.concatenate([data, aggregate(output.values, out)[:, None]], axis=1)
+        full = fulls[out.name]
         frames.append(
             pd.DataFrame(
                 {
@@ -201,6 +213,47 @@ def to_frame(
             )
         )
     return pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
+
+
+def check_finite(
+    values: Mapping[str, np.ndarray],
+    times: np.ndarray,
+    regions: list[str],
+    scenario: str,
+) -> None:
+    """Refuse a run whose outputs turned non-finite, naming the first variable, region, year.
+
+    Parameters
+    ----------
+    values : mapping
+        Variable -> array of shape ``(n_times, n_regions)`` (the aggregate may be a column).
+    times : numpy.ndarray
+        The saved times (year).
+    regions : list of str
+        Names of the columns.
+    scenario : str
+        The scenario's name, for the message.
+
+    Raises
+    ------
+    NonFiniteOutputError
+        At the earliest time with a NaN or infinite value: the first such variable (in the
+        order given) and region, the year and the value. Exit code 1.
+    """
+    first = None
+    for name, data in values.items():
+        bad = ~np.isfinite(np.asarray(data, dtype=float))
+        if bad.any():
+            t = int(np.flatnonzero(bad.any(axis=1))[0])
+            if first is None or t < first[0]:
+                first = (t, name, int(np.flatnonzero(bad[t])[0]), float(data[t][bad[t]][0]))
+    if first is None:
+        return
+    t, name, r, value = first
+    raise NonFiniteOutputError(
+        f"scenario {quote(scenario)}: {name} in {regions[r]} turned non-finite ({value})"
+        f" in {float(times[t]):g}; the inputs drive the model outside its valid range"
+    )
 
 
 def prepare_output_dir(path: str | os.PathLike) -> Path:
