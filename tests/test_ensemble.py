@@ -47,7 +47,14 @@ SPEC = {
             "relative": True,
             "per_region": True,
         },
-        "outside_wage_growth": {"distribution": "lognormal", "median": 0.04, "sigma": 0.3},
+        # truncated at the top of the constant's declared range [-1,1] (an open lognormal
+        # is refused); the draws are the same: the cut is 10.7 sigmas out
+        "outside_wage_growth": {
+            "distribution": "lognormal",
+            "median": 0.04,
+            "sigma": 0.3,
+            "max": 1.0,
+        },
     },
     "correlations": [{"parameters": ["farm_income_share", "income_dispersion"], "rho": 0.5}],
 }

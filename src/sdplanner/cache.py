@@ -160,15 +160,17 @@ def verified(path: str | os.PathLike) -> bool:
 
 
 def entry_for_rebuild(path: str | os.PathLike, what: str) -> Path:
-    """Return where to rebuild an entry that failed its check, after one warning line.
+    """Return where to rebuild an entry that failed its check.
 
-    The damaged entry and its seal are removed when possible; the rebuild goes to the same
-    relative place under `fresh_root`.
+    The entry (and its seal) is removed. An entry without a seal (written before entries
+    were sealed) is rebuilt in place, silently, when it could be removed; a sealed entry
+    that no longer matches its seal is damaged: it is rebuilt at the same relative place
+    under `fresh_root`, after one warning line.
 
     Parameters
     ----------
     path : path-like
-        The damaged entry, under `cache_root`.
+        The entry, under `cache_root` (a file, or a folder whose file is sealed).
     what : str
         What it is, for the warning (``"C kernel"``, ``"PySD translation"`` ...).
 
@@ -178,6 +180,8 @@ def entry_for_rebuild(path: str | os.PathLike, what: str) -> Path:
         The place for the rebuilt entry (its folder exists).
     """
     path = Path(path)
+    sealed = _seal_path(path).exists() or (path.is_dir() and any(path.glob("*.sha256")))
+    removed = True
     for p in (path, _seal_path(path)):
         try:
             if p.is_dir():
@@ -185,7 +189,9 @@ def entry_for_rebuild(path: str | os.PathLike, what: str) -> Path:
             else:
                 p.unlink(missing_ok=True)
         except OSError:
-            pass
+            removed = False
+    if not sealed and removed:
+        return path
     try:
         relative = path.relative_to(cache_root())
     except ValueError:

@@ -377,7 +377,10 @@ def write_manifest(
     seed: int | None = None,
     extra: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write ``manifest.json``: model hash, input files with hashes, versions, seed, time.
+    """Write ``manifest.json``: model hash, input and output files with hashes, versions, seed.
+
+    Write it last: it lists every file already in ``out_dir`` (``output_files``: relative
+    path -> SHA-256), so a set of outputs can be checked against its manifest.
 
     Parameters
     ----------
@@ -423,6 +426,12 @@ def write_manifest(
         manifest["kernel"] = kernel_label()
     if extra:
         manifest.update(extra)
-    path = Path(out_dir) / "manifest.json"
+    folder = Path(out_dir)
+    manifest["output_files"] = {
+        p.relative_to(folder).as_posix(): file_sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+    path = folder / "manifest.json"
     atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
     return path

@@ -82,12 +82,12 @@ def handler(args: argparse.Namespace) -> int:
     from sdplanner.data import load_area_mapping
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.model import load_model
-    from sdplanner.results import prepare_output_dir
+    from sdplanner.output_set import OutputSet
 
     model = load_model(args.model)
     areas = load_area_mapping(args.areas)
     problem = load_problem(args.data, args.spec, model, areas=areas)
-    out = prepare_output_dir(args.out)
+    outputs = OutputSet(args.out)
     engine = BatchEngine.from_mdl(model.path)
     print(
         f"calibrating {problem.n_parameters} values to {len(problem.rows)} observations"
@@ -100,17 +100,19 @@ def handler(args: argparse.Namespace) -> int:
     result = calibrate(
         problem, engine, starts=args.starts, bootstrap=args.bootstrap, seed=args.seed
     )
-    write_outputs(
-        result,
-        out,
-        model=model,
-        data=args.data,
-        spec=args.spec,
-        engine=engine.name,
-        starts=args.starts,
-        bootstrap=args.bootstrap,
-        plots=not args.no_plots,
-    )
+    with outputs:
+        write_outputs(
+            result,
+            outputs.path,
+            model=model,
+            data=args.data,
+            spec=args.spec,
+            engine=engine.name,
+            starts=args.starts,
+            bootstrap=args.bootstrap,
+            plots=not args.no_plots,
+        )
+        out = outputs.commit()
     table = result.parameters_table()
     print(
         f"objective {result.best.deviance:.4g}; {result.n_runs} model runs in"
