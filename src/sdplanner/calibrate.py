@@ -55,6 +55,7 @@ from sdplanner.data import (
     load_area_mapping,
 )
 from sdplanner.errors import CalibrationError, did_you_mean
+from sdplanner.memory import calibration_bytes, check_memory
 from sdplanner.model import ModelInfo
 from sdplanner.regions import AGGREGATE, REGIONS
 from sdplanner.resources import data_path
@@ -1386,6 +1387,17 @@ def calibrate(
     """
     if starts < 0 or bootstrap < 0:
         raise CalibrationError("--starts and --bootstrap: expected numbers >= 0")
+    times = (problem.final_time - problem.model.initial_time) / problem.model.saveper + 1
+    estimate = calibration_bytes(
+        starts,
+        bootstrap,
+        problem.n_parameters,
+        len(problem.rows),
+        int(times) * (len(problem.model.regions) + 1) * len(problem.variables),
+    )
+    check_memory(
+        estimate, f"--starts {starts} --bootstrap {bootstrap}: the calibration", CalibrationError
+    )
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     simulator = Simulator(problem, engine)

@@ -37,6 +37,7 @@ import pandas as pd
 from sdplanner.engine.base import ParamValue
 from sdplanner.errors import EngineError, SdplannerError, did_you_mean, quote
 from sdplanner.executors import Executor, InProcessExecutor
+from sdplanner.memory import check_memory, ensemble_bytes
 from sdplanner.model import ModelInfo
 from sdplanner.regions import AGGREGATE
 from sdplanner.results import OUTPUT_VARIABLES, OutputVariable, aggregate, required_variables
@@ -1045,14 +1046,18 @@ def plan_ensemble(
     method: str = "auto",
     engine: str = "batch",
     nonfinite: str = "drop",
+    workers: int = 0,
 ) -> EnsemblePlan:
     """Validate an ensemble request without running it (see `run_ensemble`).
+
+    ``workers`` is the number of local worker processes besides this one (for the memory
+    estimate of `sdplanner.memory.ensemble_bytes`).
 
     Raises
     ------
     EnsembleError
-        For N < 2, a bad chunk size, unknown outputs or method, or too few samples for the
-        correlations.
+        For N < 2, a bad chunk size, unknown outputs or method, too few samples for the
+        correlations, or a run estimated to need more than half the machine's memory.
     UncertaintyError
         When the scenario sets a sampled constant as a time series.
     """
@@ -1068,6 +1073,21 @@ def plan_ensemble(
     chosen = select_outputs(outputs)
     spec.check_base(inputs.params, str(inputs.scenario.path or ""), inputs.model)
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
+    estimate = ensemble_bytes(
+        n,
+        layout.n_cells,
+        len(spec.columns),
+        chunk,
+        method == "exact",
+        workers,
+        variables=len(chosen),
+        memory_budget=MEMORY_BUDGET,
+        slab_bytes=SLAB_BYTES,
+        pilot=PILOT_SAMPLES,
+        bins=HISTOGRAM_BINS,
+        block=SAMPLE_BLOCK,
+    )
+    check_memory(estimate, f"--samples {n}: the ensemble", EnsembleError)
     sampler = LatinHypercubeSampler(spec, n, seed)
     job = EnsembleJob.create(
         inputs.model, engine, inputs.params, inputs.scenario.final_time, chosen, spec.names

@@ -30,6 +30,7 @@ from sdplanner.ensemble import (
 )
 from sdplanner.errors import did_you_mean, quote
 from sdplanner.executors import Executor, InProcessExecutor
+from sdplanner.memory import check_memory, sensitivity_bytes
 from sdplanner.regions import AGGREGATE
 from sdplanner.run import RunInputs
 from sdplanner.uncertainty import UncertaintySpec, make_generator
@@ -192,13 +193,18 @@ def plan_sensitivity(
     region: str = AGGREGATE,
     chunk_size: int = DEFAULT_CHUNK,
     engine: str = "batch",
+    workers: int = 0,
 ) -> SensitivityPlan:
     """Validate a sensitivity request and draw its samples (see `run_sensitivity`).
+
+    ``workers`` is the number of local worker processes besides this one (for the memory
+    estimate of `sdplanner.memory.sensitivity_bytes`).
 
     Raises
     ------
     EnsembleError
-        For N < 2, unknown outputs, years outside the run, an unknown region.
+        For N < 2, unknown outputs, years outside the run, an unknown region, or a run
+        estimated to need more than half the machine's memory.
     """
     from SALib.sample import sobol as sobol_sample
 
@@ -222,6 +228,8 @@ def plan_sensitivity(
     problem: dict = {"num_vars": len(labels), "names": labels, "bounds": [[0.0, 1.0]] * len(labels)}
     if len(set(groups)) < len(groups):
         problem["groups"] = groups
+    estimate = sensitivity_bytes(base, len(set(groups)), len(labels), len(targets), chunk, workers)
+    check_memory(estimate, f"--samples {n}: the sensitivity analysis", EnsembleError)
     unit = sobol_sample.sample(
         problem, base, calc_second_order=False, scramble=True, seed=make_generator(seed)
     )

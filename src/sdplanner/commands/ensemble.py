@@ -169,6 +169,7 @@ def handler(args: argparse.Namespace) -> int:
         method=args.percentiles,
         engine=engine,
         nonfinite=args.nonfinite,
+        workers=args.processes or args.dask_local or 0,
     )
     outputs = OutputSet(args.out)
     executor = make_executor(args.processes, args.scheduler, args.dask_local)

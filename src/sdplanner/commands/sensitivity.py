@@ -63,6 +63,7 @@ def handler(args: argparse.Namespace) -> int:
         region=args.region,
         chunk_size=DEFAULT_CHUNK if args.chunk_size is None else args.chunk_size,
         engine=engine,
+        workers=args.processes or args.dask_local or 0,
     )
     outputs = OutputSet(args.out)
     executor = make_executor(args.processes, args.scheduler, args.dask_local)
