@@ -266,9 +266,9 @@ def _worker_model_path(path: str, sha256: str, text: bytes) -> str:
 
     if os.path.isfile(path) and file_sha256(path) == sha256:
         return path
-    from sdplanner.resources import cache_dir
+    from sdplanner.cache import cache_root
 
-    target = os.path.join(cache_dir(), "worker-models", f"{sha256[:16]}.mdl")
+    target = os.path.join(cache_root(), "worker-models", f"{sha256[:16]}.mdl")
     if not (os.path.isfile(target) and file_sha256(target) == sha256):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".mdl")

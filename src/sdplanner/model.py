@@ -224,6 +224,11 @@ def translated_model_path(path: str | os.PathLike | None = None) -> Path:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 written = Path(ModelBuilder(abstract).build_model())
+        except KeyError as exc:  # a name used and never defined (a truncated file ...)
+            raise ModelError(
+                f"{show_path(src)}: PySD cannot translate the model: it uses"
+                f" {quote(exc.args[0] if exc.args else '?')}, which it does not define"
+            ) from None
         except Exception as exc:  # PySD raises many types for bad models
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(
