@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +28,7 @@ from sdplanner.engine.base import SimulationOutput
 from sdplanner.errors import NonFiniteOutputError, OutputError, quote
 from sdplanner.model import ModelInfo, file_sha256
 from sdplanner.regions import AGGREGATE
+from sdplanner.validation import FORMULA_LEADS
 
 __all__ = [
     "OUTPUT_VARIABLES",
@@ -36,6 +38,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "check_finite",
+    "csv_safe",
     "prepare_output_dir",
     "required_variables",
     "to_frame",
@@ -342,8 +345,50 @@ def _repr_float(value: float) -> str:
     return repr(float(value))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _safe_cell(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    text = _CONTROL.sub("\ufffd", value)
+    return "'" + text if text.startswith(FORMULA_LEADS) else text
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a table whose text cells are safe to write as CSV and open in a spreadsheet.
+
+    Names are checked where they are read (`sdplanner.validation.check_identifier`); this
+    is the last line for free text: control characters (NUL, carriage return, line feed)
+    become U+FFFD, and a cell starting with one of ``= + - @`` gets a leading ``'`` so no
+    spreadsheet reads it as a formula.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same table when nothing needed a change, else a changed copy.
+    """
+    out = frame
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object and not pd.api.types.is_string_dtype(values):
+            continue
+        safe = values.map(_safe_cell)
+        if not safe.equals(values):
+            out = out.copy() if out is frame else out
+            out[column] = safe
+    return out
+
+
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table as CSV atomically, floats at full precision (round-trip repr).
+
+    Text cells go through `csv_safe` (no control character, no formula-leading cell).
 
     Parameters
     ----------
@@ -352,7 +397,8 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     path : path-like
         Target file.
     """
-    _atomic_write(Path(path), lambda p: frame.to_csv(p, index=False, float_format=_repr_float))
+    safe = csv_safe(frame)
+    _atomic_write(Path(path), lambda p: safe.to_csv(p, index=False, float_format=_repr_float))
 
 
 def _versions() -> dict[str, str]:

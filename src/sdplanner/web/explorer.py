@@ -45,6 +45,7 @@ from sdplanner.results import (
     OUTPUT_VARIABLES,
     RESULT_COLUMNS,
     OutputVariable,
+    csv_safe,
     required_variables,
     to_frame,
 )
@@ -900,6 +901,6 @@ class Explorer:
             ignore_index=True,
         )[RESULT_COLUMNS]
         buf = io.StringIO()
-        frame.to_csv(buf, index=False)
+        csv_safe(frame).to_csv(buf, index=False)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", req["edited"].name).strip(".-") or "edited"
         return f"results-{slug[:80]}.csv", buf.getvalue()
