@@ -134,10 +134,11 @@ def quote(value: object, limit: int = QUOTE_LIMIT, *, bare: bool = False) -> str
         return value
     if isinstance(value, str):
         shown = repr(value[:limit])
-        if len(value) > limit:
+        cut = len(value) > limit
+        if len(shown) > limit + 2:  # escapes made it longer: cut the shown text too
+            shown, cut = shown[: limit + 1] + shown[-1], True
+        if cut:
             shown = f"{shown[:-1]}…{shown[-1]} ({len(value):,} characters)"
-        elif len(shown) > limit + 2:  # escapes made it longer
-            shown = f"{shown[: limit - 1]}…{shown[-1]}"
         return shown
     try:
         shown = _REPR.repr(value)

@@ -232,8 +232,8 @@ def _check_element_text(path: Path, where: _Locator, owner: str, field: str, tex
             raise _fail(
                 path,
                 where.line(owner, '"""'),
-                f'the comment of {quote(owner)} holds \'"""\', which would end the string PySD'
-                " writes it into; remove it",
+                "expected a comment without three double quotes (they would end the string"
+                f" PySD writes it into), found them in the comment of {quote(owner, 40)}",
             )
         return
     if field in ("units", "expression"):  # written with repr(), or not written at all
@@ -243,9 +243,9 @@ def _check_element_text(path: Path, where: _Locator, owner: str, field: str, tex
         raise _fail(
             path,
             where.line(owner, text[: bad.start() + 1][-40:]),
-            f"{quote(text)} holds {quote(bad[0])}: names, subscripts and file references may"
-            " not hold quotes, backslashes or control characters (PySD writes them into"
-            " Python strings)",
+            "expected names and file references without quotes, backslashes or control"
+            f" characters (PySD writes them into Python strings), found {quote(bad[0])} in"
+            f" {quote(text, 40)}",
         )
 
 
