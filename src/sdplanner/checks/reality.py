@@ -407,7 +407,7 @@ class _Loader:
         if not isinstance(rule, str) or rule not in RULES:
             self.fail(
                 f"{where}.rule",
-                f"one of {sorted(RULES)}",
+                f"one of the {len(RULES)} rules of docs/checks.md",
                 rule if rule is not None else "<missing>",
                 did_you_mean(rule, list(RULES)),
             )
