@@ -48,7 +48,6 @@ __all__ = [
     "XMILE_SUFFIXES",
     "audit_generated",
     "check_model_file",
-    "element_line",
 ]
 
 #: Largest model file read (byte).
@@ -98,29 +97,6 @@ class _Locator:
             if pos >= 0:
                 return self.line_at(pos)
         return self.line_at(start) if start >= 0 else 1
-
-
-def element_line(path: str | os.PathLike, name: str) -> int | None:
-    """Return the line of a model file where an element is defined.
-
-    Parameters
-    ----------
-    path : path-like
-        The ``.mdl``.
-    name : str
-        The element's name as the file writes it (``"TIME STEP"``).
-
-    Returns
-    -------
-    int or None
-        The line (1-based), or None when the file cannot be read or has no such element.
-    """
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    pos = _Locator(text).element(name)
-    return _Locator(text).line_at(pos) if pos >= 0 else None
 
 
 def _fail(path: Path, line: int, message: str) -> ModelError:
