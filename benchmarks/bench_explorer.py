@@ -91,7 +91,10 @@ def server_side(server, runs: int, seed: int = 0) -> dict[str, list[float]]:
 
 def engine_cpu(explorer, runs: int) -> tuple[list[float], list[float]]:
     """Wall and CPU time of the engine's run alone (the CPU time is what an idle core needs)."""
-    from sdplanner.results import OUTPUT_VARIABLES, required_variables
+    from sdplanner.model import load_model
+    from sdplanner.results import required_variables
+
+    OUTPUT_VARIABLES = load_model().spec.outputs
     from sdplanner.run import prepare_run
     from sdplanner.scenario import Scenario
 

@@ -270,13 +270,14 @@ def test_bad_regions_levers_and_correlations(model):
     assert "policy lever" in _error(model, {"hukou_reform_strength": u})
     assert "unknown model constant" in _error(model, {"rural_population": u})
     a, b = "urbanization_elasticity_to_jobs", "base_return_rate"
-    two = {a: u, b: u}
+    v = {"distribution": "uniform", "min": 0.02, "max": 0.05}  # inside base_return_rate's range
+    two = {a: u, b: v}
     assert "expected a parameter of this file" in _error(
         model, {a: u}, [{"parameters": [a, b], "rho": 0.3}]
     )
     assert "rank correlation in (-1, 1)" in _error(model, two, [{"parameters": [a, b], "rho": 1}])
     c = "reinvestment_share"
-    three = {a: u, b: u, c: u}
+    three = {a: u, b: v, c: u}
     msg = _error(
         model,
         three,

@@ -48,9 +48,16 @@ from sdplanner.calibration_spec import (
     load_spec,
     parse_spec,
 )
-from sdplanner.data import AreaMap, ObservationSet, SkippedRow, load_area_mapping
+from sdplanner.data import (
+    MIN_RELATIVE_SIGMA,
+    AreaMap,
+    ObservationSet,
+    SkippedRow,
+    load_area_mapping,
+)
 from sdplanner.engine.base import TimeSeries
 from sdplanner.errors import CalibrationError, did_you_mean
+from sdplanner.memory import calibration_bytes, check_memory
 from sdplanner.model import ModelInfo
 from sdplanner.resources import data_path
 from sdplanner.results import aggregate
@@ -278,6 +285,11 @@ def build_problem(
             raise CalibrationError(
                 f"{w}: {obs.indicator} for {obs.area.name} has no sigma and the spec gives no"
                 f" default sigma for a {obs.area.kind}; add indicators.{obs.indicator}.sigma"
+            )
+        if sigma < MIN_RELATIVE_SIGMA * abs(obs.value):
+            raise CalibrationError(
+                f"{w}: the spec's sigma {sigma:g} for a {obs.area.kind} is less than"
+                f" {MIN_RELATIVE_SIGMA:g} times the value {obs.value:g}; expected a larger one"
             )
         used.append(
             {
@@ -1399,6 +1411,17 @@ def calibrate(
     """
     if starts < 0 or bootstrap < 0:
         raise CalibrationError("--starts and --bootstrap: expected numbers >= 0")
+    times = (problem.final_time - problem.model.initial_time) / problem.model.saveper + 1
+    estimate = calibration_bytes(
+        starts,
+        bootstrap,
+        problem.n_parameters,
+        len(problem.rows),
+        int(times) * (len(problem.model.regions) + 1) * len(problem.variables),
+    )
+    check_memory(
+        estimate, f"--starts {starts} --bootstrap {bootstrap}: the calibration", CalibrationError
+    )
     t0 = time.perf_counter()
     simulator = Simulator(problem, engine)
     best = fit(problem, simulator, starts=starts, seed=make_generator(seed, _STARTS_STREAM))

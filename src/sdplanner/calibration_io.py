@@ -293,7 +293,8 @@ def write_outputs(
     result : CalibrationResult
         The calibration.
     out_dir : path-like
-        An existing, writable directory (see `sdplanner.results.prepare_output_dir`).
+        An existing, writable directory: the command's staging folder
+        (`sdplanner.output_set.OutputSet`).
     model : ModelInfo
         The model calibrated.
     data, spec : path-like

@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from sdplanner.errors import CalibrationError, did_you_mean
+from sdplanner.errors import CalibrationError, did_you_mean, quote, show_path
 from sdplanner.model import ModelInfo
 from sdplanner.resources import data_path
+from sdplanner.safe_yaml import load_yaml
+from sdplanner.validation import check_identifier, check_in_range, finite_float
 
 __all__ = [
     "LOSSES",
+    "MAX_MAGNITUDE",
+    "MIN_RELATIVE_WIDTH",
     "CalibrationSpec",
     "IndicatorSpec",
     "ParameterSpec",
@@ -59,6 +62,11 @@ _INDICATOR_KEYS = (
     "description",
 )
 _KIND_SIGMA = ("region", "aggregate", "sub-area")
+#: Largest magnitude of any number of a calibration input (spec or observations).
+MAX_MAGNITUDE = 1e15
+#: Narrowest bounds accepted, relative to their magnitude: ``upper - lower`` must exceed
+#: this times ``max(|lower|, |upper|)`` (narrower bounds leave no room for a derivative).
+MIN_RELATIVE_WIDTH = 1e-9
 
 
 # --------------------------------------------------------------------------------------
@@ -251,28 +259,32 @@ class CalibrationSpec:
 
 
 def _where(path: Path | None) -> str:
-    return str(path) if path is not None else "spec"
+    return show_path(path) if path is not None else "spec"
 
 
 def _num(value: Any, where: str, what: str = "a number") -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise CalibrationError(f"{where}: expected {what}, found {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise CalibrationError(f"{where}: expected {what}, found {value!r}")
-    return value
+    number = finite_float(value)
+    if number is None:
+        raise CalibrationError(f"{where}: expected {what}, found {quote(value)}")
+    if abs(number) > MAX_MAGNITUDE:
+        raise CalibrationError(
+            f"{where}: expected {what} of magnitude at most {MAX_MAGNITUDE:g}, found {number:g}"
+        )
+    return number
 
 
 def _mapping(value: Any, where: str, what: str) -> Mapping:
     if not isinstance(value, dict):
-        raise CalibrationError(f"{where}: expected {what}, found {value!r}")
+        raise CalibrationError(f"{where}: expected {what}, found {quote(value)}")
     return value
 
 
 def _check_keys(raw: Mapping, allowed: Sequence[str], where: str) -> None:
     for key in raw:
         if key not in allowed:
-            raise CalibrationError(f"{where}.{key}: unknown key{did_you_mean(key, allowed)}")
+            raise CalibrationError(
+                f"{where}.{quote(key, bare=True)}: unknown key{did_you_mean(key, allowed)}"
+            )
 
 
 @cache
@@ -307,7 +319,9 @@ def _parse_prior(raw: Any, where: str) -> Prior:
         _check_keys(raw, ("distribution", "mean", "sd"), where)
         for key in ("mean", "sd"):
             if key not in raw:
-                raise CalibrationError(f"{where}.{key}: expected a number, found none")
+                raise CalibrationError(
+                    f"{where}.{quote(key, bare=True)}: expected a number, found none"
+                )
         sd = _num(raw["sd"], f"{where}.sd", "a positive standard deviation")
         if sd <= 0:
             raise CalibrationError(f"{where}.sd: expected a positive standard deviation")
@@ -316,14 +330,16 @@ def _parse_prior(raw: Any, where: str) -> Prior:
         _check_keys(raw, ("distribution", "median", "sdlog"), where)
         for key in ("median", "sdlog"):
             if key not in raw:
-                raise CalibrationError(f"{where}.{key}: expected a positive number, found none")
+                raise CalibrationError(
+                    f"{where}.{quote(key, bare=True)}: expected a positive number, found none"
+                )
         median = _num(raw["median"], f"{where}.median", "a positive median")
         sdlog = _num(raw["sdlog"], f"{where}.sdlog", "a positive sdlog")
         if median <= 0 or sdlog <= 0:
             raise CalibrationError(f"{where}: expected a positive median and sdlog")
         return Prior("lognormal", median, sdlog)
     raise CalibrationError(
-        f"{where}.distribution: expected 'normal' or 'lognormal', found {dist!r}"
+        f"{where}.distribution: expected 'normal' or 'lognormal', found {quote(dist)}"
     )
 
 
@@ -334,12 +350,12 @@ def _parse_parameter(name: str, raw: Any, model: ModelInfo, where: str) -> list[
     py = model.resolve(str(name))
     if py is None or py not in settable:
         raise CalibrationError(
-            f"{where}: unknown parameter: the model has no constant {name!r}"
+            f"{where}: unknown parameter: the model has no constant {quote(name)}"
             f"{did_you_mean(name, settable)}"
         )
     for key in ("lower", "upper"):
         if key not in raw:
-            raise CalibrationError(f"{where}.{key}: expected a bound, found none")
+            raise CalibrationError(f"{where}.{quote(key, bare=True)}: expected a bound, found none")
     lower = _num(raw["lower"], f"{where}.lower", "a bound")
     upper = _num(raw["upper"], f"{where}.upper", "a bound")
     if not lower < upper:
@@ -347,10 +363,18 @@ def _parse_parameter(name: str, raw: Any, model: ModelInfo, where: str) -> list[
             f"{where}: bounds reversed or empty: expected lower < upper, found lower {lower:g}"
             f" and upper {upper:g}"
         )
+    if upper - lower <= MIN_RELATIVE_WIDTH * max(abs(lower), abs(upper)):
+        raise CalibrationError(
+            f"{where}: expected bounds wider than {MIN_RELATIVE_WIDTH:g} of their magnitude,"
+            f" found lower {lower!r} and upper {upper!r}"
+        )
+    limits = model.variables[py].limits if py in model.variables else None
+    check_in_range(lower, limits, f"{where}.lower", CalibrationError, "a bound")
+    check_in_range(upper, limits, f"{where}.upper", CalibrationError, "a bound")
     transform = raw.get("transform", "linear")
     if transform not in ("linear", "log"):
         raise CalibrationError(
-            f"{where}.transform: expected 'linear' or 'log', found {transform!r}"
+            f"{where}.transform: expected 'linear' or 'log', found {quote(transform)}"
         )
     if transform == "log" and lower <= 0:
         raise CalibrationError(f"{where}.transform: log needs a positive lower bound")
@@ -382,15 +406,15 @@ def _parse_parameter(name: str, raw: Any, model: ModelInfo, where: str) -> list[
         for item in regions_raw:
             if item not in model.regions:
                 raise CalibrationError(
-                    f"{where}.regions: expected one of the 14 regions, found {item!r}"
+                    f"{where}.regions: expected one of the 14 regions, found {quote(item)}"
                     f"{did_you_mean(item, model.regions)}"
                 )
             if item in regions:
-                raise CalibrationError(f"{where}.regions: {item!r} is listed twice")
+                raise CalibrationError(f"{where}.regions: {quote(item)} is listed twice")
             regions.append(item)
     else:
         raise CalibrationError(
-            f"{where}.regions: expected 'all' or a list of regions, found {regions_raw!r}"
+            f"{where}.regions: expected 'all' or a list of regions, found {quote(regions_raw)}"
         )
     for region in regions:
         if region in protected:
@@ -438,10 +462,12 @@ def _parse_indicator(name: str, raw: Any, model: ModelInfo, where: str) -> Indic
     py = model.resolve(str(var)) if var is not None else None
     if py is None:
         hint = did_you_mean(var, variables)
-        raise CalibrationError(f"{where}.variable: expected a model variable, found {var!r}{hint}")
+        raise CalibrationError(
+            f"{where}.variable: expected a model variable, found {quote(var)}{hint}"
+        )
     unit = raw.get("unit", "level")
     if unit not in _UNITS:
-        raise CalibrationError(f"{where}.unit: expected one of {list(_UNITS)}, found {unit!r}")
+        raise CalibrationError(f"{where}.unit: expected one of {list(_UNITS)}, found {quote(unit)}")
     scale = _UNITS[unit]
     if "scale" in raw:
         scale = _num(raw["scale"], f"{where}.scale", "a positive number")
@@ -453,7 +479,7 @@ def _parse_indicator(name: str, raw: Any, model: ModelInfo, where: str) -> Indic
         aggregate = "sum" if unit == "level" else None
     if aggregate not in ("sum", "mean"):
         raise CalibrationError(
-            f"{where}.aggregate: expected 'sum' or 'mean' (with weight), found {aggregate!r}"
+            f"{where}.aggregate: expected 'sum' or 'mean' (with weight), found {quote(aggregate)}"
         )
     weight_raw = raw.get("weight", list(default[1]) if default and aggregate == "mean" else [])
     if isinstance(weight_raw, str):
@@ -465,7 +491,9 @@ def _parse_indicator(name: str, raw: Any, model: ModelInfo, where: str) -> Indic
         wp = model.resolve(str(w))
         if wp is None:
             hint = did_you_mean(w, variables)
-            raise CalibrationError(f"{where}.weight: expected a model variable, found {w!r}{hint}")
+            raise CalibrationError(
+                f"{where}.weight: expected a model variable, found {quote(w)}{hint}"
+            )
         weight.append(wp)
     if aggregate == "sum" and weight:
         raise CalibrationError(f"{where}.weight: a sum takes no weight; use aggregate: mean")
@@ -501,17 +529,19 @@ def _parse_year_mapping(raw: Any, indicators: Mapping[str, IndicatorSpec], where
         ind = item.get("indicator")
         if ind not in indicators:
             raise CalibrationError(
-                f"{w}.indicator: expected an indicator of the spec, found {ind!r}"
+                f"{w}.indicator: expected an indicator of the spec, found {quote(ind)}"
                 f"{did_you_mean(ind, indicators)}"
             )
         area = item.get("area")
         if area is not None and not isinstance(area, str):
-            raise CalibrationError(f"{w}.area: expected an area name, found {area!r}")
+            raise CalibrationError(f"{w}.area: expected an area name, found {quote(area)}")
         years = []
         for key in ("from", "to"):
-            y = _num(item.get(key), f"{w}.{key}", "a whole year")
+            y = _num(item.get(key), f"{w}.{quote(key, bare=True)}", "a whole year")
             if y != int(y):
-                raise CalibrationError(f"{w}.{key}: expected a whole year, found {y:g}")
+                raise CalibrationError(
+                    f"{w}.{quote(key, bare=True)}: expected a whole year, found {y:g}"
+                )
             years.append(int(y))
         out.append(YearMapping(str(ind), area, years[0], years[1]))
     return tuple(out)
@@ -544,15 +574,14 @@ def parse_spec(raw: Any, model: ModelInfo, path: Path | None = None) -> Calibrat
     raw = _mapping(raw, where, "a YAML mapping")
     _check_keys(raw, _SPEC_KEYS, where)
     name = raw.get("name", path.stem if path is not None else "calibration")
-    if not isinstance(name, str) or not name.strip():
-        raise CalibrationError(f"{where}: name: expected a non-empty string, found {name!r}")
+    name = check_identifier(name, f"{where}: name", CalibrationError, "a calibration name")
     description = raw.get("description") or ""
     objective = _mapping(raw.get("objective") or {}, f"{where}: objective", "a mapping")
     _check_keys(objective, ("loss", "f_scale"), f"{where}: objective")
     loss = objective.get("loss", "linear")
     if loss not in LOSSES:
         raise CalibrationError(
-            f"{where}: objective.loss: expected one of {list(LOSSES)}, found {loss!r}"
+            f"{where}: objective.loss: expected one of {list(LOSSES)}, found {quote(loss)}"
             f"{did_you_mean(loss, LOSSES)}"
         )
     f_scale = _num(objective.get("f_scale", 1.0), f"{where}: objective.f_scale")
@@ -573,7 +602,9 @@ def parse_spec(raw: Any, model: ModelInfo, path: Path | None = None) -> Calibrat
         raise CalibrationError(f"{where}: parameters: expected at least one, found none")
     parameters: list[ParameterSpec] = []
     for key, value in params_raw.items():
-        parameters.extend(_parse_parameter(str(key), value, model, f"{where}: parameters.{key}"))
+        parameters.extend(
+            _parse_parameter(str(key), value, model, f"{where}: parameters.{quote(key, bare=True)}")
+        )
     labels = [p.label for p in parameters]
     for label in labels:
         if labels.count(label) > 1:
@@ -583,10 +614,11 @@ def parse_spec(raw: Any, model: ModelInfo, path: Path | None = None) -> Calibrat
     )
     if not ind_raw:
         raise CalibrationError(f"{where}: indicators: expected at least one, found none")
-    indicators = {
-        str(k): _parse_indicator(str(k), v, model, f"{where}: indicators.{k}")
-        for k, v in ind_raw.items()
-    }
+    indicators = {}
+    for k, v in ind_raw.items():
+        w = f"{where}: indicators.{quote(k, bare=True)}"
+        key = check_identifier(k, w, CalibrationError, "an indicator name")
+        indicators[key] = _parse_indicator(key, v, model, w)
     year_mapping = _parse_year_mapping(
         raw.get("year_mapping"), indicators, f"{where}: year_mapping"
     )
@@ -619,15 +651,7 @@ def load_spec(path: str | os.PathLike, model: ModelInfo) -> CalibrationSpec:
         The validated spec.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CalibrationError(f"{path}: spec file not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{path}: cannot read ({exc})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise CalibrationError(f"{path}: invalid YAML{at}: {problem}") from None
+    raw = load_yaml(path, kind="calibration spec", error=CalibrationError)
+    if raw is None:
+        raise CalibrationError(f"{show_path(path)}: expected a YAML mapping, found an empty file")
     return parse_spec(raw, model, path)

@@ -1,7 +1,8 @@
 """The ``sdplanner`` command line: parse, call the library, print, return an exit code.
 
-Exit codes: 0 success, 1 a check found problems (``sdplanner check``), 2 bad input or an
-output that cannot be written (one line on stderr, no traceback).
+Exit codes: 0 success, 1 a check found problems (``sdplanner check``) or a run's outputs
+turned non-finite, 2 bad input or an output that cannot be written (one line on stderr, no
+traceback).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except SdplannerError as exc:
         print(f"sdplanner: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print("sdplanner: interrupted", file=sys.stderr)
         return 130

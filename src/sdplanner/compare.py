@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sdplanner.display import Display
-from sdplanner.errors import DataError, ScenarioError
+from sdplanner.errors import DataError, ScenarioError, quote
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.results import required_variables, to_frame
 from sdplanner.run import RunInputs, prepare_run
@@ -124,12 +124,12 @@ def compare_results(
         raise DataError("results: expected at least one scenario, found an empty table")
     baseline = order[0] if baseline is None else baseline
     if baseline not in order:
-        raise DataError(f"results: baseline {baseline!r} is not a scenario of the table")
+        raise DataError(f"results: baseline {quote(baseline)} is not a scenario of the table")
     present = set(results["variable"])
     costs = [cost_variable] if cost_variable is not None else []
     for name in (*indicators, *costs):
         if name not in present:
-            raise DataError(f"results: expected variable {name!r}, found none")
+            raise DataError(f"results: expected variable {quote(name)}, found none")
     years = [int(y) for y in years]
     keep = results["year"].isin(years) & results["variable"].isin([*indicators, *costs])
     table = results.loc[keep, ["scenario", "region", "variable", "year", "value"]]
@@ -269,7 +269,7 @@ def format_summary(table: pd.DataFrame, *, region: str, baseline: str = "baselin
         return f"{region}: nothing to compare"
     columns = list(table.columns)
     lines = [
-        f"{region}: the baseline {baseline!r} (level), and each scenario's change against it;"
+        f"{region}: the baseline {quote(baseline)} (level), and each scenario's change against it;"
         " cost = extra public spending on the levers since 2010"
     ]
     names = [s.replace("baseline (level)", f"{baseline} (level)") for _, s in table.index]
@@ -407,7 +407,7 @@ def prepare_comparison(
             )
             what = "is given twice" if same else f"is also the name of {other}"
             raise ScenarioError(
-                f"{where}: name: {scen.name!r} {what}; scenario names must be unique in one"
+                f"{where}: name: {quote(scen.name)} {what}; scenario names must be unique in one"
                 " comparison"
             )
         seen[scen.name] = scen

@@ -18,8 +18,11 @@ An observation file is a long CSV with one figure per row::
 - ``area_type`` (optional): when present it is part of a row's identity, so the same name can
   be two areas (``Tibet`` is a region and a province in ``seed_figures.csv``).
 
-Other columns (``unit``, ``note`` ...) are kept out of the way and ignored. Errors are
-`DataError` with one line naming the file, the line and what was expected and found.
+Other columns (``unit``, ``note`` ...) are kept out of the way and ignored. A file is at
+most `MAX_CSV_BYTES`; a column name appears once; indicator and area names are identifiers
+(`sdplanner.validation.check_identifier`); numbers are finite and at most `MAX_MAGNITUDE` in
+magnitude, and a sigma is at least `MIN_RELATIVE_SIGMA` times the value's magnitude. Errors
+are `DataError` with one line naming the file, the line and what was expected and found.
 """
 
 from __future__ import annotations
@@ -33,12 +36,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from sdplanner.errors import DataError, did_you_mean
+from sdplanner.errors import DataError, did_you_mean, quote, show_path
 from sdplanner.resources import data_path
 from sdplanner.spec import Dimension
+from sdplanner.validation import check_identifier
 
 __all__ = [
     "AREA_KINDS",
+    "MAX_CSV_BYTES",
+    "MAX_MAGNITUDE",
+    "MIN_RELATIVE_SIGMA",
     "OBSERVATION_COLUMNS",
     "Area",
     "AreaMap",
@@ -55,6 +62,13 @@ AREA_KINDS = ("region", "aggregate", "sub-area", "context")
 OBSERVATION_COLUMNS = ("indicator", "area", "year", "value")
 _OPTIONAL = ("sigma", "weight", "area_type")
 _MAPPING_COLUMNS = ("area", "area_type", "kind", "region", "note")
+#: Largest observation or mapping file read (byte).
+MAX_CSV_BYTES = 64 << 20
+#: Largest magnitude of a value, sigma or weight.
+MAX_MAGNITUDE = 1e15
+#: Smallest sigma relative to the value's magnitude (a smaller one weighs a row beyond what
+#: double precision can compare).
+MIN_RELATIVE_SIGMA = 1e-12
 
 
 @dataclass(frozen=True)
@@ -142,7 +156,7 @@ class AreaMap:
         matches = [a for a in self.areas if a.name == name]
         if not matches:
             raise DataError(
-                f"{where}: unknown area {name!r}{did_you_mean(name, self.names)};"
+                f"{where}: unknown area {quote(name)}{did_you_mean(name, self.names)};"
                 f" expected a region, the aggregate or an area of {self._source()}"
             )
         if area_type:
@@ -150,7 +164,7 @@ class AreaMap:
             if not typed:
                 types = [a.area_type for a in matches]
                 raise DataError(
-                    f"{where}: area {name!r} has no area_type {area_type!r}"
+                    f"{where}: area {quote(name)} has no area_type {quote(area_type)}"
                     f"{did_you_mean(area_type, types)}; expected one of {types}"
                 )
             return typed[0]
@@ -162,14 +176,23 @@ class AreaMap:
 
 
 def _read_csv_rows(path: Path, error) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    shown = show_path(path)
     if not path.exists():
-        raise error(f"{path}: file not found")
+        raise error(f"{shown}: file not found")
     if not path.is_file():
-        raise error(f"{path}: expected a CSV file, found a directory")
+        raise error(f"{shown}: expected a CSV file, found a directory")
     try:
+        size = path.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise error(
+                f"{shown}: expected a CSV file of at most {MAX_CSV_BYTES:,} bytes, found {size:,}"
+            )
         with open(path, encoding="utf-8-sig", newline="") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in (reader.fieldnames or [])]
+            repeated = [h for i, h in enumerate(header) if h in header[:i]]
+            if repeated:
+                raise error(f"{shown}: line 1: column {quote(repeated[0])} appears twice")
             reader.fieldnames = header
             rows = []
             line = reader.line_num
@@ -177,7 +200,8 @@ def _read_csv_rows(path: Path, error) -> tuple[list[str], list[tuple[int, dict[s
                 rows.append((line + 1, row))
                 line = reader.line_num
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise error(f"{path}: cannot read as UTF-8 CSV ({exc})") from None
+        reason = quote(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        raise error(f"{shown}: cannot read as UTF-8 CSV ({reason[1:-1]})") from None
     return header, rows
 
 
@@ -216,27 +240,30 @@ def _load_area_mapping(path: Path, dimension: Dimension) -> AreaMap:
     areas: list[Area] = []
     seen: dict[tuple[str, str], int] = {}
     for line, row in rows:
-        where = f"{path}: line {line}"
+        where = f"{show_path(path)}: line {line}"
         name = (row.get("area") or "").strip()
         area_type = (row.get("area_type") or "").strip()
         kind = (row.get("kind") or "").strip()
         region = (row.get("region") or "").strip() or None
         if not name:
             raise DataError(f"{where}: expected an area name, found an empty cell")
+        name = check_identifier(name, f"{where}: area", DataError, "an area name")
         if kind not in AREA_KINDS:
-            raise DataError(f"{where}: kind: expected one of {list(AREA_KINDS)}, found {kind!r}")
+            raise DataError(
+                f"{where}: kind: expected one of {list(AREA_KINDS)}, found {quote(kind)}"
+            )
         if kind in ("region", "sub-area"):
             if region not in dimension.labels:
                 raise DataError(
                     f"{where}: region: expected one of the {len(dimension.labels)} regions of"
-                    f" the model for a {kind}, found {region!r}"
+                    f" the model for a {kind}, found {quote(region)}"
                     f"{did_you_mean(region or '', dimension.labels)}"
                 )
         elif region is not None:
             raise DataError(f"{where}: region: expected an empty cell for a {kind}")
         key = (name, area_type)
         if key in seen:
-            raise DataError(f"{where}: area {name!r} ({area_type}) repeats line {seen[key]}")
+            raise DataError(f"{where}: area {quote(name)} ({area_type}) repeats line {seen[key]}")
         seen[key] = line
         note = (row.get("note") or "").strip()
         areas.append(Area(name, area_type, kind, region, note, dimension.aggregate))
@@ -351,9 +378,13 @@ def _float(text: str, where: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise DataError(f"{where}: expected {what}, found {text!r}") from None
+        raise DataError(f"{where}: expected {what}, found {quote(text)}") from None
     if not math.isfinite(value):
-        raise DataError(f"{where}: expected {what}, found {text!r}")
+        raise DataError(f"{where}: expected {what}, found {quote(text)}")
+    if abs(value) > MAX_MAGNITUDE:
+        raise DataError(
+            f"{where}: expected {what} of magnitude at most {MAX_MAGNITUDE:g}, found {value:g}"
+        )
     return value
 
 
@@ -394,7 +425,7 @@ def read_observations(path: str | os.PathLike, areas: AreaMap) -> ObservationSet
     skipped: list[SkippedRow] = []
     seen: dict[tuple, int] = {}
     for line, row in raw:
-        where = f"{path}: line {line}"
+        where = f"{show_path(path)}: line {line}"
         cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
         if not any(cells.values()):
             continue  # a blank line
@@ -405,13 +436,14 @@ def read_observations(path: str | os.PathLike, areas: AreaMap) -> ObservationSet
         indicator = cells.get("indicator", "")
         if not indicator:
             raise DataError(f"{where}: indicator: expected a name, found an empty cell")
+        indicator = check_identifier(indicator, f"{where}: indicator", DataError, "a name")
         name = cells.get("area", "")
         area_type = cells.get("area_type", "") if has_type else None
         area = areas.resolve(name, area_type, where)
         year_text = cells.get("year", "")
         year = _float(year_text, f"{where}: year", "a whole year")
         if year != int(year):
-            raise DataError(f"{where}: year: expected a whole year, found {year_text!r}")
+            raise DataError(f"{where}: year: expected a whole year, found {quote(year_text)}")
         key = (indicator, name, area_type, int(year))
         if key in seen:
             raise DataError(
@@ -431,6 +463,11 @@ def read_observations(path: str | os.PathLike, areas: AreaMap) -> ObservationSet
             if sigma <= 0:
                 raise DataError(
                     f"{where}: sigma: expected a positive standard error, found {sigma:g}"
+                )
+            if sigma < MIN_RELATIVE_SIGMA * abs(value):
+                raise DataError(
+                    f"{where}: sigma: expected a standard error of at least"
+                    f" {MIN_RELATIVE_SIGMA:g} times the value ({value:g}), found {sigma:g}"
                 )
         weight = 1.0
         if cells.get("weight"):

@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 
 from sdplanner.engine.base import ParamValue
-from sdplanner.errors import EngineError, SdplannerError, did_you_mean
+from sdplanner.errors import EngineError, SdplannerError, did_you_mean, quote
 from sdplanner.executors import Executor, InProcessExecutor
+from sdplanner.memory import check_memory, ensemble_bytes
 from sdplanner.model import ModelInfo
 from sdplanner.results import aggregate, required_variables
 from sdplanner.rng import make_generator
@@ -152,7 +153,7 @@ def select_outputs(
         if name not in known:
             hint = did_you_mean(name, known)
             raise EnsembleError(
-                f"--outputs: expected variables of results.csv or 'all', found {name!r}{hint}"
+                f"--outputs: expected variables of results.csv or 'all', found {quote(name)}{hint}"
             )
         if known[name] not in out:
             out.append(known[name])
@@ -262,9 +263,9 @@ def _worker_model_path(path: str, sha256: str, text: bytes) -> str:
 
     if os.path.isfile(path) and file_sha256(path) == sha256:
         return path
-    from sdplanner.resources import cache_dir
+    from sdplanner.cache import cache_root
 
-    target = os.path.join(cache_dir(), "worker-models", f"{sha256[:16]}.mdl")
+    target = os.path.join(cache_root(), "worker-models", f"{sha256[:16]}.mdl")
     if not (os.path.isfile(target) and file_sha256(target) == sha256):
         os.makedirs(os.path.dirname(target), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".mdl")
@@ -591,7 +592,9 @@ class _Reducer:
         if n < 2:
             raise EnsembleError(f"--samples: expected at least 2 samples, found {n}")
         if nonfinite not in ("error", "drop"):
-            raise EnsembleError(f"--nonfinite: expected 'drop' or 'error', found {nonfinite!r}")
+            raise EnsembleError(
+                f"--nonfinite: expected 'drop' or 'error', found {quote(nonfinite)}"
+            )
         self.n = n
         self.slices = list(slices)
         self.names = list(names) if names is not None else [str(i) for i in range(len(slices))]
@@ -932,14 +935,14 @@ def check_samples(n: Any, option: str = "--samples") -> int:
         One line naming the option.
     """
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
-        raise EnsembleError(f"{option}: expected an integer >= 2, found {n!r}")
+        raise EnsembleError(f"{option}: expected an integer >= 2, found {quote(n)}")
     return int(n)
 
 
 def check_chunk_size(chunk: Any) -> int:
     """Validate a chunk size: a positive integer."""
     if isinstance(chunk, bool) or not isinstance(chunk, int | np.integer) or chunk < 1:
-        raise EnsembleError(f"--chunk-size: expected an integer >= 1, found {chunk!r}")
+        raise EnsembleError(f"--chunk-size: expected an integer >= 1, found {quote(chunk)}")
     return int(chunk)
 
 
@@ -1030,14 +1033,18 @@ def plan_ensemble(
     method: str = "auto",
     engine: str = "batch",
     nonfinite: str = "drop",
+    workers: int = 0,
 ) -> EnsemblePlan:
     """Validate an ensemble request without running it (see `run_ensemble`).
+
+    ``workers`` is the number of local worker processes besides this one (for the memory
+    estimate of `sdplanner.memory.ensemble_bytes`).
 
     Raises
     ------
     EnsembleError
-        For N < 2, a bad chunk size, unknown outputs or method, or too few samples for the
-        correlations.
+        For N < 2, a bad chunk size, unknown outputs or method, too few samples for the
+        correlations, or a run estimated to need more than half the machine's memory.
     UncertaintyError
         When the scenario sets a sampled constant as a time series.
     """
@@ -1045,14 +1052,29 @@ def plan_ensemble(
     chunk = min(check_chunk_size(chunk_size), n)
     if method not in ("auto", "exact", "streaming"):
         raise EnsembleError(
-            f"--percentiles: expected 'auto', 'exact' or 'streaming', found {method!r}"
+            f"--percentiles: expected 'auto', 'exact' or 'streaming', found {quote(method)}"
         )
     method = ("exact" if n <= EXACT_LIMIT else "streaming") if method == "auto" else method
     if nonfinite not in ("drop", "error"):
-        raise EnsembleError(f"--nonfinite: expected 'drop' or 'error', found {nonfinite!r}")
+        raise EnsembleError(f"--nonfinite: expected 'drop' or 'error', found {quote(nonfinite)}")
     chosen = select_outputs(inputs.model.spec, outputs)
-    spec.check_base(inputs.params, str(inputs.scenario.path or ""))
+    spec.check_base(inputs.params, str(inputs.scenario.path or ""), inputs.model)
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
+    estimate = ensemble_bytes(
+        n,
+        layout.n_cells,
+        len(spec.columns),
+        chunk,
+        method == "exact",
+        workers,
+        variables=len(chosen),
+        memory_budget=MEMORY_BUDGET,
+        slab_bytes=SLAB_BYTES,
+        pilot=PILOT_SAMPLES,
+        bins=HISTOGRAM_BINS,
+        block=SAMPLE_BLOCK,
+    )
+    check_memory(estimate, f"--samples {n}: the ensemble", EnsembleError)
     sampler = LatinHypercubeSampler(spec, n, seed)
     job = EnsembleJob.create(
         inputs.model, engine, inputs.params, inputs.scenario.final_time, chosen, spec.names

@@ -12,12 +12,19 @@ engine) and ``run(state, payload)``. Each worker process calls ``build()`` once 
 keeps the result (`run_task`), so an engine is built once per worker, not once per chunk.
 The same chunk gives the same bits on every backend because every backend runs the same
 ``job.run`` on the same payload.
+
+Worker processes die with the process that started them (`die_with_parent`): a command
+killed with SIGKILL leaves no worker behind.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import signal
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -33,7 +40,9 @@ __all__ = [
     "InProcessExecutor",
     "Job",
     "ProcessExecutor",
+    "die_with_parent",
     "make_executor",
+    "pid_alive",
     "run_task",
 ]
 
@@ -85,6 +94,69 @@ def run_task(job: Job, payload: Any) -> Any:
                 _STATE.pop(next(iter(_STATE)))
             state = _STATE[job.key] = job.build()
     return job.run(state, payload)
+
+
+#: Seconds between two checks that the parent process is alive.
+_WATCH_SECONDS = 0.5
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Make this (worker) process end when process ``parent`` ends.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere, a daemon thread checks every half second that ``parent`` is still alive and
+    ends this process (and its own parent, when that is not ``parent``: a Dask nanny) when
+    it is not.
+
+    Parameters
+    ----------
+    parent : int
+        Process id of the command that started the workers.
+    """
+    if os.getppid() == parent:
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if not pid_alive(parent):
+        os._exit(1)
+
+    def watch() -> None:
+        while pid_alive(parent):
+            time.sleep(_WATCH_SECONDS)
+        nanny = os.getppid()
+        if nanny not in (parent, 1):
+            try:
+                os.kill(nanny, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(1)
+
+    threading.Thread(target=watch, name="sdplanner-parent-watch", daemon=True).start()
+
+
+def pid_alive(pid: int) -> bool:
+    """Tell whether a process exists (a process of another user counts as alive).
+
+    Parameters
+    ----------
+    pid : int
+        Process id.
+
+    Returns
+    -------
+    bool
+        False when no process has that id.
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _state_count() -> int:
@@ -204,7 +276,10 @@ class ProcessExecutor(Executor):
         from concurrent.futures import ProcessPoolExecutor
 
         self._pool = ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def close(self) -> None:
@@ -304,6 +379,7 @@ class DaskExecutor(Executor):
                 scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             )
             self._client = Client(self._cluster)
+            self._client.run(die_with_parent, os.getpid())  # local workers die with us
         else:
             self._probe()
             try:

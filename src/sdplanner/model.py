@@ -2,12 +2,14 @@
 
 The ``.mdl`` is the single source of the equations. PySD translates it (cached by the
 file's SHA-256) and this module reads what the translation knows about every variable.
-Nothing here plots or writes outputs.
+A model file is untrusted: `sdplanner.model_guard` vets its text before PySD translates it
+and the Python PySD wrote before it is imported. Nothing here plots or writes outputs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -20,11 +22,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sdplanner.errors import ModelError
+from sdplanner.cache import cache_root, entry_for_rebuild, seal, sha256_of, verified
+from sdplanner.errors import ModelError, quote, show_path
+from sdplanner.model_guard import audit_generated, check_model_file
+from sdplanner.resources import default_model_path
 
 if TYPE_CHECKING:
     from sdplanner.spec import ModelSpec
-from sdplanner.resources import cache_dir, default_model_path
 
 __all__ = [
     "ModelInfo",
@@ -54,8 +58,8 @@ class VariableInfo:
     subscripted : bool
         True when the variable has subscripts (the model's region dimension).
     limits : tuple
-        ``(min, max)`` of the ``.mdl``'s range (``~ unit [min,max]``), in the variable's
-        units; None where the ``.mdl`` gives no bound (``?`` or no range).
+        The range the ``.mdl`` declares after the units (``~ Dmnl [0,1]``): ``(lower,
+        upper)`` in the variable's units, None for an open end (``?``) or no range.
     """
 
     name: str
@@ -177,27 +181,36 @@ def file_sha256(path: str | os.PathLike) -> str:
     str
         64 hex digits.
     """
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_of(path)
+
+
+#: Changes when what a cached translation went through changes (the guard, the audit).
+_TRANSLATION_VERSION = "guarded-1"
 
 
 def _check_model_file(path: Path) -> None:
-    if not path.exists():
-        raise ModelError(f"{path}: model file not found")
-    if not path.is_file():
-        raise ModelError(f"{path}: expected a Vensim .mdl file, found a directory")
+    shown = show_path(path)
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, ValueError):
+        raise ModelError(f"{shown}: cannot read the model file (an unusable path)") from None
+    if not exists:
+        raise ModelError(f"{shown}: model file not found")
+    if not is_file:
+        raise ModelError(f"{shown}: expected a Vensim .mdl file, found a directory")
     if path.suffix.lower() != ".mdl":
-        raise ModelError(f"{path}: expected a Vensim .mdl file, found suffix {path.suffix!r}")
+        raise ModelError(f"{shown}: expected a Vensim .mdl file, found suffix {quote(path.suffix)}")
 
 
 def translated_model_path(path: str | os.PathLike | None = None) -> Path:
     """Translate a ``.mdl`` with PySD (once per file content) and return the Python file.
 
-    The translation is cached under ``$SDPLANNER_CACHE`` (default ``~/.cache/sdplanner``),
-    keyed by the SHA-256 of the ``.mdl``, so the model's own folder is never written to.
+    The model's text is vetted first (`sdplanner.model_guard.check_model_file`) and the
+    Python PySD writes is audited before anyone imports it (`audit_generated`). The
+    translation is cached under ``$SDPLANNER_CACHE`` (default ``~/.cache/sdplanner``),
+    keyed by the SHA-256 of the ``.mdl``, and sealed with its own hash
+    (`sdplanner.cache`): a damaged entry is translated again. The model's own folder is
+    never written to.
 
     Parameters
     ----------
@@ -212,26 +225,53 @@ def translated_model_path(path: str | os.PathLike | None = None) -> Path:
     Raises
     ------
     ModelError
-        When the file is missing or PySD cannot translate it.
+        When the file is missing, holds text that could reach the generated code, or PySD
+        cannot translate it (one line naming the file and line).
     """
     src = Path(path) if path is not None else default_model_path()
     _check_model_file(src)
-    digest = file_sha256(src)
-    target_dir = cache_dir() / digest[:16]
-    target = target_dir / "model.py"
-    if target.is_file():
-        return target
+    try:
+        data = src.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{show_path(src)}: cannot read the model ({exc.strerror})") from None
     import pysd
 
+    key = hashlib.sha256(
+        f"{hashlib.sha256(data).hexdigest()}|{_TRANSLATION_VERSION}|{pysd.__version__}".encode()
+    ).hexdigest()[:16]
+    target_dir = cache_root() / "pysd" / key
+    target = target_dir / "model.py"
+    if target_dir.exists():
+        if verified(target):
+            return target
+        target_dir = entry_for_rebuild(target_dir, "PySD translation")
+        target = target_dir / "model.py"
     target_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="translate-", dir=target_dir.parent))
     try:
-        shutil.copyfile(src, work / "model.mdl")
+        copy = work / "model.mdl"
+        copy.write_bytes(data)
+        abstract = check_model_file(copy, shown=src)
         try:
-            pysd.read_vensim(str(work / "model.mdl"), initialize=False)
+            from pysd.builders.python.python_model_builder import ModelBuilder
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                written = Path(ModelBuilder(abstract).build_model())
+        except KeyError as exc:  # a name used and never defined (a truncated file ...)
+            raise ModelError(
+                f"{show_path(src)}: PySD cannot translate the model: it uses"
+                f" {quote(exc.args[0] if exc.args else '?')}, which it does not define"
+            ) from None
         except Exception as exc:  # PySD raises many types for bad models
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"{src}: PySD cannot translate the model: {msg}") from None
+            raise ModelError(
+                f"{show_path(src)}: PySD cannot translate the model: {quote(msg)}"
+            ) from None
+        if written != work / "model.py":
+            written.replace(work / "model.py")
+        audit_generated(work / "model.py", src)
+        seal(work / "model.py")
         try:
             work.rename(target_dir)
         except OSError:  # another process finished first
@@ -239,6 +279,8 @@ def translated_model_path(path: str | os.PathLike | None = None) -> Path:
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+    if not verified(target):
+        raise ModelError(f"{show_path(src)}: the cached translation {target} is damaged")
     return target
 
 
@@ -257,22 +299,20 @@ def load_pysd(path: str | os.PathLike | None = None):
     """
     import pysd
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return pysd.load(str(translated_model_path(path)))
+    translated = translated_model_path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return pysd.load(str(translated))
+    except Exception as exc:  # an import-time failure of the translation
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        shown = show_path(path if path is not None else default_model_path())
+        raise ModelError(f"{shown}: PySD cannot load the translated model: {quote(msg)}") from None
 
 
 #: PySD names of the simulation controls.
 CONTROL_NAMES = ("initial_time", "final_time", "time_step", "saveper")
 _KIND = {"Stateful": "stock", "Constant": "constant", "Lookup": "lookup"}
-
-
-def _limits(value) -> tuple[float | None, float | None]:
-    """Return PySD's Limits column as ``(min, max)``, None for an open end."""
-    if not isinstance(value, tuple) or len(value) != 2:
-        return (None, None)
-    lo, hi = (None if v is None or np.isnan(v) else float(v) for v in value)
-    return (lo, hi)
 
 
 @cache
@@ -316,6 +356,20 @@ def _load_model_cached(path: Path, digest: str) -> ModelInfo:
         subscripts={k: tuple(v) for k, v in model.subscripts.items()},
         _by_name=by_name,
     )
+
+
+def _limits(raw: object) -> tuple[float | None, float | None]:
+    """Return PySD's Limits column as ``(lower, upper)``, None for an open end."""
+    if not isinstance(raw, tuple | list) or len(raw) < 2:
+        return (None, None)
+    ends = []
+    for x in raw[:2]:
+        try:
+            x = float(x)
+        except (TypeError, ValueError):
+            x = math.nan
+        ends.append(None if math.isnan(x) else x)
+    return (ends[0], ends[1])
 
 
 def load_model(path: str | os.PathLike | None = None) -> ModelInfo:

@@ -5,7 +5,9 @@
 over the regions, is the model spec's (`sdplanner.spec`): rows with the aggregate's label
 (``All 14 regions`` for the shipped model) hold sums for levels, and for rates the mean
 weighted by the population (or quantity) the rate is of. A variable without the region
-subscript has one row per year with an empty region.
+subscript has one row per year with an empty region. A run whose outputs turn non-finite is
+an error (`NonFiniteOutputError`, exit code 1) naming the first variable, region and year:
+such a table is never written, and an aggregate never turns NaN into a number.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,15 +26,18 @@ import numpy as np
 import pandas as pd
 
 from sdplanner.engine.base import SimulationOutput
-from sdplanner.errors import OutputError
+from sdplanner.errors import NonFiniteOutputError, OutputError, quote
 from sdplanner.model import ModelInfo, file_sha256
 from sdplanner.spec import OutputSpec
+from sdplanner.validation import FORMULA_LEADS
 
 __all__ = [
     "RESULT_COLUMNS",
     "aggregate",
     "atomic_write_bytes",
     "atomic_write_text",
+    "check_finite",
+    "csv_safe",
     "prepare_output_dir",
     "required_variables",
     "to_frame",
@@ -80,7 +86,8 @@ def aggregate(values: Mapping[str, np.ndarray], out: OutputSpec) -> np.ndarray:
     -------
     numpy.ndarray
         The values without the region axis, in the output's units; 0 where the weights
-        sum to 0.
+        sum to exactly 0; NaN where a value or weight is NaN or the weights sum to less
+        than 0 (never a number made up for garbage).
     """
     data = values[out.name]
     if out.aggregate == "sum":
@@ -89,7 +96,8 @@ def aggregate(values: Mapping[str, np.ndarray], out: OutputSpec) -> np.ndarray:
     total = weight.sum(axis=-1)
     num = (data * weight).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, num / np.where(total > 0, total, 1.0), 0.0)
+        mean = np.where(total > 0, num / np.where(total > 0, total, 1.0), np.nan)
+    return np.where((total == 0) & np.isfinite(num), 0.0, mean)
 
 
 def to_frame(
@@ -123,14 +131,18 @@ def to_frame(
     years = np.rint(output.times).astype(int)
     labels = list(spec.dimension.labels) if spec.dimension is not None else []
     n_t = len(years)
-    frames = []
+    tables: dict[str, tuple[np.ndarray, list[str]]] = {}
     for out in outputs:
         data = output.values[out.name]
         regions = labels if data.ndim > 1 else [""]
         if out.aggregate != "none" and spec.dimension is not None:
             data = np.concatenate([data, aggregate(output.values, out)[:, None]], axis=1)
             regions = [*labels, spec.dimension.aggregate]
-        data = data.reshape(n_t, -1)
+        tables[out.name] = (data.reshape(n_t, -1), regions)
+    check_finite(tables, output.times, scenario)
+    frames = []
+    for out in outputs:
+        data, regions = tables[out.name]
         frames.append(
             pd.DataFrame(
                 {
@@ -144,6 +156,47 @@ def to_frame(
             )
         )
     return pd.concat(frames, ignore_index=True)[RESULT_COLUMNS]
+
+
+def check_finite(
+    tables: Mapping[str, tuple[np.ndarray, Sequence[str]]],
+    times: np.ndarray,
+    scenario: str,
+) -> None:
+    """Refuse a run whose outputs turned non-finite, naming the first variable, region, year.
+
+    Parameters
+    ----------
+    tables : mapping
+        Variable -> ``(values, regions)``: values of shape ``(n_times, n_columns)`` (the
+        aggregate may be a column) and the name of each column.
+    times : numpy.ndarray
+        The saved times (year).
+    scenario : str
+        The scenario's name, for the message.
+
+    Raises
+    ------
+    NonFiniteOutputError
+        At the earliest time with a NaN or infinite value: the first such variable (in the
+        order given) and region, the year and the value. Exit code 1.
+    """
+    first = None
+    for name, (data, regions) in tables.items():
+        bad = ~np.isfinite(np.asarray(data, dtype=float))
+        if bad.any():
+            t = int(np.flatnonzero(bad.any(axis=1))[0])
+            if first is None or t < first[0]:
+                r = int(np.flatnonzero(bad[t])[0])
+                first = (t, name, regions[r], float(data[t][bad[t]][0]))
+    if first is None:
+        return
+    t, name, region, value = first
+    where = f" in {region}" if region else ""
+    raise NonFiniteOutputError(
+        f"scenario {quote(scenario)}: {name}{where} turned non-finite ({value})"
+        f" in {float(times[t]):g}; the inputs drive the model outside its valid range"
+    )
 
 
 def prepare_output_dir(path: str | os.PathLike) -> Path:
@@ -232,8 +285,50 @@ def _repr_float(value: float) -> str:
     return repr(float(value))
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _safe_cell(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    text = _CONTROL.sub("\ufffd", value)
+    return "'" + text if text.startswith(FORMULA_LEADS) else text
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a table whose text cells are safe to write as CSV and open in a spreadsheet.
+
+    Names are checked where they are read (`sdplanner.validation.check_identifier`); this
+    is the last line for free text: control characters (NUL, carriage return, line feed)
+    become U+FFFD, and a cell starting with one of ``= + - @`` gets a leading ``'`` so no
+    spreadsheet reads it as a formula.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same table when nothing needed a change, else a changed copy.
+    """
+    out = frame
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object and not pd.api.types.is_string_dtype(values):
+            continue
+        safe = values.map(_safe_cell)
+        if not safe.equals(values):
+            out = out.copy() if out is frame else out
+            out[column] = safe
+    return out
+
+
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table as CSV atomically, floats at full precision (round-trip repr).
+
+    Text cells go through `csv_safe` (no control character, no formula-leading cell).
 
     Parameters
     ----------
@@ -242,7 +337,8 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     path : path-like
         Target file.
     """
-    _atomic_write(Path(path), lambda p: frame.to_csv(p, index=False, float_format=_repr_float))
+    safe = csv_safe(frame)
+    _atomic_write(Path(path), lambda p: safe.to_csv(p, index=False, float_format=_repr_float))
 
 
 def _versions() -> dict[str, str]:
@@ -267,7 +363,10 @@ def write_manifest(
     seed: int | None = None,
     extra: Mapping[str, object] | None = None,
 ) -> Path:
-    """Write ``manifest.json``: model hash, input files with hashes, versions, seed, time.
+    """Write ``manifest.json``: model hash, input and output files with hashes, versions, seed.
+
+    Write it last: it lists every file already in ``out_dir`` (``output_files``: relative
+    path -> SHA-256), so a set of outputs can be checked against its manifest.
 
     Parameters
     ----------
@@ -313,6 +412,12 @@ def write_manifest(
         manifest["kernel"] = kernel_label()
     if extra:
         manifest.update(extra)
-    path = Path(out_dir) / "manifest.json"
+    folder = Path(out_dir)
+    manifest["output_files"] = {
+        p.relative_to(folder).as_posix(): file_sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+    path = folder / "manifest.json"
     atomic_write_text(path, json.dumps(manifest, indent=2, default=str) + "\n")
     return path

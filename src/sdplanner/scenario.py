@@ -1,10 +1,12 @@
 """Scenario and parameter files: reading, validating, resolving ``extends``.
 
-A scenario file is YAML (loaded safely, duplicate keys rejected)::
+A scenario file is YAML (read by `sdplanner.safe_yaml.load_yaml`: safe, bounded, duplicate
+keys rejected)::
 
     name: infrastructure             # unique; the `scenario` column of every output
     description: ...                 # optional
-    extends: baseline.yaml           # optional; relative to this file
+    extends: baseline.yaml           # optional; relative to this file, in its folder or
+                                     # the shipped scenarios folder
     final_time: 2050                 # optional (year)
     levers:
       infrastructure_investment:
@@ -20,8 +22,9 @@ A scenario file is YAML (loaded safely, duplicate keys rejected)::
       outside_wage_growth: {2010: 0.05, 2030: 0.03}  # year -> value series
 
 A parameter file (``--params``) holds a ``parameters`` mapping of the same form. The full
-format, with every lever, is documented in ``docs/scenarios.md``. Every error is a
-`ScenarioError` whose one-line message names the file and the key path.
+format, with every lever, is documented in ``docs/scenarios.md``. A parameter value must lie
+in the constant's range declared in the ``.mdl``. Every error is a `ScenarioError` whose
+one-line message names the file and the key path.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from sdplanner.engine.base import ParamValue, TimeSeries
-from sdplanner.errors import ScenarioError, did_you_mean
+from sdplanner.errors import ScenarioError, did_you_mean, quote, show_path
 from sdplanner.model import ModelInfo
+from sdplanner.resources import shipped_scenarios_dir
+from sdplanner.safe_yaml import load_yaml
 from sdplanner.spec import LeverSpec
+from sdplanner.validation import check_identifier, check_in_range, finite_float
 
 __all__ = [
     "LeverSetting",
@@ -57,8 +62,11 @@ _LEVER_FIELDS = ("strength", "start", "ramp_years")
 _LEVER_KEYS = (*_LEVER_FIELDS, "regions")
 _PARAMETER_FILE_KEYS = ("parameters", "description", "source", "metadata")
 _CONTROL = ("initial_time", "final_time", "time_step", "saveper")
-#: Longest ramp accepted (year).
+#: Longest ramp accepted (year) when the .mdl declares no upper end for a lever's ramp.
 MAX_RAMP_YEARS = 100.0
+#: Longest ``extends`` name, and longest folder or file name in it (characters).
+MAX_EXTENDS_NAME = 1024
+_MAX_PART = 255
 
 
 class RegionValues(np.ndarray):
@@ -209,12 +217,12 @@ class Scenario:
     final_time: float | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or "\n" in self.name:
-            raise ScenarioError(f"name: expected a non-empty one-line text, found {self.name!r}")
+        check_identifier(self.name, "name", ScenarioError, "a scenario name")
         for key, setting in self.levers.items():
             if not isinstance(setting, LeverSetting) or setting.lever != key:
                 raise ScenarioError(
-                    f"levers.{key}: expected a LeverSetting of lever {key!r}, found {setting!r}"
+                    f"levers.{key}: expected a LeverSetting of lever {quote(key)},"
+                    f" found {quote(setting)}"
                 )
 
     def to_params(self, model: ModelInfo) -> dict[str, ParamValue]:
@@ -288,64 +296,23 @@ def resolve_region(name: object, where: str, model: ModelInfo) -> str:
     if isinstance(name, str) and name in labels:
         return name
     raise ScenarioError(
-        f"{where}: expected one of the {len(labels)} regions, found {name!r}"
+        f"{where}: expected one of the {len(labels)} regions, found {quote(name)}"
         f"{did_you_mean(name, labels)}"
     )
 
 
 def _show(path: Path) -> str:
-    return os.path.normpath(str(path))
+    return show_path(path)
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe loader that rejects duplicate keys (YAML keeps the last one silently)."""
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = False):
-    loader.flatten_mapping(node)
-    seen: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            duplicate = key in seen
-            seen.add(key)
-        except TypeError:  # unhashable: construct_mapping reports it
-            continue
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-    return loader.construct_mapping(node, deep=deep)
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path, kind: str = "scenario") -> dict:
     shown = _show(path)
-    if not path.exists():
-        raise ScenarioError(f"{shown}: file not found")
-    if not path.is_file():
-        raise ScenarioError(f"{shown}: expected a YAML file, found a directory")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{shown}: expected a UTF-8 text file, found binary data") from None
-    except OSError as exc:
-        raise ScenarioError(f"{shown}: cannot read ({exc.strerror})") from None
-    try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError(f"{shown}: invalid YAML{where}: {problem}") from None
+    data = load_yaml(path, kind=kind, error=ScenarioError)
     if data is None:
         raise ScenarioError(f"{shown}: expected a YAML mapping, found an empty file")
-    if not isinstance(data, dict):
-        raise ScenarioError(
-            f"{shown}: expected a YAML mapping of keys to values, found {_kind(data)}"
-        )
+    if not isinstance(data, dict):  # the content is not echoed: the file may be anything
+        what = "a list" if isinstance(data, list) else f"a single {type(data).__name__} value"
+        raise ScenarioError(f"{shown}: expected a YAML mapping of keys to values, found {what}")
     return data
 
 
@@ -354,13 +321,16 @@ def _kind(value: Any) -> str:
         return "nothing"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
     if isinstance(value, str):
-        return f"the text {value!r}"
-    return repr(value)
+        return f"the text {quote(value)}"
+    return quote(value)
 
 
 def _number(value: Any, where: str, what: str = "a number") -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    number = finite_float(value)
+    if number is None:
         hint = ""
         if isinstance(value, str):
             try:
@@ -369,10 +339,7 @@ def _number(value: Any, where: str, what: str = "a number") -> float:
             except ValueError:
                 pass
         raise ScenarioError(f"{where}: expected {what}, found {_kind(value)}{hint}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ScenarioError(f"{where}: expected {what}, found {value!r}")
-    return value
+    return number
 
 
 def _check_range(value: float, lo: float, hi: float, where: str, what: str) -> float:
@@ -393,11 +360,14 @@ def _lever_fields(raw: Mapping, lever: LeverSpec, model: ModelInfo, where: str) 
             v = _number(value, w, f"{what} in {lever.minimum:g}..{lever.maximum:g}")
             out[key] = _check_range(v, lever.minimum, lever.maximum, w, what)
         elif key == "start":
-            v = _number(value, w, f"a year in {t0:g}..{t1:g}")
-            out[key] = _check_range(v, t0, t1, w, "a year")
+            lo, hi = max(t0, lever.start_range[0]), min(t1, lever.start_range[1])
+            v = _number(value, w, f"a year in {lo:g}..{hi:g}")
+            out[key] = _check_range(v, lo, hi, w, "a year")
         else:
-            v = _number(value, w, f"a number of years in 0..{MAX_RAMP_YEARS:g}")
-            out[key] = _check_range(v, 0.0, MAX_RAMP_YEARS, w, "a number of years")
+            lo = max(0.0, lever.ramp_range[0])
+            hi = lever.ramp_range[1] if lever.ramp_range[1] < math.inf else MAX_RAMP_YEARS
+            v = _number(value, w, f"a number of years in {lo:g}..{hi:g}")
+            out[key] = _check_range(v, lo, hi, w, "a number of years")
     return out
 
 
@@ -406,14 +376,16 @@ def _parse_lever(
 ) -> LeverSetting:
     lever = model.spec.lever(name) if isinstance(name, str) else None
     if lever is None:
-        raise ScenarioError(f"{where}: unknown lever {name!r}{_lever_hint(model, name)}")
+        raise ScenarioError(f"{where}: unknown lever {quote(name)}{_lever_hint(model, name)}")
     if raw is None or not isinstance(raw, dict):
         raise ScenarioError(
             f"{where}: expected a mapping with strength, start, ramp_years, found {_kind(raw)}"
         )
     for key in raw:
         if key not in _LEVER_KEYS:
-            raise ScenarioError(f"{where}.{key}: unknown key{did_you_mean(key, _LEVER_KEYS)}")
+            raise ScenarioError(
+                f"{where}.{quote(key, bare=True)}: unknown key{did_you_mean(key, _LEVER_KEYS)}"
+            )
     fields = _lever_fields(raw, lever, model, where)
     strength = fields.get("strength", base.strength if base else None)
     if strength is None:
@@ -435,7 +407,7 @@ def _parse_lever(
             f" found {_kind(raw_regions)}"
         )
     for region, override in raw_regions.items():
-        w = f"{where}.regions.{region}"
+        w = f"{where}.regions.{quote(region, bare=True)}"
         region = resolve_region(region, f"{where}.regions", model)
         if isinstance(override, int | float) and not isinstance(override, bool):
             override = {"strength": override}
@@ -446,13 +418,23 @@ def _parse_lever(
             )
         for key in override:
             if key not in _LEVER_FIELDS:
-                raise ScenarioError(f"{w}.{key}: unknown key{did_you_mean(key, _LEVER_FIELDS)}")
+                raise ScenarioError(
+                    f"{w}.{quote(key, bare=True)}: unknown key{did_you_mean(key, _LEVER_FIELDS)}"
+                )
         regions.setdefault(region, {}).update(_lever_fields(override, lever, model, w))
     return LeverSetting(lever.name, strength, start, ramp, regions)
 
 
 def _is_year_key(key: object) -> bool:
     return isinstance(key, int | float) and not isinstance(key, bool)
+
+
+def _year(key: Any, model: ModelInfo, where: str) -> float:
+    t0, t1 = model.initial_time, model.final_time
+    year = finite_float(key)
+    if year is None:
+        raise ScenarioError(f"{where}.{quote(key)}: expected a year in {t0:g}..{t1:g}")
+    return _check_range(year, t0, t1, f"{where}.{key}", "a year")
 
 
 def _parse_value(raw: Any, model: ModelInfo, where: str, default) -> ParamValue:
@@ -466,17 +448,10 @@ def _parse_value(raw: Any, model: ModelInfo, where: str, default) -> ParamValue:
         keys = list(raw)
         years_given = [_is_year_key(k) for k in keys]
         if all(years_given):
-            t0, t1 = model.initial_time, model.final_time
-            pairs = sorted(
-                (
-                    _check_range(float(k), t0, t1, f"{where}.{k}", "a year"),
-                    _number(raw[k], f"{where}.{k}"),
-                )
-                for k in keys
-            )
+            pairs = sorted((_year(k, model, where), _number(raw[k], f"{where}.{k}")) for k in keys)
             years = np.array([y for y, _ in pairs])
             if len(np.unique(years)) != len(years):
-                raise ScenarioError(f"{where}: expected distinct years, found {keys!r}")
+                raise ScenarioError(f"{where}: expected distinct years, found {quote(keys)}")
             vals = np.array([v for _, v in pairs])
             if subscripted:
                 vals = np.repeat(vals[:, None], len(model.regions), axis=1)
@@ -488,14 +463,14 @@ def _parse_value(raw: Any, model: ModelInfo, where: str, default) -> ParamValue:
         if not subscripted:
             raise ScenarioError(
                 f"{where}: expected a number or a year -> value mapping (the constant has no"
-                f" regions), found region keys {keys[:3]!r}"
+                f" regions), found region keys {quote(keys[:3])}"
             )
         values = np.array(default, dtype=float)
         given = np.zeros(len(model.regions), dtype=bool)
         for key, value in raw.items():
             region = resolve_region(key, where, model)
             i = model.regions.index(region)
-            values[i] = _number(value, f"{where}.{key}")
+            values[i] = _number(value, f"{where}.{quote(key, bare=True)}")
             given[i] = True
         return RegionValues(values, given)
     return _number(
@@ -543,8 +518,8 @@ def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamV
     settable = [c for c in model.constants if c not in _CONTROL and c not in lever_constants]
     out: dict[str, ParamValue] = {}
     for key, value in raw.items():
-        w = f"{where}.{key}"
-        name = model.resolve(str(key)) if isinstance(key, str) else None
+        w = f"{where}.{quote(key, bare=True)}"
+        name = model.resolve(str(key)) if isinstance(key, str) and len(key) <= 200 else None
         if name in lever_constants:
             raise ScenarioError(
                 f"{w}: a lever constant; set it under 'levers.{lever_constants[name]}',"
@@ -555,7 +530,7 @@ def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamV
             raise ScenarioError(f"{w}: a simulation control, not a settable constant{hint}")
         if name is not None and name not in model.constants:
             raise ScenarioError(
-                f"{w}: {name!r} is computed by the model, not a constant; set the constants"
+                f"{w}: {quote(name)} is computed by the model, not a constant; set the constants"
                 " it is computed from"
             )
         if name is None:
@@ -565,9 +540,47 @@ def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamV
             )
             raise ScenarioError(f"{w}: unknown model constant{hint}")
         if name in out:
-            raise ScenarioError(f"{w}: {name!r} is set twice (under two spellings)")
+            raise ScenarioError(f"{w}: {quote(name)} is set twice (under two spellings)")
         out[name] = _parse_value(value, model, w, model.constants[name])
+        check_parameter_range(out[name], model.variables[name].limits, w, model)
     return out
+
+
+def check_parameter_range(
+    value: ParamValue, limits: tuple | None, where: str, model: ModelInfo
+) -> None:
+    """Refuse a parameter value outside the constant's range declared in the ``.mdl``.
+
+    Parameters
+    ----------
+    value : float, numpy.ndarray or TimeSeries
+        The value (constant's units): a number, one per region (a `RegionValues` is checked
+        for the regions it sets) or a series.
+    limits : tuple or None
+        ``(lower, upper)`` of the constant (`sdplanner.model.VariableInfo.limits`).
+    where : str
+        Error prefix (file and key path).
+    model : ModelInfo
+        The model (region names for the message).
+
+    Raises
+    ------
+    ScenarioError
+        Naming the key (and region or year), the range and the value.
+    """
+    if isinstance(value, TimeSeries):
+        values = np.asarray(value.values, dtype=float).reshape(len(value.years), -1)
+        for i, year in enumerate(value.years):
+            for v in values[i]:
+                check_in_range(float(v), limits, f"{where}.{year:g}", ScenarioError)
+        return
+    if isinstance(value, np.ndarray):
+        given = value._mask() if isinstance(value, RegionValues) else np.ones(value.shape, bool)
+        for region, v, g in zip(model.regions, np.asarray(value, dtype=float), given, strict=True):
+            if g:
+                check_in_range(float(v), limits, f"{where}.{region}", ScenarioError)
+        return
+    check_in_range(float(value), limits, where, ScenarioError)
 
 
 def _merge_value(old: ParamValue | None, new: ParamValue) -> ParamValue:
@@ -630,26 +643,71 @@ def load_parameter_file(path: str | os.PathLike, model: ModelInfo) -> dict[str, 
         With a one-line message naming the file and the key path.
     """
     path = Path(path)
-    data = _read_yaml(path)
+    data = _read_yaml(path, "parameter")
     shown = _show(path)
     for key in ("levers", "extends", "name", "final_time"):
         if key in data:
             raise ScenarioError(
-                f"{shown}: {key}: a parameter file holds only 'parameters'; put {key!r} in a"
+                f"{shown}: {key}: a parameter file holds only 'parameters'; put {quote(key)} in a"
                 " scenario file"
             )
     if "parameters" not in data:
-        close = difflib.get_close_matches("parameters", [str(k) for k in data], n=1)
-        hint = f" ({close[0]!r}: did you mean 'parameters'?)" if close else ""
+        keys = [k for k in data if isinstance(k, str) and len(k) <= 100]
+        close = difflib.get_close_matches("parameters", keys, n=1)
+        hint = f" ({quote(close[0])}: did you mean 'parameters'?)" if close else ""
         raise ScenarioError(f"{shown}: expected a 'parameters' mapping, found none{hint}")
     return parse_parameters(data["parameters"], model, f"{shown}: parameters")
+
+
+def _resolve(path: Path, where: str) -> Path:
+    """Return the real path of a file (symlinks followed); one line when it has none."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError, ValueError) as exc:  # a symlink loop, a NUL byte ...
+        reason = "a symlink loop" if isinstance(exc, RuntimeError) else "an unusable path"
+        raise ScenarioError(f"{where}: cannot follow {_show(path)}: {reason}") from None
+
+
+def _extends_target(ext: Any, path: Path, shown: str) -> Path:
+    """Check an ``extends`` value and return the file it names.
+
+    The file must be a ``.yaml`` or ``.yml`` file inside the extending file's own folder or
+    the shipped scenarios folder (symlinks followed), so a scenario cannot make sdplanner
+    read any other file.
+    """
+    if not isinstance(ext, str) or not ext.strip():
+        raise ScenarioError(f"{shown}: extends: expected a scenario file name, found {_kind(ext)}")
+    name = ext.strip()
+    parts = name.replace("\\", "/").split("/")
+    if (
+        len(name) > MAX_EXTENDS_NAME
+        or any(len(part) > _MAX_PART for part in parts)
+        or not name.isprintable()
+    ):
+        raise ScenarioError(
+            f"{shown}: extends: expected a scenario file name of printable characters, at most"
+            f" {_MAX_PART} per folder or file name, found {quote(name)}"
+        )
+    if Path(name).suffix.lower() not in (".yaml", ".yml"):
+        raise ScenarioError(
+            f"{shown}: extends: expected a scenario file (.yaml or .yml), found {quote(name)}"
+        )
+    target = path.parent / name
+    real = _resolve(target, f"{shown}: extends")
+    roots = [_resolve(path.parent, shown), _resolve(shipped_scenarios_dir(), shown)]
+    if not any(real.is_relative_to(root) for root in roots):
+        raise ScenarioError(
+            f"{shown}: extends: expected a scenario file in {_show(path.parent)} or the shipped"
+            f" scenarios folder, found {quote(name)} outside both"
+        )
+    return target
 
 
 def _load(
     path: Path, model: ModelInfo, stack: tuple[tuple[Path, str], ...], via: str | None
 ) -> Scenario:
-    resolved = path.resolve()
     shown = _show(path)
+    resolved = _resolve(path, via or shown)
     if any(resolved == seen for seen, _ in stack):
         chain = " -> ".join([*(s for _, s in stack), shown])
         raise ScenarioError(f"{stack[-1][1]}: extends: loop {chain}")
@@ -659,21 +717,15 @@ def _load(
     data = _read_yaml(path)
     for key in data:
         if key not in _SCENARIO_KEYS:
-            raise ScenarioError(f"{shown}: {key}: unknown key{did_you_mean(key, _SCENARIO_KEYS)}")
+            raise ScenarioError(
+                f"{shown}: {quote(key, bare=True)}: unknown key{did_you_mean(key, _SCENARIO_KEYS)}"
+            )
     base: Scenario | None = None
     ext = data.get("extends")
     if ext is not None:
-        if not isinstance(ext, str) or not ext.strip():
-            raise ScenarioError(
-                f"{shown}: extends: expected a scenario file name, found {_kind(ext)}"
-            )
-        parent = path.parent / ext.strip()
+        parent = _extends_target(ext, path, shown)
         base = _load(parent, model, (*stack, (resolved, shown)), shown)
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or "\n" in name.strip():
-        raise ScenarioError(
-            f"{shown}: name: expected a non-empty one-line text, found {_kind(name)}"
-        )
+    name = check_identifier(data.get("name"), f"{shown}: name", ScenarioError, "a scenario name")
     description = data.get("description", "") or ""
     if not isinstance(description, str):
         raise ScenarioError(f"{shown}: description: expected text, found {_kind(description)}")
@@ -694,13 +746,17 @@ def _load(
     for lname, raw in raw_levers.items():
         key = lname if isinstance(lname, str) else None
         setting = _parse_lever(
-            lname, raw, model, f"{shown}: levers.{lname}", levers.get(key) if key else None
+            lname,
+            raw,
+            model,
+            f"{shown}: levers.{quote(lname, bare=True)}",
+            levers.get(key) if key else None,
         )
         levers[setting.lever] = setting
     own = parse_parameters(data.get("parameters"), model, f"{shown}: parameters")
     params = merge_params(base.parameters if base else {}, own)
     return Scenario(
-        name=name.strip(),
+        name=name,
         description=description.strip(),
         path=path,
         files=(path, *(base.files if base else ())),

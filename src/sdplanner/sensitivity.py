@@ -28,8 +28,9 @@ from sdplanner.ensemble import (
     iter_cells,
     select_outputs,
 )
-from sdplanner.errors import did_you_mean
+from sdplanner.errors import did_you_mean, quote
 from sdplanner.executors import Executor, InProcessExecutor
+from sdplanner.memory import check_memory, sensitivity_bytes
 from sdplanner.rng import make_generator
 from sdplanner.run import RunInputs
 from sdplanner.uncertainty import UncertaintySpec
@@ -166,12 +167,12 @@ def _check_years(years, first: float, last: float) -> list[int]:
             years = [int(y) for y in parts]
         except ValueError:
             raise EnsembleError(
-                f"--years: expected comma-separated years, found {years!r}"
+                f"--years: expected comma-separated years, found {quote(years)}"
             ) from None
     out = []
     for y in years:
         if isinstance(y, bool) or not isinstance(y, int | np.integer) or not first <= y <= last:
-            raise EnsembleError(f"--years: expected years in {first:g}..{last:g}, found {y!r}")
+            raise EnsembleError(f"--years: expected years in {first:g}..{last:g}, found {quote(y)}")
         if int(y) not in out:
             out.append(int(y))
     if not out:
@@ -190,13 +191,18 @@ def plan_sensitivity(
     region: str | None = None,
     chunk_size: int = DEFAULT_CHUNK,
     engine: str = "batch",
+    workers: int = 0,
 ) -> SensitivityPlan:
     """Validate a sensitivity request and draw its samples (see `run_sensitivity`).
+
+    ``workers`` is the number of local worker processes besides this one (for the memory
+    estimate of `sdplanner.memory.sensitivity_bytes`).
 
     Raises
     ------
     EnsembleError
-        For N < 2, unknown outputs, years outside the run, an unknown region.
+        For N < 2, unknown outputs, years outside the run, an unknown region, or a run
+        estimated to need more than half the machine's memory.
     """
     from SALib.sample import sobol as sobol_sample
 
@@ -204,7 +210,7 @@ def plan_sensitivity(
     chunk = check_chunk_size(chunk_size)
     base = 1 << (n - 1).bit_length()
     chosen = select_outputs(inputs.model.spec, outputs, view="sensitivity")
-    spec.check_base(inputs.params, str(inputs.scenario.path or ""))
+    spec.check_base(inputs.params, str(inputs.scenario.path or ""), inputs.model)
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
     year_list = _check_years(years, float(layout.years[0]), float(layout.years[-1]))
     if region is None:
@@ -212,7 +218,8 @@ def plan_sensitivity(
     if region not in layout.regions:
         hint = did_you_mean(region, layout.regions)
         raise EnsembleError(
-            f"--region: expected a region or {layout.regions[-1]!r}, found {region!r}{hint}"
+            f"--region: expected a region or {quote(layout.regions[-1])},"
+            f" found {quote(region)}{hint}"
         )
     targets = [(o.name, region, y) for o in chosen for y in year_list]
     select = np.array([layout.index(v, r, y) for v, r, y in targets], dtype=np.intp)
@@ -221,6 +228,8 @@ def plan_sensitivity(
     problem: dict = {"num_vars": len(labels), "names": labels, "bounds": [[0.0, 1.0]] * len(labels)}
     if len(set(groups)) < len(groups):
         problem["groups"] = groups
+    estimate = sensitivity_bytes(base, len(set(groups)), len(labels), len(targets), chunk, workers)
+    check_memory(estimate, f"--samples {n}: the sensitivity analysis", EnsembleError)
     unit = sobol_sample.sample(
         problem, base, calc_second_order=False, scramble=True, seed=make_generator(seed)
     )

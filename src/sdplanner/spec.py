@@ -32,8 +32,8 @@ from pydantic import Field
 from sdplanner.display import PRESETS, Display, display_from_unit, preset_display
 from sdplanner.errors import ModelError, did_you_mean, quote
 from sdplanner.model import file_sha256
-from sdplanner.validation import FileModel, validate
-from sdplanner.yamlio import load_yaml
+from sdplanner.safe_yaml import load_yaml
+from sdplanner.schema import FileModel, validate
 
 if TYPE_CHECKING:
     from sdplanner.model import ModelInfo
@@ -386,7 +386,9 @@ def load_spec(model: ModelInfo, path: Path | None = None) -> ModelSpec:
     key = (model.path, model.sha256, path, file_sha256(path))
     if key not in _CACHE:
         shown = str(path)
-        raw = validate(SpecFile, load_yaml(path, error=ModelError), shown, ModelError)
+        raw = validate(
+            SpecFile, load_yaml(path, kind="model spec", error=ModelError), shown, ModelError
+        )
         _CACHE[key] = _Resolver(model, raw, shown).resolve(path, key[3])
     return _CACHE[key]
 

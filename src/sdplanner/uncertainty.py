@@ -1,6 +1,7 @@
 """Uncertainty files: distributions of model constants for ensembles and sensitivity analysis.
 
-An uncertainty file is YAML (read with ``yaml.safe_load``; see ``docs/ensembles.md``)::
+An uncertainty file is YAML (read by `sdplanner.safe_yaml.load_yaml`; see
+``docs/ensembles.md``)::
 
     description: ...                       # optional
     parameters:
@@ -25,8 +26,10 @@ An uncertainty file is YAML (read with ``yaml.safe_load``; see ``docs/ensembles.
       - parameters: [farm_income_share, income_dispersion]
         rho: 0.5
 
-Every error is an `UncertaintyError` with a one-line message naming the file, the key path,
-what was expected and what was found. Random draws come from `sdplanner.rng.make_generator`.
+Every value a distribution can draw must lie in the constant's range declared in the
+``.mdl`` (for a ``relative`` parameter: the scenario's value times the draw). Every error is an
+`UncertaintyError` with a one-line message naming the file, the key path, what was expected
+and what was found. Random draws come from `sdplanner.rng.make_generator`.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy import linalg, special
 
 from sdplanner.engine.base import ParamValue, TimeSeries
-from sdplanner.errors import SdplannerError, did_you_mean
+from sdplanner.errors import SdplannerError, did_you_mean, quote, show_path
 from sdplanner.model import ModelInfo
+from sdplanner.safe_yaml import load_yaml
+from sdplanner.validation import finite_float, format_range, in_range
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -145,6 +149,22 @@ class Distribution:
             z = np.clip(z, -np.inf if lo is None else lo, np.inf if hi is None else hi)
         return np.exp(z) if self.kind == "lognormal" else z
 
+    def support(self) -> tuple[float, float]:
+        """Return the smallest and largest value a draw can take (``-inf``/``inf`` if open).
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)`` in the distribution's units: ``min, max`` for a uniform or
+            triangular distribution and where a normal or lognormal one is truncated; else
+            ``-inf`` (normal) or 0 (lognormal), and ``inf``.
+        """
+        p = dict(self.values)
+        if self.kind in ("uniform", "triangular"):
+            return p["min"], p["max"]
+        lower = p.get("min", -math.inf if self.kind == "normal" else 0.0)
+        return lower, p.get("max", math.inf)
+
     def describe(self) -> str:
         """Return a short text such as ``uniform(min=0.2, max=0.8)``."""
         inner = ", ".join(f"{k}={v:g}" for k, v in self.values)
@@ -170,6 +190,8 @@ class UncertainParameter:
         regions. The other regions keep the scenario's value.
     subscripted : bool
         True when the constant has the ``Region`` subscript.
+    limits : tuple or None
+        The constant's declared range ``(lower, upper)`` from the ``.mdl`` (NaN: open).
     """
 
     name: str
@@ -178,6 +200,7 @@ class UncertainParameter:
     per_region: bool = False
     regions: tuple[str, ...] | None = None
     subscripted: bool = False
+    limits: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -315,8 +338,14 @@ class UncertaintySpec:
             out[:, j] = self.parameters[col.parameter].distribution.ppf(u[:, j])
         return out
 
-    def check_base(self, base: Mapping[str, ParamValue], where: str = "") -> None:
-        """Check that no sampled constant is set as a time series by the scenario.
+    def check_base(
+        self, base: Mapping[str, ParamValue], where: str = "", model: ModelInfo | None = None
+    ) -> None:
+        """Check the scenario's values of the sampled constants.
+
+        No sampled constant may be set as a time series by the scenario, and, with the
+        model given, a relative parameter's draws times the scenario's value (the model's
+        where the scenario sets none) must stay in the constant's declared range.
 
         Parameters
         ----------
@@ -324,19 +353,32 @@ class UncertaintySpec:
             The scenario's parameters (PySD name -> value).
         where : str, optional
             Error prefix (the scenario file).
+        model : ModelInfo, optional
+            The model (defaults and regions); the range of relative draws is checked when
+            given.
 
         Raises
         ------
         UncertaintyError
             Naming the parameter.
         """
-        prefix = f"{self.path}: " if self.path else ""
+        prefix = f"{show_path(self.path)}: " if self.path else ""
         for p in self.parameters:
             if isinstance(base.get(p.name), TimeSeries):
                 raise UncertaintyError(
                     f"{prefix}parameters.{p.name}: expected a constant the scenario sets as a"
                     f" number, found a time series{' in ' + where if where else ''}"
                     " (it cannot be sampled)"
+                )
+            if model is None or not p.relative:
+                continue
+            value = base.get(p.name, model.constants[p.name])
+            values = np.broadcast_to(np.asarray(value, dtype=float), np.shape(value))
+            lo, hi = p.distribution.support()
+            for v in np.atleast_1d(values):
+                ends = (0.0, 0.0) if v == 0 else (float(v) * lo, float(v) * hi)
+                _check_support(
+                    ends, p.limits, f"{prefix}parameters.{p.name}", "the value times each draw"
                 )
 
     def to_batch(
@@ -438,17 +480,15 @@ def iman_conover(u: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def _number(value: Any, where: str, what: str = "a number") -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UncertaintyError(f"{where}: expected {what}, found {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise UncertaintyError(f"{where}: expected {what}, found {value!r}")
-    return value
+    number = finite_float(value)
+    if number is None:
+        raise UncertaintyError(f"{where}: expected {what}, found {quote(value)}")
+    return number
 
 
 def _flag(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
-        raise UncertaintyError(f"{where}: expected true or false, found {value!r}")
+        raise UncertaintyError(f"{where}: expected true or false, found {quote(value)}")
     return value
 
 
@@ -462,14 +502,14 @@ def _parse_distribution(raw: Mapping, where: str) -> Distribution:
     if key not in DISTRIBUTIONS:
         raise UncertaintyError(
             f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found"
-            f" {kind!r}{did_you_mean(kind, DISTRIBUTIONS)}"
+            f" {quote(kind)}{did_you_mean(kind, DISTRIBUTIONS)}"
         )
     required, optional = DISTRIBUTIONS[key]
     allowed = (*_PARAM_KEYS, *required, *optional)
     for k in raw:
         if k not in allowed:
             raise UncertaintyError(
-                f"{where}.{k}: unknown key for a {key} distribution (expected"
+                f"{where}.{quote(k, bare=True)}: unknown key for a {key} distribution (expected"
                 f" {', '.join((*required, *optional))}){did_you_mean(k, allowed)}"
             )
     vals: dict[str, float] = {}
@@ -546,10 +586,14 @@ def _parse_parameter(
         raise UncertaintyError(f"{where}: unknown model constant{did_you_mean(key, settable)}")
     if not isinstance(raw, dict):
         raise UncertaintyError(
-            f"{where}: expected a mapping with 'distribution' and its parameters, found {raw!r}"
+            f"{where}: expected a mapping with 'distribution' and its parameters,"
+            f" found {quote(raw)}"
         )
     dist = _parse_distribution(raw, where)
+    limits = model.variables[name].limits if name in model.variables else None
     relative = _flag(raw.get("relative", False), f"{where}.relative")
+    if not relative:
+        _check_support(dist.support(), limits, where, "draws")
     per_region = _flag(raw.get("per_region", False), f"{where}.per_region")
     subscripted = isinstance(model.constants[name], np.ndarray)
     regions: tuple[str, ...] | None = None
@@ -560,26 +604,37 @@ def _parse_parameter(
             if not isinstance(raw_regions, list) or not raw_regions:
                 raise UncertaintyError(
                     f"{where}.regions: expected a non-empty list of region names, found"
-                    f" {raw_regions!r}"
+                    f" {quote(raw_regions)}"
                 )
             chosen = set()
             for r in raw_regions:
                 if r not in model.regions:
                     raise UncertaintyError(
                         f"{where}.regions: expected one of the 14 regions, found"
-                        f" {r!r}{did_you_mean(r, model.regions)}"
+                        f" {quote(r)}{did_you_mean(r, model.regions)}"
                     )
                 if r in chosen:
-                    raise UncertaintyError(f"{where}.regions: region {r!r} listed twice")
+                    raise UncertaintyError(f"{where}.regions: region {quote(r)} listed twice")
                 chosen.add(r)
             regions = tuple(r for r in model.regions if r in chosen)
     else:
         for k in ("per_region", "regions"):
             if raw.get(k) not in (None, False):
                 raise UncertaintyError(
-                    f"{where}.{k}: the constant has no regions, found {k}: {raw[k]!r}"
+                    f"{where}.{k}: the constant has no regions, found {k}: {quote(raw[k])}"
                 )
-    return UncertainParameter(name, dist, relative, per_region, regions, subscripted)
+    return UncertainParameter(name, dist, relative, per_region, regions, subscripted, limits)
+
+
+def _check_support(ends: tuple[float, float], limits, where: str, what: str) -> None:
+    """Refuse draws that can leave the constant's declared range."""
+    lo, hi = min(ends), max(ends)
+    if math.isnan(lo) or math.isnan(hi) or not (in_range(lo, limits) and in_range(hi, limits)):
+        hint = "; truncate it with min and max" if math.isinf(lo) or math.isinf(hi) else ""
+        raise UncertaintyError(
+            f"{where}: expected {what} in the constant's range {format_range(limits)} (declared"
+            f" in the .mdl), found draws from {lo:g} to {hi:g}{hint}"
+        )
 
 
 def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str):
@@ -587,21 +642,25 @@ def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str
         return ()
     if not isinstance(raw, list):
         raise UncertaintyError(
-            f"{where}: expected a list of {{parameters: [a, b], rho: r}}, found {raw!r}"
+            f"{where}: expected a list of {{parameters: [a, b], rho: r}}, found {quote(raw)}"
         )
     out: list[Correlation] = []
     seen: set[frozenset] = set()
     for i, item in enumerate(raw):
         w = f"{where}[{i}]"
         if not isinstance(item, dict):
-            raise UncertaintyError(f"{w}: expected {{parameters: [a, b], rho: r}}, found {item!r}")
+            raise UncertaintyError(
+                f"{w}: expected {{parameters: [a, b], rho: r}}, found {quote(item)}"
+            )
         for k in item:
             if k not in _CORR_KEYS:
-                raise UncertaintyError(f"{w}.{k}: unknown key{did_you_mean(k, _CORR_KEYS)}")
+                raise UncertaintyError(
+                    f"{w}.{quote(k, bare=True)}: unknown key{did_you_mean(k, _CORR_KEYS)}"
+                )
         pair = item.get("parameters")
         if not isinstance(pair, list) or len(pair) != 2:
             raise UncertaintyError(
-                f"{w}.parameters: expected a list of two uncertain parameters, found {pair!r}"
+                f"{w}.parameters: expected a list of two uncertain parameters, found {quote(pair)}"
             )
         resolved = []
         for p in pair:
@@ -609,12 +668,13 @@ def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str
             if py not in names:
                 raise UncertaintyError(
                     f"{w}.parameters: expected a parameter of this file, found"
-                    f" {p!r}{did_you_mean(p, names)}"
+                    f" {quote(p)}{did_you_mean(p, names)}"
                 )
             resolved.append(py)
         if resolved[0] == resolved[1]:
             raise UncertaintyError(
-                f"{w}.parameters: expected two different parameters, found {resolved[0]!r} twice"
+                f"{w}.parameters: expected two different parameters,"
+                f" found {quote(resolved[0])} twice"
             )
         if frozenset(resolved) in seen:
             raise UncertaintyError(f"{w}.parameters: the pair {resolved} is listed twice")
@@ -658,26 +718,34 @@ def parse_uncertainty(
         raise UncertaintyError(f"{where}: expected a YAML mapping, found {type(data).__name__}")
     for k in data:
         if k not in _TOP_KEYS:
-            raise UncertaintyError(f"{where}: {k}: unknown key{did_you_mean(k, _TOP_KEYS)}")
+            raise UncertaintyError(
+                f"{where}: {quote(k, bare=True)}: unknown key{did_you_mean(k, _TOP_KEYS)}"
+            )
     description = data.get("description") or ""
     if not isinstance(description, str):
-        raise UncertaintyError(f"{where}: description: expected text, found {description!r}")
+        raise UncertaintyError(f"{where}: description: expected text, found {quote(description)}")
     raw = data.get("parameters")
     if not isinstance(raw, dict) or not raw:
         raise UncertaintyError(
             f"{where}: parameters: expected a mapping of model constants to distributions,"
-            f" found {raw!r}"
+            f" found {quote(raw)}"
         )
     lever_constants = set(model.spec.lever_constants)
     settable = model.settable
     params: list[UncertainParameter] = []
     for key, value in raw.items():
         p = _parse_parameter(
-            key, value, model, settable, lever_constants, f"{where}: parameters.{key}"
+            key,
+            value,
+            model,
+            settable,
+            lever_constants,
+            f"{where}: parameters.{quote(key, bare=True)}",
         )
         if any(q.name == p.name for q in params):
             raise UncertaintyError(
-                f"{where}: parameters.{key}: {p.name!r} is listed twice (once per name)"
+                f"{where}: parameters.{quote(key, bare=True)}: {quote(p.name)} is listed twice"
+                " (once per name)"
             )
         params.append(p)
     correlations = _parse_correlations(
@@ -727,21 +795,7 @@ def load_uncertainty(path: str | os.PathLike, model: ModelInfo) -> UncertaintySp
         With a one-line message naming the file and key path.
     """
     path = Path(path)
-    if not path.exists():
-        raise UncertaintyError(f"{path}: uncertainty file not found")
-    if not path.is_file():
-        raise UncertaintyError(f"{path}: expected a YAML file, found a directory")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UncertaintyError(f"{path}: cannot read ({exc})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise UncertaintyError(f"{path}: invalid YAML{at}: {problem}") from None
+    data = load_yaml(path, kind="uncertainty", error=UncertaintyError)
     if data is None:
-        raise UncertaintyError(f"{path}: expected a YAML mapping, found an empty file")
-    return parse_uncertainty(data, model, str(path), path)
+        raise UncertaintyError(f"{show_path(path)}: expected a YAML mapping, found an empty file")
+    return parse_uncertainty(data, model, show_path(path), path)

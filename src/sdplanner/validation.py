@@ -1,123 +1,187 @@
-"""Validate a loaded input file against its declared schema, with one-line messages.
+"""Reusable checks of untrusted values: identifiers, numbers, declared ranges.
 
-Every input file kind (scenario, parameters, calibration spec, uncertainty, checks, model
-spec) declares its structure as a pydantic v2 model. pydantic is used rather than
-hand-written checks because one declaration then gives both the validation and a JSON Schema
-that editors can use to complete and check files (``sdplanner schema KIND``). This module
-turns pydantic's error list into the project's message form: one line naming the file and
-the key path, what was expected and what was found, with a "did you mean" hint for unknown
-keys.
+Every loader (scenario, parameters, calibration spec, observations, uncertainty, checks)
+validates what a user wrote with these functions, so one rule has one home:
+
+- `check_identifier`: a name that ends up in output files (scenario, indicator, area ...):
+  at most `MAX_IDENTIFIER` printable characters, not starting with a character a
+  spreadsheet reads as a formula (`FORMULA_LEADS`);
+- `finite_float`: a YAML or CSV number as a float, or None when it is not a finite one
+  (``1e999``, a 330-digit integer);
+- `check_in_range`: a value inside a constant's declared range (the ``[min,max]`` after its
+  units in the ``.mdl``, read by `sdplanner.model.VariableInfo.limits`).
+
+Each raises the error class its caller passes, with one line naming where and what.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+import math
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from sdplanner.errors import SdplannerError, quote
 
-from sdplanner.errors import SdplannerError, did_you_mean, quote
+__all__ = [
+    "FORMULA_LEADS",
+    "MAX_IDENTIFIER",
+    "check_identifier",
+    "check_in_range",
+    "finite_float",
+    "format_range",
+    "in_range",
+]
 
-__all__ = ["FileModel", "validate"]
-
-M = TypeVar("M", bound=BaseModel)
-
-
-class FileModel(BaseModel):
-    """Base of the schemas of input files: unknown keys are errors, values are not coerced."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-_EXPECTED = {
-    "missing": "a value (the key is required)",
-    "string_type": "a text",
-    "float_type": "a number",
-    "int_type": "a whole number",
-    "bool_type": "true or false",
-    "dict_type": "a mapping of keys to values",
-    "list_type": "a list",
-    "literal_error": None,  # pydantic's message names the choices
-}
+#: Longest identifier (characters).
+MAX_IDENTIFIER = 100
+#: Characters an identifier may not start with: spreadsheets read such a cell as a formula.
+FORMULA_LEADS = ("=", "+", "-", "@")
 
 
-def _key_path(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Return the keys the schema allows at the mapping that holds ``loc``'s last key."""
-    current: Any = model
-    for part in loc[:-1]:
-        fields = getattr(current, "model_fields", None)
-        if fields is None:
-            return []
-        if part in fields:
-            annotation = fields[part].annotation
-        else:  # a key of a dict[str, Model]
-            annotation = current
-        current = _inner_model(annotation)
-        if current is None:
-            return []
-    fields = getattr(current, "model_fields", None)
-    return list(fields) if fields else []
-
-
-def _inner_model(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _message(model: type[BaseModel], err: Mapping[str, Any]) -> str:
-    loc = tuple(err.get("loc", ()))
-    kind = err.get("type", "")
-    if kind == "extra_forbidden":
-        key = loc[-1] if loc else ""
-        parent = _key_path(loc[:-1])
-        hint = did_you_mean(key, _allowed_keys(model, loc))
-        return f"{parent}: unknown key {quote(key)}{hint}"
-    where = _key_path(loc)
-    if kind == "missing":
-        return f"{where}: expected {_EXPECTED['missing']}, found nothing"
-    expected = _EXPECTED.get(kind)
-    if expected is None:
-        expected = str(err.get("msg", "a valid value"))
-        for prefix in ("Value error, ", "Input should be ", "Assertion failed, "):
-            expected = expected.removeprefix(prefix)
-    return f"{where}: expected {expected}, found {quote(err.get('input'))}"
-
-
-def validate(model: type[M], data: object, file: str, error: type[SdplannerError]) -> M:
-    """Validate loaded data against a schema; raise one line on the first problem.
+def check_identifier(
+    value: Any, where: str, error: type[SdplannerError] = SdplannerError, what: str = "a name"
+) -> str:
+    """Check a name that is written to output files, and return it without outer spaces.
 
     Parameters
     ----------
-    model : type of pydantic.BaseModel
-        The file kind's schema.
-    data : object
-        What the safe YAML loader returned.
-    file : str
-        The file's name as shown to the user.
-    error : type of SdplannerError
-        The exception raised (e.g. `sdplanner.errors.ModelError`).
+    value : object
+        What the file holds.
+    where : str
+        Error prefix (file and key).
+    error : type, optional
+        The `SdplannerError` subclass raised.
+    what : str, optional
+        What the name is, for the message.
 
     Returns
     -------
-    pydantic.BaseModel
-        The validated file.
+    str
+        The name, stripped of leading and trailing spaces.
 
     Raises
     ------
     SdplannerError
-        ``"<file>: <key path>: expected ..., found ..."`` for the first error pydantic lists.
+        Unless the value is a text of 1 to `MAX_IDENTIFIER` printable characters (no line
+        break, tab or NUL) that does not start with one of `FORMULA_LEADS`.
     """
+    if not isinstance(value, str):
+        raise error(f"{where}: expected {what} (text), found {quote(value)}")
+    name = value.strip()
+    if not name:
+        raise error(f"{where}: expected {what}, found an empty text")
+    if len(name) > MAX_IDENTIFIER:
+        raise error(
+            f"{where}: expected {what} of at most {MAX_IDENTIFIER} characters, found"
+            f" {len(name):,} characters"
+        )
+    if not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        raise error(
+            f"{where}: expected {what} of printable characters, found {quote(bad)} in {quote(name)}"
+        )
+    if name.startswith(FORMULA_LEADS):
+        raise error(
+            f"{where}: expected {what} that does not start with {' '.join(FORMULA_LEADS)}"
+            f" (a spreadsheet would read it as a formula), found {quote(name)}"
+        )
+    return name
+
+
+def finite_float(value: Any) -> float | None:
+    """Return a number as a finite float, or None when it is not one.
+
+    Parameters
+    ----------
+    value : object
+        An ``int`` or ``float`` (``bool`` is not a number here).
+
+    Returns
+    -------
+    float or None
+        None for anything else, for NaN and infinities, and for integers beyond the float
+        range (a 330-digit integer).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
     try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise error(f"{file}: {_message(model, first)}") from None
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _bound(x: Any) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x
+
+
+def in_range(value: float, limits: tuple[Any, Any] | None) -> bool:
+    """Tell whether a value lies in a declared range.
+
+    Parameters
+    ----------
+    value : float
+        The value, in the constant's units.
+    limits : tuple or None
+        ``(lower, upper)`` (a third item, Vensim's increment, is ignored); None or NaN for
+        an open end; None for no range.
+
+    Returns
+    -------
+    bool
+        True when ``lower <= value <= upper`` for the ends that are given.
+    """
+    if limits is None:
+        return True
+    lo, hi = (_bound(x) for x in tuple(limits)[:2])
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def format_range(limits: tuple[Any, Any] | None) -> str:
+    """Return a declared range as the ``.mdl`` writes it, e.g. ``[0,1]`` or ``[0,?]``."""
+    if limits is None:
+        return "[?,?]"
+    lo, hi = (_bound(x) for x in tuple(limits)[:2])
+    return f"[{'?' if lo is None else f'{lo:g}'},{'?' if hi is None else f'{hi:g}'}]"
+
+
+def check_in_range(
+    value: float,
+    limits: tuple[Any, Any] | None,
+    where: str,
+    error: type[SdplannerError] = SdplannerError,
+    what: str = "a value",
+) -> float:
+    """Refuse a value outside a constant's declared range.
+
+    Parameters
+    ----------
+    value : float
+        The value, in the constant's units.
+    limits : tuple or None
+        ``(lower, upper)`` as `in_range` takes it.
+    where : str
+        Error prefix (file, key).
+    error : type, optional
+        The `SdplannerError` subclass raised.
+    what : str, optional
+        What the value is, for the message.
+
+    Returns
+    -------
+    float
+        The value.
+
+    Raises
+    ------
+    SdplannerError
+        One line naming ``where``, the range and the value.
+    """
+    if not in_range(value, limits):
+        raise error(
+            f"{where}: expected {what} in the constant's range {format_range(limits)}"
+            f" (declared in the .mdl), found {value:g}"
+        )
+    return value

@@ -24,7 +24,8 @@ import numpy as np
 
 from sdplanner.checks.errors import CheckError
 from sdplanner.engine.base import Engine, ParamValue, SimulationOutput, TimeSeries
-from sdplanner.errors import SdplannerError, did_you_mean
+from sdplanner.errors import SdplannerError, did_you_mean, quote, show_path
+from sdplanner.safe_yaml import load_yaml
 
 __all__ = [
     "RULES",
@@ -231,12 +232,13 @@ class _Loader:
 
     def __init__(self, path: Path, model) -> None:
         self.path = path
+        self.shown = show_path(path)
         self.model = model
         self.regions = tuple(model.regions)
 
     def fail(self, where: str, expected: str, found: object, hint: str = "") -> None:
-        shown = found if isinstance(found, str) and found.startswith("<") else repr(found)
-        raise CheckError(f"{self.path}: {where}: expected {expected}, found {shown}{hint}")
+        shown = found if isinstance(found, str) and found.startswith("<") else quote(found)
+        raise CheckError(f"{self.shown}: {where}: expected {expected}, found {shown}{hint}")
 
     # ------------------------------------------------------------------ structure
     def load(self, data: object) -> list[RealityCheck]:
@@ -245,7 +247,7 @@ class _Loader:
         unknown = [k for k in data if k != "checks"]
         if unknown:
             self.fail(
-                f"key {unknown[0]!r}",
+                f"key {quote(unknown[0])}",
                 "only the key 'checks' at the top level",
                 unknown[0],
                 did_you_mean(unknown[0], ["checks"]),
@@ -269,7 +271,7 @@ class _Loader:
         for key in item:
             if key not in _CHECK_KEYS:
                 self.fail(
-                    f"{where}.{key}",
+                    f"{where}.{quote(key, bare=True)}",
                     f"one of the keys {list(_CHECK_KEYS)}",
                     key,
                     did_you_mean(key, _CHECK_KEYS),
@@ -298,7 +300,7 @@ class _Loader:
         for key in cond:
             if key != "parameters":
                 self.fail(
-                    f"{where}.{key}",
+                    f"{where}.{quote(key, bare=True)}",
                     "only the key 'parameters'",
                     key,
                     did_you_mean(key, ["parameters"]),
@@ -319,7 +321,10 @@ class _Loader:
         py = self.model.resolve(name) if isinstance(name, str) else None
         if py is None or py not in self.model.constants:
             self.fail(
-                f"{where}.{name}", "a constant of the model", name, did_you_mean(name, constants)
+                f"{where}.{quote(name, bare=True)}",
+                "a constant of the model",
+                name,
+                did_you_mean(name, constants),
             )
         return py
 
@@ -348,7 +353,7 @@ class _Loader:
                         did_you_mean(region, self.regions),
                     )
                 if not _is_number(v):
-                    self.fail(f"{where}.{region}", "a number", _kind(v))
+                    self.fail(f"{where}.{quote(region, bare=True)}", "a number", _kind(v))
                 arr[self.regions.index(region)] = float(v)
             return arr
         self.fail(
@@ -368,7 +373,7 @@ class _Loader:
             key = next(k for k in value if float(k) == year)
             v = value[key]
             if not _is_number(v):
-                self.fail(f"{where}.{key}", "a number", _kind(v))
+                self.fail(f"{where}.{quote(key, bare=True)}", "a number", _kind(v))
             values.append(float(v))
         arr = np.asarray(values, dtype=float)
         if np.ndim(self.model.constants[py]) == 1:
@@ -380,7 +385,7 @@ class _Loader:
             if key not in value:
                 self.fail(
                     where,
-                    f"the key {key!r} in a step {{from_year: YEAR, value: VALUE}}",
+                    f"the key {quote(key)} in a step {{from_year: YEAR, value: VALUE}}",
                     "<missing>",
                 )
         year = value["from_year"]
@@ -405,7 +410,7 @@ class _Loader:
         if not isinstance(rule, str) or rule not in RULES:
             self.fail(
                 f"{where}.rule",
-                f"one of {sorted(RULES)}",
+                f"one of the {len(RULES)} rules of docs/checks.md",
                 rule if rule is not None else "<missing>",
                 did_you_mean(rule, list(RULES)),
             )
@@ -415,10 +420,12 @@ class _Loader:
                 every = {k for keys in RULES.values() for k in keys} | set(_COMMON_KEYS)
                 if key in every:
                     self.fail(
-                        f"{where}.{key}", f"only the keys {list(allowed)} for rule {rule!r}", key
+                        f"{where}.{quote(key, bare=True)}",
+                        f"only the keys {list(allowed)} for rule {quote(rule)}",
+                        key,
                     )
                 self.fail(
-                    f"{where}.{key}",
+                    f"{where}.{quote(key, bare=True)}",
                     f"one of the keys {list(allowed)}",
                     key,
                     did_you_mean(key, list(allowed)),
@@ -448,7 +455,7 @@ class _Loader:
             if key in item:
                 tol = item[key]
                 if not _is_number(tol) or float(tol) < 0:
-                    self.fail(f"{where}.{key}", "a non-negative number", tol)
+                    self.fail(f"{where}.{quote(key, bare=True)}", "a non-negative number", tol)
                 kwargs[key] = float(tol)
         return Expectation(
             variable,
@@ -562,22 +569,8 @@ def load_checks(path: str | os.PathLike, model) -> list[RealityCheck]:
         follow the format; the one-line message names the file, the key path (for example
         ``checks[2].expect[0].rule``), what was expected and what was found.
     """
-    import yaml
-
     src = Path(path)
-    try:
-        text = src.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CheckError(f"{src}: reality-check file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CheckError(f"{src}: cannot read the reality-check file: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        raise CheckError(f"{src}{where}: invalid YAML: {problem}") from None
+    data = load_yaml(src, kind="reality-check", error=CheckError)
     return _Loader(src, model).load(data)
 
 

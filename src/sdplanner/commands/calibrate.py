@@ -88,14 +88,14 @@ def handler(args: argparse.Namespace) -> int:
     from sdplanner.data import load_area_mapping
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.model import load_model
-    from sdplanner.results import prepare_output_dir
+    from sdplanner.output_set import OutputSet
     from sdplanner.scenario import load_parameter_file
 
     model = load_model(args.model)
     areas = load_area_mapping(args.areas, model.spec.dimension) if args.areas else None
     base = load_parameter_file(args.params, model) if args.params else None
     problem = load_problem(args.data, args.spec, model, areas=areas, base_params=base)
-    out = prepare_output_dir(args.out)
+    outputs = OutputSet(args.out)
     engine = BatchEngine.from_mdl(model.path)
     print(
         f"calibrating {problem.n_parameters} values to {len(problem.rows)} observations"
@@ -108,18 +108,20 @@ def handler(args: argparse.Namespace) -> int:
     result = calibrate(
         problem, engine, starts=args.starts, bootstrap=args.bootstrap, seed=args.seed
     )
-    write_outputs(
-        result,
-        out,
-        model=model,
-        data=args.data,
-        spec=args.spec,
-        engine=engine.name,
-        starts=args.starts,
-        bootstrap=args.bootstrap,
-        plots=not args.no_plots,
-        params=args.params,
-    )
+    with outputs:
+        write_outputs(
+            result,
+            outputs.path,
+            model=model,
+            data=args.data,
+            spec=args.spec,
+            engine=engine.name,
+            starts=args.starts,
+            bootstrap=args.bootstrap,
+            plots=not args.no_plots,
+            params=args.params,
+        )
+        out = outputs.commit()
     table = result.parameters_table()
     print(
         f"objective {result.best.deviance:.4g}; {result.n_runs} model runs in"

@@ -12,8 +12,8 @@ import os
 import time
 from pathlib import Path
 
-from sdplanner.errors import SdplannerError
-from sdplanner.resources import cache_dir
+from sdplanner.cache import cache_root
+from sdplanner.errors import SdplannerError, show_path
 
 __all__ = ["handler", "register"]
 
@@ -63,8 +63,8 @@ def _snapshot(model_path: Path) -> Path:
     """
     data = model_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    target = cache_dir() / "check-snapshots" / digest[:16] / model_path.name
-    if not target.is_file():
+    target = cache_root() / "check-snapshots" / digest[:16] / "model.mdl"
+    if not (target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == digest):
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + f".{os.getpid()}.part")
         partial.write_bytes(data)
@@ -86,17 +86,23 @@ def handler(args: argparse.Namespace) -> int:
         0 when everything passes, 1 on any unit finding or failed reality check.
     """
     from sdplanner.checks.units import check_units
+    from sdplanner.model import translated_model_path
 
     model_path = Path(args.model)
     check_units(model_path)  # a missing, misnamed or unparsable model fails here (exit 2)
     try:
         snapshot = _snapshot(model_path)
     except OSError as exc:
-        raise SdplannerError(f"{model_path}: cannot read the model: {exc}") from None
+        raise SdplannerError(
+            f"{show_path(model_path)}: cannot read the model ({exc.strerror})"
+        ) from None
     try:
+        # what run refuses, check refuses: the guard, and PySD's translation
+        translated_model_path(snapshot)
         return _check(args, model_path, snapshot)
     except SdplannerError as exc:  # name the user's file, not the snapshot
-        raise type(exc)(str(exc).replace(str(snapshot), str(model_path))) from None
+        message = str(exc).replace(show_path(snapshot), show_path(model_path))
+        raise type(exc)(message.replace(str(snapshot), str(model_path))) from None
 
 
 def _check(args: argparse.Namespace, model_path: Path, snapshot: Path) -> int:

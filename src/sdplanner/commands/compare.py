@@ -11,7 +11,7 @@ Writes into DIR: ``results.csv`` (every scenario, the columns of ``run``), ``com
   2030 per billion yuan of extra public spending, one panel per core indicator.
 
 Everything is validated and simulated, and every figure drawn, before the first file is
-written; each file is written atomically.
+written; the files are staged and put in place together (`sdplanner.output_set`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sdplanner.compare import (
     run_comparison,
     summary_table,
 )
+from sdplanner.output_set import OutputSet
 from sdplanner.plots import (
     FORMATS,
     observed_points,
@@ -37,7 +38,7 @@ from sdplanner.plots import (
     render,
 )
 from sdplanner.resources import data_path
-from sdplanner.results import prepare_output_dir, write_csv, write_manifest
+from sdplanner.results import write_csv, write_manifest
 
 __all__ = ["EFFECT_YEAR", "handler", "register"]
 
@@ -95,7 +96,7 @@ def handler(args: argparse.Namespace) -> int:
     inputs = prepare_comparison(args.scenarios, model=args.model, params=params_arg(args))
     observed_file = args.observed or data_path("seed_figures.csv")
     observed = read_observed_csv(observed_file)
-    out = prepare_output_dir(args.out)
+    outputs = OutputSet(args.out)
     engine = resolve_engine(args.engine)
     baseline = inputs[0].scenario.name
 
@@ -128,13 +129,29 @@ def handler(args: argparse.Namespace) -> int:
         )
         figures[f"effect_per_billion_yuan_{EFFECT_YEAR}.{fmt}"] = render(fig, fmt)
 
-    write_csv(results, out / "results.csv")
-    write_csv(comparison, out / "comparison.csv")
-    for name, data in figures.items():
-        write_bytes(out / name, data)
     written = ["results.csv", "comparison.csv", *figures, "manifest.json"]
+    with outputs:
+        stage = outputs.path
+        write_csv(results, stage / "results.csv")
+        write_csv(comparison, stage / "comparison.csv")
+        for name, data in figures.items():
+            write_bytes(stage / name, data)
+        _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed)
+        out = outputs.commit()
+    table = summary_table(comparison, spec, units=units)
+    region = spec.dimension.aggregate if spec.dimension is not None else ""
+    print(format_summary(table, baseline=baseline, region=region))
+    print()
+    print(
+        f"{len(inputs)} scenarios run with the {engine} engine in {elapsed:.1f} s;"
+        f" {len(written)} files -> {out}"
+    )
+    return 0
+
+
+def _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed) -> None:
     write_manifest(
-        out,
+        stage,
         model=inputs[0].model,
         command="compare",
         inputs={
@@ -150,12 +167,3 @@ def handler(args: argparse.Namespace) -> int:
             "run_seconds": round(elapsed, 3),
         },
     )
-    table = summary_table(comparison, spec, units=units)
-    region = spec.dimension.aggregate if spec.dimension is not None else ""
-    print(format_summary(table, baseline=baseline, region=region))
-    print()
-    print(
-        f"{len(inputs)} scenarios run with the {engine} engine in {elapsed:.1f} s;"
-        f" {len(written)} files -> {out}"
-    )
-    return 0

@@ -10,16 +10,20 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from sdplanner.commands.run import add_common_run_options, params_arg, resolve_engine
-from sdplanner.errors import OutputError
 from sdplanner.plots import render
 from sdplanner.results import atomic_write_bytes
 
-__all__ = ["ProgressBar", "add_backend_options", "handler", "register"]
+__all__ = [
+    "ProgressBar",
+    "add_backend_options",
+    "handler",
+    "register",
+    "write_sampling_manifest",
+]
 
 
 class ProgressBar:
@@ -118,13 +122,6 @@ def pick_seed(seed: int | None) -> int:
     return int(np.random.SeedSequence().entropy)
 
 
-def check_out(path: str) -> None:
-    """Refuse an output path that is a file before anything is created."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: expected an output directory, found a file")
-
-
 def register(sub) -> None:
     """Add the ``ensemble`` subcommand."""
     p = sub.add_parser(
@@ -149,16 +146,11 @@ def register(sub) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    """Validate everything, connect to the backend, run, then write."""
-    from sdplanner.ensemble import (
-        DEFAULT_CHUNK,
-        HISTOGRAM_BINS,
-        PILOT_SAMPLES,
-        execute_ensemble,
-        plan_ensemble,
-    )
+    """Validate everything, connect to the backend, run, then write the outputs as one set."""
+    from sdplanner.ensemble import DEFAULT_CHUNK, execute_ensemble, plan_ensemble
     from sdplanner.executors import make_executor
-    from sdplanner.results import prepare_output_dir, write_csv, write_manifest
+    from sdplanner.output_set import OutputSet
+    from sdplanner.results import write_csv
     from sdplanner.run import prepare_run
     from sdplanner.uncertainty import load_uncertainty
 
@@ -176,71 +168,38 @@ def handler(args: argparse.Namespace) -> int:
         method=args.percentiles,
         engine=engine,
         nonfinite=args.nonfinite,
+        workers=args.processes or args.dask_local or 0,
     )
-    check_out(args.out)
+    outputs = OutputSet(args.out)
     executor = make_executor(args.processes, args.scheduler, args.dask_local)
     bar = ProgressBar(plan.samples, "ensemble", quiet=args.quiet)
     started = time.perf_counter()
-    with executor:
-        out = prepare_output_dir(args.out)
-        try:
-            result = execute_ensemble(plan, executor, progress=bar.update, spill_dir=out)
-        finally:
-            bar.close()
-    seconds = time.perf_counter() - started
-    write_csv(result.frame, out / "percentiles.csv")
-    figures = []
-    if not args.no_plots:
-        from sdplanner.ensemble_plots import fan_chart, observed_points
+    with outputs:
+        stage = outputs.path
+        with executor:
+            try:
+                result = execute_ensemble(plan, executor, progress=bar.update, spill_dir=stage)
+            finally:
+                bar.close()
+        seconds = time.perf_counter() - started
+        write_csv(result.frame, stage / "percentiles.csv")
+        figures = []
+        if not args.no_plots:
+            from sdplanner.ensemble_plots import fan_chart, observed_points
 
-        for o in plan.layout.outputs:
-            fig, _ = fan_chart(
-                result.frame,
-                o.name,
-                observed=observed_points(o.name, inputs.model.spec.dimension),
-                unit=inputs.model.units(o.name),
-                aggregate=_aggregate_label(inputs.model),
-            )
-            path = out / f"fan_{o.name}.png"
-            atomic_write_bytes(path, render(fig, "png", dpi=110))
-            figures.append(path.name)
-    streaming = None
-    if result.bounds is not None:
-        num = [c for c in result.bounds.columns if c.startswith("p")]
-        spread = (result.frame["p95"] - result.frame["p05"]).to_numpy()
-        worst = result.bounds[num].to_numpy().max(axis=1)
-        rel = worst[spread > 0] / spread[spread > 0]
-        streaming = {
-            "bins": HISTOGRAM_BINS,
-            "pilot_samples": min(plan.samples, PILOT_SAMPLES),
-            "max_bound_over_p05_p95_spread": float(rel.max()) if rel.size else 0.0,
-            "median_bound_over_p05_p95_spread": float(np.median(rel)) if rel.size else 0.0,
-        }
-    write_manifest(
-        out,
-        model=inputs.model,
-        command="ensemble",
-        inputs={
-            "scenario": inputs.scenario.files,
-            "parameters": inputs.params_files,
-            "uncertainty": [args.uncertainty],
-        },
-        engine=engine,
-        seed=seed,
-        extra={
-            "scenarios": [inputs.scenario.name],
-            "samples": plan.samples,
-            "chunk_size": plan.chunk_size,
-            "backend": result.backend,
-            "percentile_method": result.method,
-            "streaming": streaming,
-            "sampled_columns": result.columns,
-            "dropped_samples": {"count": result.dropped, "first": result.dropped_samples[:100]},
-            "outputs": [o.name for o in plan.layout.outputs],
-            "figures": figures,
-            "seconds": round(seconds, 3),
-        },
-    )
+            for o in plan.layout.outputs:
+                fig, _ = fan_chart(
+                    result.frame,
+                    o.name,
+                    observed=observed_points(o.name, inputs.model.spec.dimension),
+                    unit=inputs.model.units(o.name),
+                    aggregate=_aggregate_label(inputs.model),
+                )
+                path = stage / f"fan_{o.name}.png"
+                atomic_write_bytes(path, render(fig, "png", dpi=110))
+                figures.append(path.name)
+        _write_manifest(stage, args, inputs, plan, result, engine, seed, figures, seconds)
+        out = outputs.commit()
     print(
         f"ensemble {inputs.scenario.name!r}: {plan.samples:,} samples (seed {seed},"
         f" {result.method} percentiles, {result.backend}) in {seconds:.1f} s"
@@ -263,3 +222,78 @@ def handler(args: argparse.Namespace) -> int:
 def _aggregate_label(model) -> str:
     dim = model.spec.dimension
     return dim.aggregate if dim is not None else ""
+
+
+def _write_manifest(stage, args, inputs, plan, result, engine, seed, figures, seconds) -> None:
+    """Write the ensemble's manifest (last) into the staging folder."""
+    from sdplanner.ensemble import HISTOGRAM_BINS, PILOT_SAMPLES
+
+    streaming = None
+    if result.bounds is not None:
+        num = [c for c in result.bounds.columns if c.startswith("p")]
+        spread = (result.frame["p95"] - result.frame["p05"]).to_numpy()
+        worst = result.bounds[num].to_numpy().max(axis=1)
+        rel = worst[spread > 0] / spread[spread > 0]
+        streaming = {
+            "bins": HISTOGRAM_BINS,
+            "pilot_samples": min(plan.samples, PILOT_SAMPLES),
+            "max_bound_over_p05_p95_spread": float(rel.max()) if rel.size else 0.0,
+            "median_bound_over_p05_p95_spread": float(np.median(rel)) if rel.size else 0.0,
+        }
+    write_sampling_manifest(
+        stage,
+        "ensemble",
+        args,
+        inputs,
+        engine,
+        seed,
+        {
+            "samples": plan.samples,
+            "chunk_size": plan.chunk_size,
+            "backend": result.backend,
+            "percentile_method": result.method,
+            "streaming": streaming,
+            "sampled_columns": result.columns,
+            "dropped_samples": {"count": result.dropped, "first": result.dropped_samples[:100]},
+            "outputs": [o.name for o in plan.layout.outputs],
+            "figures": figures,
+            "seconds": round(seconds, 3),
+        },
+    )
+
+
+def write_sampling_manifest(stage, command, args, inputs, engine, seed, extra) -> None:
+    """Write the manifest of an ``ensemble`` or ``sensitivity`` run (last, into ``stage``).
+
+    Parameters
+    ----------
+    stage : pathlib.Path
+        The staging folder of the outputs.
+    command : str
+        ``"ensemble"`` or ``"sensitivity"``.
+    args : argparse.Namespace
+        The options (the uncertainty file).
+    inputs : sdplanner.run.RunInputs
+        The scenario and its parameters.
+    engine : str
+        Engine name.
+    seed : int
+        The seed used.
+    extra : dict
+        The command's own facts.
+    """
+    from sdplanner.results import write_manifest
+
+    write_manifest(
+        stage,
+        model=inputs.model,
+        command=command,
+        inputs={
+            "scenario": inputs.scenario.files,
+            "parameters": inputs.params_files,
+            "uncertainty": [args.uncertainty],
+        },
+        engine=engine,
+        seed=seed,
+        extra={"scenarios": [inputs.scenario.name], **extra},
+    )

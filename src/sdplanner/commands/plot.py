@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sdplanner.errors import DataError, OutputError, did_you_mean
+from sdplanner.errors import DataError, OutputError, did_you_mean, quote
 from sdplanner.model import load_model
 from sdplanner.plots import FORMATS, observed_points, plot_projection, render
 from sdplanner.results import atomic_write_bytes, prepare_output_dir
@@ -50,7 +50,9 @@ def _numbers(frame: pd.DataFrame, column: str, path: Path, what: str) -> pd.Seri
     bad = values.isna() & (text != "")
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(f"{path}: line {i + 2}: {column}: expected {what}, found {text.iloc[i]!r}")
+        raise DataError(
+            f"{path}: line {i + 2}: {column}: expected {what}, found {quote(text.iloc[i])}"
+        )
     return values
 
 
@@ -218,7 +220,7 @@ def _check_option(option: str, wanted, available, what: str) -> None:
     for name in wanted:
         if name not in available:
             hint = did_you_mean(name, available, cutoff=0.6)
-            raise DataError(f"{option}: no {what} {name!r} in the results{hint}")
+            raise DataError(f"{option}: no {what} {quote(name)} in the results{hint}")
 
 
 def handler(args: argparse.Namespace) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from sdplanner.results import prepare_output_dir, write_csv, write_manifest
+from sdplanner.output_set import OutputSet
+from sdplanner.results import write_csv, write_manifest
 from sdplanner.run import prepare_run, run_prepared
 
 
@@ -74,20 +75,22 @@ def register(sub) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    """Validate everything, then run, then write atomically."""
+    """Validate everything, then run, then write the outputs as one set."""
     inputs = prepare_run(args.scenario, model=args.model, params=params_arg(args))
-    out = prepare_output_dir(args.out)
+    outputs = OutputSet(args.out)
     engine = resolve_engine(args.engine)
     frame = run_prepared(inputs, engine=engine)
-    write_csv(frame, out / "results.csv")
-    write_manifest(
-        out,
-        model=inputs.model,
-        command="run",
-        inputs={"scenario": inputs.scenario.files, "parameters": inputs.params_files},
-        engine=engine,
-        extra={"scenarios": [inputs.scenario.name]},
-    )
+    with outputs:
+        write_csv(frame, outputs.path / "results.csv")
+        write_manifest(
+            outputs.path,
+            model=inputs.model,
+            command="run",
+            inputs={"scenario": inputs.scenario.files, "parameters": inputs.params_files},
+            engine=engine,
+            extra={"scenarios": [inputs.scenario.name]},
+        )
+        out = outputs.commit()
     agg = frame[(frame.region == "All 14 regions") & (frame.year.isin([2010, 2030, 2050]))]
     table = agg[
         agg.variable.isin(["urbanization_rate", "rural_income_per_capita", "poverty_incidence"])

@@ -9,7 +9,12 @@ from __future__ import annotations
 import argparse
 import time
 
-from sdplanner.commands.ensemble import ProgressBar, add_backend_options, check_out, pick_seed
+from sdplanner.commands.ensemble import (
+    ProgressBar,
+    add_backend_options,
+    pick_seed,
+    write_sampling_manifest,
+)
 from sdplanner.commands.run import params_arg, resolve_engine
 from sdplanner.plots import render
 from sdplanner.results import atomic_write_bytes
@@ -38,7 +43,8 @@ def handler(args: argparse.Namespace) -> int:
     from sdplanner.ensemble import DEFAULT_CHUNK
     from sdplanner.ensemble_plots import sobol_chart
     from sdplanner.executors import make_executor
-    from sdplanner.results import prepare_output_dir, write_csv, write_manifest
+    from sdplanner.output_set import OutputSet
+    from sdplanner.results import write_csv
     from sdplanner.run import prepare_run
     from sdplanner.sensitivity import execute_sensitivity, plan_sensitivity
     from sdplanner.uncertainty import load_uncertainty
@@ -57,47 +63,45 @@ def handler(args: argparse.Namespace) -> int:
         region=args.region,
         chunk_size=DEFAULT_CHUNK if args.chunk_size is None else args.chunk_size,
         engine=engine,
+        workers=args.processes or args.dask_local or 0,
     )
-    check_out(args.out)
+    outputs = OutputSet(args.out)
     executor = make_executor(args.processes, args.scheduler, args.dask_local)
     bar = ProgressBar(plan.runs, "sensitivity", quiet=args.quiet)
     started = time.perf_counter()
-    with executor:
-        out = prepare_output_dir(args.out)
-        try:
-            result = execute_sensitivity(plan, executor, progress=bar.update)
-        finally:
-            bar.close()
-    seconds = time.perf_counter() - started
-    write_csv(result.frame, out / "sobol.csv")
-    figures = []
-    for variable in dict.fromkeys(result.frame["variable"]):
-        fig, _ = sobol_chart(result.frame, variable)
-        path = out / f"sobol_{variable}.png"
-        atomic_write_bytes(path, render(fig, "png", dpi=110))
-        figures.append(path.name)
-    write_manifest(
-        out,
-        model=inputs.model,
-        command="sensitivity",
-        inputs={
-            "scenario": inputs.scenario.files,
-            "parameters": inputs.params_files,
-            "uncertainty": [args.uncertainty],
-        },
-        engine=engine,
-        seed=seed,
-        extra={
-            "scenarios": [inputs.scenario.name],
-            "base_samples": result.base_samples,
-            "runs": result.runs,
-            "backend": result.backend,
-            "region": plan.targets[0][1],
-            "notes": result.notes,
-            "figures": figures,
-            "seconds": round(seconds, 3),
-        },
-    )
+    with outputs:
+        stage = outputs.path
+        with executor:
+            try:
+                result = execute_sensitivity(plan, executor, progress=bar.update)
+            finally:
+                bar.close()
+        seconds = time.perf_counter() - started
+        write_csv(result.frame, stage / "sobol.csv")
+        figures = []
+        for variable in dict.fromkeys(result.frame["variable"]):
+            fig, _ = sobol_chart(result.frame, variable)
+            path = stage / f"sobol_{variable}.png"
+            atomic_write_bytes(path, render(fig, "png", dpi=110))
+            figures.append(path.name)
+        write_sampling_manifest(
+            stage,
+            "sensitivity",
+            args,
+            inputs,
+            engine,
+            seed,
+            {
+                "base_samples": result.base_samples,
+                "runs": result.runs,
+                "backend": result.backend,
+                "region": plan.targets[0][1],
+                "notes": result.notes,
+                "figures": figures,
+                "seconds": round(seconds, 3),
+            },
+        )
+        out = outputs.commit()
     print(
         f"sensitivity {inputs.scenario.name!r}: N={result.base_samples} ({result.runs:,} runs,"
         f" seed {seed}, {result.backend}) in {seconds:.1f} s -> {out / 'sobol.csv'}"

@@ -681,8 +681,11 @@ class BatchEngine:
         kernel = self._kernels.get(key)
         if kernel is None:
             if self.kernel == "c":
-                kernel = ckernel.generate_c_kernel(self.ir, outputs, batched, series)
-            else:
+                try:
+                    kernel = ckernel.generate_c_kernel(self.ir, outputs, batched, series)
+                except toolchain.CompilerUnavailable:  # warned once: NumPy from now on
+                    self.kernel = "numpy"
+            if kernel is None:
                 kernel = generate_kernel(self.ir, outputs, batched, series)
             if len(self._kernels) >= _KERNEL_CACHE_SIZE:
                 self._kernels.pop(next(iter(self._kernels)))

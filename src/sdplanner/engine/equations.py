@@ -64,8 +64,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sdplanner.cache import cache_root, entry_for_rebuild, seal, verified
 from sdplanner.errors import ModelError
-from sdplanner.resources import cache_dir
 
 __all__ = [
     "CONTROL_NAMES",
@@ -944,7 +944,9 @@ def read_model(path: str | os.PathLike) -> ModelIR:
     is kept in the cache (``$SDPLANNER_CACHE/ir/``, default ``~/.cache/sdplanner/ir/``) as a
     pickle of the result, keyed by the SHA-256 of the file's bytes, of this module's source
     and of PySD's and Python's versions, so any change of either re-parses. The cache holds
-    only what this function wrote (the same trust as PySD's translated models next to it).
+    only what this function wrote (the same trust as PySD's translated models next to it),
+    sealed with its hash (`sdplanner.cache`): an entry that fails its check is never
+    unpickled, and the model is parsed again.
 
     Parameters
     ----------
@@ -972,29 +974,43 @@ def read_model(path: str | os.PathLike) -> ModelIR:
         return dataclasses.replace(cached, path=path)
     ir = _parse_model(path)
     if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                pickle.dump(ir, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, cache)
-        except OSError:  # a read-only cache only costs the parse
-            pass
+        _store_cached(cache, ir)
     return ir
 
 
+def _store_cached(cache: Path, ir: ModelIR) -> None:
+    """Write a parse to the cache and seal it (a read-only cache only costs the parse)."""
+    tmp = None
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(ir, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, cache)
+        seal(cache)
+    except OSError:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def _load_cached(cache: Path) -> ModelIR | None:
-    """Read a cached parse; None for a damaged or foreign entry (then parsed again)."""
+    """Read a cached parse that matches its seal; None otherwise (then parsed again)."""
+    if not verified(cache):
+        return None
     try:
         with open(cache, "rb") as fh:
-            ir = pickle.load(fh)  # noqa: S301 - written by read_model, keyed by content
+            ir = pickle.load(fh)  # noqa: S301 - written and sealed by read_model
     except Exception:  # any damage: the caller parses the file again and overwrites it
         return None
     return ir if isinstance(ir, ModelIR) else None
 
 
 def _ir_cache_file(path: Path) -> Path | None:
-    """Where the parsed model of ``path`` is cached (None when the file cannot be read)."""
+    """Where the parsed model of ``path`` is cached (None when the file cannot be read).
+
+    An entry there that fails its check is removed, with one warning line, and the place
+    to write the new parse is in this process's fresh cache folder.
+    """
     import pysd
 
     try:
@@ -1004,7 +1020,10 @@ def _ir_cache_file(path: Path) -> Path | None:
     h = hashlib.sha256(data)
     h.update(Path(__file__).read_bytes())
     h.update(f"{pysd.__version__}|{sys.version}".encode())
-    return cache_dir() / "ir" / f"{h.hexdigest()[:32]}.pickle"
+    cache = cache_root() / "ir" / f"{h.hexdigest()[:32]}.pickle"
+    if cache.exists() and not verified(cache):
+        return entry_for_rebuild(cache, "parsed model")
+    return cache
 
 
 def _parse_model(path: Path) -> ModelIR:

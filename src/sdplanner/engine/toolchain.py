@@ -4,8 +4,15 @@
 ``cc``) and picks the fastest flag set that compiles a probe kernel without a message and
 loads it. `build_library` compiles a generated C source into a shared library cached under
 ``$SDPLANNER_CACHE/ckernels``, keyed by the SHA-256 of the source, the compiler and its
-flags. What the source says is `sdplanner.engine.ckernel`'s business; this module never
-sees model text.
+flags, and sealed with its own hash (`sdplanner.cache`): a cached library that fails its
+check (a truncated ``.so`` would kill the process with SIGBUS when loaded) is never
+returned, it is built again. What the source says is `sdplanner.engine.ckernel`'s business;
+this module never sees model text.
+
+A compiler that has not produced a working kernel within `COMPILER_BUDGET` seconds in total
+(probe and first compile) is given up: `compiler` then answers None for the rest of the
+process, `build_library` raises `CompilerUnavailable`, and the batch engine runs its NumPy
+kernel, after one warning line.
 """
 
 from __future__ import annotations
@@ -19,13 +26,30 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdplanner.errors import EngineError
-from sdplanner.resources import cache_dir
+from sdplanner.cache import cache_root, entry_for_rebuild, seal, verified
+from sdplanner.errors import EngineError, warn_once
 
-__all__ = ["SIMD_DECLS", "CompilerInfo", "build_library", "compiler"]
+__all__ = [
+    "COMPILER_BUDGET",
+    "SIMD_DECLS",
+    "CompilerInfo",
+    "CompilerUnavailable",
+    "build_library",
+    "compiler",
+]
+
+#: Seconds a compiler gets, probe and compile together, to produce its first working
+#: kernel; then, seconds any later compile gets.
+COMPILER_BUDGET = 60.0
+
+
+class CompilerUnavailable(EngineError):  # noqa: N818 - a condition, named as such
+    """The C compiler did not produce a working kernel in time: use the NumPy kernel."""
+
 
 SIMD_DECLS = """\
 /* glibc's vector math (libmvec): let the compiler call its vector variants */
@@ -83,6 +107,58 @@ _BASE_FLAGS = (
 )
 _compiler_lock = threading.Lock()
 _compiler_state: dict[str, object] = {}
+_budget: dict[str, float] = {}
+
+
+def _remaining() -> float:
+    """Seconds left for the compiler: the budget less the time its runs took so far.
+
+    The runs' time counts until a kernel was built; after that, each compile gets the
+    whole budget.
+    """
+    if _budget.get("proven"):
+        return COMPILER_BUDGET
+    return COMPILER_BUDGET - _budget.get("spent", 0.0)
+
+
+def _give_up() -> None:
+    """Stop using the C compiler for this process, with one warning line."""
+    _compiler_state["info"] = None
+    warn_once(
+        f"the C compiler did not produce a working kernel within {COMPILER_BUDGET:g} s;"
+        " using the NumPy kernel"
+    )
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess | None:
+    """Run a compiler command within the remaining budget; None when it ran out.
+
+    The compiler runs in its own process group, killed as a whole on timeout (a wrapper
+    script's children included).
+    """
+    left = _remaining()
+    if left <= 0:
+        return None
+    started = time.monotonic()
+    proc = subprocess.Popen(  # noqa: S603 - the compiler the user configured
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=left)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, 9)
+        except OSError:
+            proc.kill()
+        proc.communicate()
+        return None
+    finally:
+        _budget["spent"] = _budget.get("spent", 0.0) + time.monotonic() - started
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 _V3_FLAGS = {"avx", "avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "abm", "xsave"}
@@ -121,10 +197,10 @@ def _try_compile(cc: str, flags, libs, simd: bool, workdir: Path) -> bool:
     out = workdir / "probe.so"
     cmd = [cc, *flags, str(src), "-o", str(out), *libs]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)  # noqa: S603
-    except (OSError, subprocess.TimeoutExpired):
+        proc = _run(cmd)
+    except OSError:
         return False
-    if proc.returncode != 0 or proc.stderr.strip():
+    if proc is None or proc.returncode != 0 or proc.stderr.strip():
         return False
     try:
         ctypes.CDLL(str(out))
@@ -160,8 +236,11 @@ def _find_compiler() -> CompilerInfo | None:
     if cc is None:
         return None
     try:
-        proc = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)  # noqa: S603
-    except (OSError, subprocess.TimeoutExpired):
+        proc = _run([cc, "--version"])
+    except OSError:
+        return None
+    if proc is None:
+        _give_up()
         return None
     version = (proc.stdout.strip().splitlines() or ["unknown"])[0]
     glibc = platform.libc_ver()[0] == "glibc" and sys.platform.startswith("linux")
@@ -180,27 +259,62 @@ def _find_compiler() -> CompilerInfo | None:
             flags = (*_BASE_FLAGS, *extra)
             if _try_compile(cc, flags, libs, simd, Path(tmp)):
                 return CompilerInfo(cc, version, flags, libs, simd, isa)
+            if _remaining() <= 0:
+                _give_up()
+                return None
     return None
 
 
 def build_library(source: str, info: CompilerInfo) -> Path:
-    """Compile ``source`` into a shared library (cached by content) and return its path."""
+    """Compile ``source`` into a shared library (cached by content) and return its path.
+
+    Parameters
+    ----------
+    source : str
+        The C source.
+    info : CompilerInfo
+        The compiler and flags.
+
+    Returns
+    -------
+    pathlib.Path
+        A library that matches its seal (never a damaged one).
+
+    Raises
+    ------
+    CompilerUnavailable
+        When the compiler did not finish within the budget (`COMPILER_BUDGET`): the caller
+        uses the NumPy kernel.
+    EngineError
+        When the source does not compile.
+    """
     key = hashlib.sha256(
         "\0".join([source, info.command, info.version, *info.flags, *info.libs]).encode()
     ).hexdigest()[:32]
-    folder = cache_dir() / "ckernels"
+    folder = cache_root() / "ckernels"
     target = folder / f"k{key}.so"
-    if target.is_file():
-        return target
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="build-", dir=folder) as tmp:
+    if target.exists():
+        if verified(target):
+            return target
+        target = entry_for_rebuild(target, "C kernel")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="build-", dir=target.parent) as tmp:
         src = Path(tmp) / "kernel.c"
         src.write_text(source)
         out = Path(tmp) / "kernel.so"
         cmd = [info.command, *info.flags, str(src), "-o", str(out), *info.libs]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # noqa: S603
+        proc = _run(cmd)
+        if proc is None:
+            _give_up()
+            raise CompilerUnavailable(
+                f"the C compiler did not compile the kernel within {COMPILER_BUDGET:g} s"
+            )
         if proc.returncode != 0:
             first = (proc.stderr.strip().splitlines() or ["no message"])[0]
             raise EngineError(f"the C kernel did not compile ({info.command}): {first}")
         os.replace(out, target)  # atomic: concurrent builders write the same bytes
+        seal(target)
+    _budget["proven"] = 1.0
+    if not verified(target):  # another process replaced it meanwhile with other bytes
+        raise EngineError(f"the C kernel library {target} changed while it was built")
     return target

@@ -39,7 +39,7 @@ from sdplanner.engine import SimulationOutput, TimeSeries, get_engine
 from sdplanner.errors import SdplannerError, did_you_mean
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.resources import default_params_path
-from sdplanner.results import RESULT_COLUMNS, required_variables, to_frame
+from sdplanner.results import RESULT_COLUMNS, csv_safe, required_variables, to_frame
 from sdplanner.run import prepare_run
 from sdplanner.scenario import MAX_RAMP_YEARS, LeverSetting, Scenario, load_scenario
 from sdplanner.spec import LeverSpec, OutputSpec
@@ -898,6 +898,6 @@ class Explorer:
             ignore_index=True,
         )[RESULT_COLUMNS]
         buf = io.StringIO()
-        frame.to_csv(buf, index=False)
+        csv_safe(frame).to_csv(buf, index=False)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "-", req["edited"].name).strip(".-") or "edited"
         return f"results-{slug[:80]}.csv", buf.getvalue()

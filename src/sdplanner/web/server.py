@@ -30,7 +30,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
-from sdplanner.errors import SdplannerError
+from sdplanner.errors import SdplannerError, quote
 from sdplanner.web.explorer import (
     MAX_BODY_BYTES,
     Explorer,
@@ -180,18 +180,18 @@ class ExplorerHandler(BaseHTTPRequestHandler):
             raise RequestError(
                 "request: expected a Content-Length header, found Transfer-Encoding", 411
             )
-        length = self.headers.get("Content-Length")
+        lengths = self.headers.get_all("Content-Length") or []
+        if len(lengths) > 1:  # two lengths: which one a proxy used is anybody's guess
+            raise RequestError(f"request: expected one Content-Length header, found {len(lengths)}")
+        length = lengths[0] if lengths else None
         if length is None:
             raise RequestError("request: expected a Content-Length header, found none", 411)
-        try:
-            size = int(length)
-        except ValueError:
+        text = length.strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:  # int() takes "+1_0"
             raise RequestError(
-                f"request: expected a Content-Length in bytes, found {length[:40]!r}"
-            ) from None
-        if size < 0:
-            raise RequestError(f"request: expected a Content-Length in bytes, found {size}")
-        return size
+                f"request: expected a Content-Length in bytes, found {quote(length, 40)}"
+            )
+        return int(text)
 
     def _read_body(self) -> bytes:
         size = self._content_length()
