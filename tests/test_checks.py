@@ -22,10 +22,12 @@ from sdplanner.checks.reality import (
     evaluate,
     load_checks,
 )
-from sdplanner.checks.units import check_units, format_units, parse_units
+from sdplanner.checks.units import base_unit_definitions, check_units, format_units, parse_units
 from sdplanner.cli import main
 from sdplanner.engine.base import SimulationOutput
-from tests.shipped import ELEMENTS, REGIONS
+from tests.shipped import ELEMENTS, REGIONS, SPEC
+
+UNITS = SPEC.units  # the shipped model's unit vocabulary
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "models" / "sdplanner.mdl"
@@ -138,7 +140,7 @@ def test_consistent_model_has_no_finding(tmp_path):
         + equation("years lived", "lifetime * 2 + 3", "year")
         + "\nTotal Money= INTEG (\n\tincome,\n\t\tmoney)\n\t~\tyuan\n\t~\tAccumulated.\n\t|\n"
     )
-    report = check_units(write_model(tmp_path, extra))
+    report = check_units(write_model(tmp_path, extra), UNITS)
     assert report.findings == ()
     assert report.n_equations == 7 + 13 + 1 + 4
 
@@ -265,7 +267,7 @@ UNIT_ERRORS = [
         "widgets",
         "unknown unit",
         "widget",
-        "person, yuan, year, month, Dmnl, fraction, index, percent",
+        "Dmnl, person, yuan, year, month, fraction, index, percent",
         id="unknown-unit",
     ),
 ]
@@ -273,7 +275,7 @@ UNIT_ERRORS = [
 
 @pytest.mark.parametrize(("extra", "variable", "context", "first", "second"), UNIT_ERRORS)
 def test_planted_unit_error_is_the_only_finding(tmp_path, extra, variable, context, first, second):
-    report = check_units(write_model(tmp_path, extra))
+    report = check_units(write_model(tmp_path, extra), UNITS)
     assert [(f.variable, f.context) for f in report.findings] == [(variable, context)]
     finding = report.findings[0]
     assert (finding.first_units, finding.second_units) == (first, second)
@@ -285,32 +287,48 @@ def test_planted_unit_error_is_the_only_finding(tmp_path, extra, variable, conte
 
 def test_every_planted_error_at_once_reports_each_once(tmp_path):
     extras = [p.values[0] for p in UNIT_ERRORS]
-    report = check_units(write_model(tmp_path, "".join(extras)))
+    report = check_units(write_model(tmp_path, "".join(extras)), UNITS)
     expected = sorted((p.values[1], p.values[2]) for p in UNIT_ERRORS)
     assert sorted((f.variable, f.context) for f in report.findings) == expected
 
 
 def test_missing_units_reported(tmp_path):
-    report = check_units(write_model(tmp_path, equation("bare", "share * 2", "")))
+    report = check_units(write_model(tmp_path, equation("bare", "share * 2", "")), UNITS)
     assert [(f.variable, f.context) for f in report.findings] == [("bare", "units missing")]
 
 
 def test_percent_is_not_dmnl(tmp_path):
-    report = check_units(write_model(tmp_path, equation("pct", "share", "percent")))
+    report = check_units(write_model(tmp_path, equation("pct", "share", "percent")), UNITS)
     assert [f.context for f in report.findings] == ["equation sides"]
 
 
 def test_units_formatting():
-    assert format_units(parse_units("yuan/(person*year)")) == "yuan/(person*year)"
-    assert format_units(parse_units("1/year")) == "1/year"
-    assert format_units(parse_units("Dmnl")) == "Dmnl"
-    assert format_units(parse_units("fraction")) == "Dmnl"
+    assert format_units(parse_units("yuan/(person*year)", UNITS)) == "yuan/(person*year)"
+    assert format_units(parse_units("1/year", UNITS)) == "1/year"
+    assert format_units(parse_units("Dmnl", UNITS)) == "Dmnl"
+    assert format_units(parse_units("fraction", UNITS)) == "Dmnl"
     with pytest.raises(ValueError, match="widget"):
-        parse_units("widget")
+        parse_units("widget", UNITS)
+
+
+def test_without_declared_units_every_unit_name_is_a_base_unit(tmp_path):
+    # Vensim's rule for a model with no spec: 'widgets' is a unit of its own, so an equation
+    # that mixes it with yuan is still an inconsistency, but no name is "unknown".
+    extra = equation("widget count", "5", "widgets") + equation(
+        "mixed", "widget count + money", "widgets"
+    )
+    report = check_units(write_model(tmp_path, extra))
+    assert [(f.variable, f.context) for f in report.findings] == [("mixed", "addition")]
+    assert base_unit_definitions(["yuan/(person*year)", "Dmnl", "widgets"]) == (
+        "yuan = [yuan]",
+        "person = [person]",
+        "year = [year]",
+        "widgets = [widgets]",
+    )
 
 
 def test_shipped_model_has_no_unit_finding():
-    report = check_units(SHIPPED)
+    report = check_units(SHIPPED, UNITS)
     assert report.findings == (), "\n".join(f.line() for f in report.findings)
     assert report.n_equations > 200
     assert report.unsupported == ()

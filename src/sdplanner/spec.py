@@ -131,6 +131,11 @@ class SpecFile(FileModel):
         None, description=".mdl stock of the levers' spending since the initial time (yuan)."
     )
     years: _Years = Field(default_factory=_Years)
+    units: list[str] = Field(
+        default_factory=list,
+        description="The model's unit names in pint's definition syntax, for the unit check"
+        " (e.g. 'person = [population] = people'); none: every unit name is a base unit.",
+    )
     dimension: _Dimension | None = None
     paths: dict[str, _Path] = Field(default_factory=dict)
     levers: dict[str, _Lever] = Field(default_factory=dict)
@@ -278,6 +283,8 @@ class ModelSpec:
         Years of the comparison table and of the printed summary.
     policy_start : int or None
         Year the levers start, marked in figures.
+    units : tuple of str
+        Unit definitions for the unit check (pint syntax); empty: Vensim's rule.
     """
 
     path: Path | None
@@ -293,6 +300,7 @@ class ModelSpec:
     comparison_years: tuple[int, ...] = ()
     summary_years: tuple[int, ...] = ()
     policy_start: int | None = None
+    units: tuple[str, ...] = ()
 
     def lever(self, name: str) -> LeverSpec | None:
         """Return the lever of that scenario name, or None."""
@@ -464,6 +472,7 @@ class _Resolver:
             comparison_years=tuple(raw.years.comparison) or self.last_year(),
             summary_years=tuple(raw.years.summary) or self.last_year(),
             policy_start=raw.years.policy_start,
+            units=tuple(raw.units),
         )
 
     def last_year(self) -> tuple[int, ...]:
@@ -599,7 +608,7 @@ def default_spec(model: ModelInfo) -> ModelSpec:
             display=display_from_unit(v.py_name, v.units),
         )
         for v in model.variables.values()
-        if v.kind in ("stock", "auxiliary")
+        if v.kind in ("stock", "auxiliary") and v.py_name != "time"
     )
     last = (round(model.final_time),)
     return ModelSpec(

@@ -16,10 +16,9 @@ from sdplanner.checks.reality import (
     run_checks,
     select_engine,
 )
-from sdplanner.checks.units import UNIT_DEFINITIONS, UnitFinding, UnitReport, check_units
+from sdplanner.checks.units import UnitFinding, UnitReport, base_unit_definitions, check_units
 
 __all__ = [
-    "UNIT_DEFINITIONS",
     "CheckError",
     "CheckResult",
     "Expectation",
@@ -27,6 +26,7 @@ __all__ = [
     "RealityCheck",
     "UnitFinding",
     "UnitReport",
+    "base_unit_definitions",
     "check_units",
     "checks_path_for",
     "load_checks",

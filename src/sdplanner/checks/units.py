@@ -5,7 +5,10 @@ equation with PySD's own parser (``VensimFile(path).parse()`` then ``get_abstrac
 walks the abstract syntax tree bottom-up and infers the units of every sub-expression with
 `pint`, starting from the units each variable declares in the ``.mdl``.
 
-The model's unit names are declared in one place, `UNIT_DEFINITIONS`.
+The model's unit names are declared in one place, the ``units`` list of the model spec beside
+the ``.mdl`` (`sdplanner.spec`, pint's definition syntax). A model without a spec, or whose spec
+declares none, gets Vensim's rule: every unit name it uses is a base unit of its own (``Dmnl``
+is dimensionless), so its equations are checked for consistency but not for misspellings.
 
 Rules
 -----
@@ -54,41 +57,32 @@ from sdplanner.checks.errors import CheckError
 from sdplanner.errors import ModelError
 
 __all__ = [
-    "UNIT_DEFINITIONS",
     "UnitFinding",
     "UnitReport",
+    "base_unit_definitions",
     "check_units",
     "format_units",
     "parse_units",
     "unit_registry",
 ]
 
-#: The model's unit names, in pint's definition syntax: the only place they are declared.
-#: ``person``, ``yuan`` and ``year`` are base units; ``Dmnl``, ``fraction`` and ``index`` are
-#: dimensionless with factor 1 (``percent`` has factor 0.01, so it differs from ``Dmnl``).
-UNIT_DEFINITIONS: tuple[str, ...] = (
-    "person = [population] = persons = people",
-    "yuan = [money] = CNY",
-    "year = [time] = years = yr",
-    "month = year / 12 = months",
-    "Dmnl = 1 = dmnl = dimensionless_unit",
-    "fraction = 1",
-    "index = 1",
-    "percent = 0.01",
-)
+#: Always defined: Vensim's dimensionless unit.
+_DMNL = "Dmnl = 1 = dmnl = dimensionless_unit"
+_UNIT_WORD = re.compile(r"[A-Za-z_][A-Za-z_0-9]*")
 
 _CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 _XUNITS_TAG = re.compile(r"\[\s*x\s+units\s*:\s*([^\]]+)\]", re.IGNORECASE)
 
 
 @cache
-def unit_registry(extra_definitions: tuple[str, ...] = ()):
-    """Return the pint registry holding `UNIT_DEFINITIONS` (and no other unit).
+def unit_registry(definitions: tuple[str, ...] = ()):
+    """Return a pint registry holding ``Dmnl`` and the given definitions (and no other unit).
 
     Parameters
     ----------
-    extra_definitions : tuple of str, optional
-        Further definitions in pint's syntax (for a model with other unit names).
+    definitions : tuple of str, optional
+        Unit definitions in pint's syntax: the model spec's ``units``, or
+        `base_unit_definitions` of a model's unit names.
 
     Returns
     -------
@@ -107,20 +101,43 @@ def unit_registry(extra_definitions: tuple[str, ...] = ()):
             "unit checks need pint: reinstall sdplanner (pip install sdplanner)"
         ) from None
     registry = pint.UnitRegistry(None, autoconvert_offset_to_baseunit=False)
-    for definition in UNIT_DEFINITIONS + tuple(extra_definitions):
-        registry.define(definition)
+    registry.define(_DMNL)
+    for definition in definitions:
+        if definition.split("=")[0].strip().lower() != "dmnl":
+            registry.define(definition)
     return registry
 
 
-def parse_units(text: str, extra_definitions: tuple[str, ...] = ()):
+def base_unit_definitions(unit_texts: Iterable[str]) -> tuple[str, ...]:
+    """Return Vensim's rule for undeclared units: each unit name used is a base unit.
+
+    Parameters
+    ----------
+    unit_texts : iterable of str
+        The units strings of a model's variables (``"person/year"``, ``"Dmnl"`` ...).
+
+    Returns
+    -------
+    tuple of str
+        ``"<name> = [<name>]"`` for every name but ``Dmnl``, in first-use order.
+    """
+    names: dict[str, None] = {}
+    for text in unit_texts:
+        for word in _UNIT_WORD.findall(text or ""):
+            if word.lower() not in ("dmnl", "dimensionless_unit"):
+                names.setdefault(word, None)
+    return tuple(f"{name} = [{name}]" for name in names)
+
+
+def parse_units(text: str, definitions: tuple[str, ...] = ()):
     """Parse a Vensim units string (``"yuan/(person*year)"``, ``"1/year"``, ``"Dmnl"``).
 
     Parameters
     ----------
     text : str
         Units as written after the first ``~`` of an equation (range already removed).
-    extra_definitions : tuple of str, optional
-        Unit definitions added to `UNIT_DEFINITIONS`.
+    definitions : tuple of str, optional
+        The unit definitions in force (see `unit_registry`).
 
     Returns
     -------
@@ -132,7 +149,7 @@ def parse_units(text: str, extra_definitions: tuple[str, ...] = ()):
     ValueError
         When the string uses a unit name that is not declared, or is not a units expression.
     """
-    registry = unit_registry(tuple(extra_definitions))
+    registry = unit_registry(tuple(definitions))
     try:
         value = registry.parse_expression(text.strip())
     except Exception as exc:  # pint raises several types for unparsable text
@@ -272,11 +289,11 @@ class _Element:
 class _Checker:
     """Infer units bottom-up over one model's abstract syntax; collect findings."""
 
-    def __init__(self, elements, texts, extra_definitions: tuple[str, ...]) -> None:
+    def __init__(self, elements, texts, definitions: tuple[str, ...]) -> None:
         from pysd.translators.structures import abstract_expressions as ae
 
         self.ae = ae
-        self.extra = tuple(extra_definitions)
+        self.extra = tuple(definitions)
         self.reg = unit_registry(self.extra)
         self.dmnl = self.reg.Quantity(1.0, "Dmnl")
         self.findings: list[UnitFinding] = []
@@ -312,7 +329,7 @@ class _Checker:
                         "tag",
                         match.group(1).strip(),
                         "known units",
-                        ", ".join(_declared_names()),
+                        ", ".join(self._declared_names()),
                     )
                     x_units = UNKNOWN
             is_lookup = any(isinstance(c.ast, lookup_types) for c in el.components)
@@ -336,9 +353,12 @@ class _Checker:
                 "declared",
                 text,
                 "known units",
-                ", ".join(_declared_names()),
+                ", ".join(self._declared_names()),
             )
             return UNKNOWN
+
+    def _declared_names(self) -> list[str]:
+        return ["Dmnl", *(d.split("=")[0].strip() for d in self.extra)]
 
     def _equation(self, name: str, index: int) -> str:
         texts = self.texts.get(_key(name), [])
@@ -805,10 +825,6 @@ _PRECEDENCE = {
 }
 
 
-def _declared_names() -> list[str]:
-    return [d.split("=")[0].strip() for d in UNIT_DEFINITIONS]
-
-
 def _parse_model(path: Path):
     """Return (abstract elements of the main section, equation texts by key)."""
     from pysd.translators.vensim.vensim_file import VensimFile
@@ -829,15 +845,16 @@ def _parse_model(path: Path):
     return abstract.sections[0].elements, texts
 
 
-def check_units(path: str | os.PathLike, extra_definitions: Iterable[str] = ()) -> UnitReport:
+def check_units(path: str | os.PathLike, definitions: Iterable[str] | None = None) -> UnitReport:
     """Check the dimensional consistency of every equation of a Vensim model.
 
     Parameters
     ----------
     path : path-like
         The ``.mdl`` file.
-    extra_definitions : iterable of str, optional
-        Unit definitions (pint syntax) added to `UNIT_DEFINITIONS` for this check.
+    definitions : iterable of str, optional
+        The model's unit definitions (pint syntax; its spec's ``units``). None or empty:
+        every unit name the model uses is a base unit of its own (Vensim's rule).
 
     Returns
     -------
@@ -859,7 +876,7 @@ def check_units(path: str | os.PathLike, extra_definitions: Iterable[str] = ()) 
         raise ModelError(f"{src}: expected a Vensim .mdl file, found suffix {src.suffix!r}")
     from sdplanner.model import file_sha256
 
-    report = _check_units_cached(src.resolve(), file_sha256(src), tuple(extra_definitions))
+    report = _check_units_cached(src.resolve(), file_sha256(src), tuple(definitions or ()))
     return UnitReport(src, report.n_equations, report.findings, report.unsupported)
 
 
@@ -868,6 +885,8 @@ def _check_units_cached(path: Path, digest: str, extra: tuple[str, ...]) -> Unit
     """Check one version of a file (keyed by its SHA-256), once per process."""
     del digest  # part of the cache key only
     elements, texts = _parse_model(path)
+    if not extra:
+        extra = base_unit_definitions(_XUNITS_TAG.sub("", el.units or "") for el in elements)
     checker = _Checker(elements, texts, extra)
     checker.declare()
     n = checker.check()

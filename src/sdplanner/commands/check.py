@@ -113,8 +113,9 @@ def _check(args: argparse.Namespace, model_path: Path, snapshot: Path) -> int:
         select_engine,
     )
     from sdplanner.checks.units import check_units
+    from sdplanner.model import load_model
 
-    units = check_units(snapshot)
+    units = check_units(snapshot, load_model(model_path).spec.units)
     print(
         f"Units: {len(units.findings)} finding(s) in {units.n_equations} equations of {model_path}"
     )

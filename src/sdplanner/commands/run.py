@@ -91,14 +91,17 @@ def handler(args: argparse.Namespace) -> int:
             extra={"scenarios": [inputs.scenario.name]},
         )
         out = outputs.commit()
-    agg = frame[(frame.region == "All 14 regions") & (frame.year.isin([2010, 2030, 2050]))]
-    table = agg[
-        agg.variable.isin(["urbanization_rate", "rural_income_per_capita", "poverty_incidence"])
-    ]
+    spec = inputs.model.spec
+    region = spec.dimension.aggregate if spec.dimension is not None else ""
+    first = int(frame.year.min())
+    years = [first, *(y for y in spec.summary_years if y != first)]
+    rows = frame[(frame.region == region) & frame.year.isin(years)]
+    rows = rows[rows.variable.isin(spec.view("headline"))]
     print(f"scenario {inputs.scenario.name!r}: {len(frame)} rows -> {out / 'results.csv'}")
-    print(
-        table.pivot(index="variable", columns="year", values="value").to_string(
-            float_format="{:.4g}".format
+    if not rows.empty:
+        print(
+            rows.pivot(index="variable", columns="year", values="value").to_string(
+                float_format="{:.4g}".format
+            )
         )
-    )
     return 0
