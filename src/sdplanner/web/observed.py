@@ -20,7 +20,7 @@ from pathlib import Path
 from sdplanner.data import load_area_mapping, read_observations
 from sdplanner.errors import DataError
 from sdplanner.model import ModelInfo
-from sdplanner.resources import data_path
+from sdplanner.resources import data_path, default_model_path
 
 __all__ = ["ObservedPoint", "load_observed_points"]
 
@@ -106,7 +106,8 @@ def load_observed_points(
     model : ModelInfo
         The model (its time bounds).
     path : path-like, optional
-        The CSV; the shipped ``seed_figures.csv`` when omitted.
+        The CSV; the shipped ``seed_figures.csv`` when omitted (for the shipped model only:
+        another model gets no points unless a file is given).
 
     Returns
     -------
@@ -118,6 +119,8 @@ def load_observed_points(
     DataError
         When the file is missing or invalid (see `sdplanner.data.read_observations`).
     """
+    if path is None and Path(model.path).resolve() != default_model_path().resolve():
+        return {}  # the shipped observations are of the shipped model's regions
     src = Path(path) if path is not None else data_path("seed_figures.csv")
     dim = model.spec.dimension
     if dim is None:
