@@ -1,12 +1,37 @@
-"""``sdplanner run SCENARIO --out DIR``: one scenario, results.csv and manifest.json."""
+"""``sdplanner run SCENARIO --out DIR``: one scenario, results.csv and manifest.json.
+
+With ``--table-format netcdf`` the results are also written as ``results.nc`` (one variable
+per model variable, dimensions ``scenario, region, year``, units in attributes), with
+``xlsx`` as ``tables.xlsx``. The printed summary shows the spec's headline outputs for the
+aggregate in display units.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from sdplanner.display import format_number
 from sdplanner.output_set import OutputSet
 from sdplanner.results import write_csv, write_manifest
 from sdplanner.run import prepare_run, run_prepared
+from sdplanner.tables import TABLE_FORMATS, write_tables
+
+
+def add_table_format(parser: argparse.ArgumentParser) -> None:
+    """Add ``--table-format`` to a subcommand.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    """
+    parser.add_argument(
+        "--table-format",
+        choices=TABLE_FORMATS,
+        default="csv",
+        help="tables also as NetCDF (<table>.nc, opened by xarray) or Excel (tables.xlsx);"
+        " the CSV files are always written (default: csv)",
+    )
 
 
 def add_common_run_options(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +95,7 @@ def register(sub) -> None:
     p = sub.add_parser("run", help="run one scenario and write results.csv and manifest.json")
     p.add_argument("scenario", help="scenario file (YAML)")
     p.add_argument("--out", required=True, help="output directory")
+    add_table_format(p)
     add_common_run_options(p)
     p.set_defaults(handler=handler)
 
@@ -80,25 +106,41 @@ def handler(args: argparse.Namespace) -> int:
     outputs = OutputSet(args.out)
     engine = resolve_engine(args.engine)
     frame = run_prepared(inputs, engine=engine)
+    scen = inputs.scenario
     with outputs:
         write_csv(frame, outputs.path / "results.csv")
+        extra = write_tables({"results": (frame, None)}, outputs.path, args.table_format)
         write_manifest(
             outputs.path,
             model=inputs.model,
             command="run",
-            inputs={"scenario": inputs.scenario.files, "parameters": inputs.params_files},
+            inputs={"scenario": scen.files, "parameters": inputs.params_files},
             engine=engine,
-            extra={"scenarios": [inputs.scenario.name]},
+            extra={
+                "scenarios": [scen.name],
+                "scenario_titles": {scen.name: scen.display_title},
+                "files": ["results.csv", *extra, "manifest.json"],
+            },
         )
         out = outputs.commit()
-    agg = frame[(frame.region == "All 14 regions") & (frame.year.isin([2010, 2030, 2050]))]
-    table = agg[
-        agg.variable.isin(["urbanization_rate", "rural_income_per_capita", "poverty_incidence"])
-    ]
-    print(f"scenario {inputs.scenario.name!r}: {len(frame)} rows -> {out / 'results.csv'}")
-    print(
-        table.pivot(index="variable", columns="year", values="value").to_string(
-            float_format="{:.4g}".format
-        )
-    )
+    print(f"scenario {scen.display_title!r}: {len(frame):,} rows -> {out / 'results.csv'}")
+    for name in extra:
+        print(f"also {out / name}")
+    print(_headline(frame, inputs.model.spec))
     return 0
+
+
+def _headline(frame, spec) -> str:
+    """Return the headline outputs for the aggregate at the summary years, in display units."""
+    region = spec.dimension.aggregate if spec.dimension is not None else ""
+    years = [y for y in (round(frame["year"].min()), *spec.summary_years) if y in set(frame.year)]
+    rows = frame[(frame.region == region) & frame.year.isin(years)]
+    lines = [f"{region}:" if region else "results:"]
+    for var in spec.view("headline"):
+        sub = rows[rows.variable == var].set_index("year")["value"]
+        if sub.empty:
+            continue
+        disp = spec.display(var)
+        cells = "  ".join(f"{y} {format_number(sub.get(y) * disp.scale)}" for y in years)
+        lines.append(f"  {disp.label[:40]}: {cells} ({disp.unit})")
+    return "\n".join(lines)
