@@ -255,7 +255,7 @@ def plot_projection(
         ]
         deltas = deltas if len(deltas) else None
 
-    fig = new_figure(8.0, 6.6 if deltas is not None else 4.8)
+    fig = new_figure(10.5, 6.6 if deltas is not None else 4.8)
     if deltas is not None:
         axes = np.array(fig.subplots(2, 1, sharex=True, height_ratios=[3, 2]))
     else:
@@ -311,7 +311,13 @@ def plot_projection(
                 if len(d):
                     dx, dy = _line(d, "delta")
                     axes[1].plot(
-                        dx, dy * disp.scale, linestyle=style, color=color, lw=1.7, zorder=3
+                        dx,
+                        dy * disp.scale,
+                        linestyle=style,
+                        color=color,
+                        lw=1.7,
+                        zorder=3,
+                        label=label,
                     )
         obs = _observed_for(observed, variable, region)
         if len(obs):
@@ -326,7 +332,7 @@ def plot_projection(
     ax.set_ylabel(_wrap(disp.axis_label, 40))
     where = regions[0] if one_region else f"{len(regions)} regions"
     fig.suptitle(title or f"{disp.title}: {where}")
-    ax.legend(fontsize=8, loc="best", frameon=True)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     if deltas is not None:
         lower = axes[1]
         base_name = scenario_title(scenarios[0], titles)
@@ -395,7 +401,14 @@ def plot_regional(
         ax.axhline(0, color=colors[baseline], lw=1.6, zorder=2)
         for scen in scenarios:
             x, y = _line(sub[(sub["scenario"] == scen) & (sub["region"] == region)], "delta")
-            ax.plot(x, y * disp.scale, color=colors[scen], lw=1.5, zorder=3)
+            ax.plot(
+                x,
+                y * disp.scale,
+                color=colors[scen],
+                lw=1.5,
+                zorder=3,
+                label=scenario_title(scen, titles),
+            )
         ax.set_title(_wrap(region, 34), fontsize=9, fontweight="bold" if region == agg else None)
         style_axes(ax, x=False)
     for ax in flat[len(regions) :]:
@@ -602,7 +615,7 @@ def plot_poverty(
         ax.set_title(_wrap(disp.title, 60), fontsize=10)
         style_axes(ax, x=False)
         year_axis(ax, first_year, float(sub["year"].max()))
-        if ax.lines:
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="best")
     if left_out:
         axes[1].text(

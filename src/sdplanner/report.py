@@ -566,11 +566,11 @@ def _summary_html(inp: ReportInputs, comp: pd.DataFrame) -> list[str]:
     ]
     if table.empty:
         return [*out, _absent("No row of the comparison for the summary years.")]
-    heads = {"cost": f"cost ({money_unit('billion yuan', spec.price_base)})"}
+    heads = {"cost": f"cost: {money_unit('billion yuan', spec.price_base)}"}
     for ind in indicators:
         disp = spec.display(ind)
         change = f"; change in {disp.delta_unit}" if disp.delta_unit != disp.unit else ""
-        heads[ind] = f"{disp.label} ({disp.unit}{change})"
+        heads[ind] = f"{disp.label}: {disp.unit}{change}"
     for year in dict.fromkeys(y for y, _ in table.index):
         block = table.loc[year]
         body = []

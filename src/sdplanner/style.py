@@ -133,18 +133,26 @@ def scenario_title(name: str, titles: Mapping[str, str] | None) -> str:
     return (titles or {}).get(name) or name
 
 
-class PlainFormatter(ticker.ScalarFormatter):
-    """Tick labels as plain numbers with thousands separators: no offset, no exponent."""
+class PlainFormatter(ticker.Formatter):
+    """Tick labels as plain numbers with thousands separators: no offset, no exponent.
+
+    The decimals are the fewest that write the step between ticks exactly (0.25 -> 2).
+    """
 
     def __init__(self) -> None:
-        super().__init__(useOffset=False, useMathText=False)
-        self.set_scientific(False)
+        super().__init__()
+        self._ticks: list[float] = []
+
+    def set_locs(self, locs) -> None:
+        """Remember the tick positions (to choose the decimals)."""
+        self._ticks = [float(v) for v in locs]
 
     def __call__(self, x: float, pos: int | None = None) -> str:
         """Return the label of a tick at ``x``."""
-        if len(self.locs) == 0 or not math.isfinite(x):
+        if not math.isfinite(x):
             return ""
-        step = min((abs(b - a) for a, b in zip(self.locs, self.locs[1:], strict=False)), default=0)
+        ticks = self._ticks
+        step = min((abs(b - a) for a, b in zip(ticks, ticks[1:], strict=False)), default=0)
         decimals = next(
             (d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * max(1.0, step)), 6
         )
