@@ -103,7 +103,9 @@ def check_figure(fig: Figure, *, names=()) -> dict[str, str]:
         for which, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
             offset = axis.get_offset_text().get_text()
             assert offset == "", f"{where}: {which} axis has the offset text {offset!r}"
-            if _is_category(axis):
+            group = ax.get_shared_x_axes() if which == "x" else ax.get_shared_y_axes()
+            siblings = [o.xaxis if which == "x" else o.yaxis for o in group.get_siblings(ax)]
+            if any(_is_category(a) for a in [axis, *siblings]):
                 continue
             label = _label(ax, which)
             assert label, f"{where}: {which} axis has no label"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -152,7 +153,7 @@ class PlainFormatter(ticker.Formatter):
         if not math.isfinite(x):
             return ""
         ticks = self._ticks
-        step = min((abs(b - a) for a, b in zip(ticks, ticks[1:], strict=False)), default=0)
+        step = min((abs(b - a) for a, b in itertools.pairwise(ticks)), default=0)
         decimals = next(
             (d for d in range(7) if abs(round(step, d) - step) <= 1e-9 * max(1.0, step)), 6
         )
