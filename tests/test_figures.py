@@ -261,3 +261,29 @@ def test_scenario_title_key(tmp_path):
 )
 def test_format_number(value, signed, text):
     assert format_number(value, signed=signed) == text
+
+
+def test_report_calibration_figures_are_readable():
+    from sdplanner.report import fit_figure, intervals_figure
+
+    observations = pd.DataFrame(
+        {
+            "indicator": ["urbanization_rate", "poverty_incidence"],
+            "area": ["Wulingshan", "14 regions"],
+            "year": [2010, 2012],
+            "observed": [0.3188, 0.244],
+            "sigma": [0.01, 0.02],
+            "simulated": [0.32, 0.25],
+        }
+    )
+    parameters = pd.DataFrame(
+        {
+            "parameter": ["base_return_rate", "farm_income_share"],
+            "region": ["", "Tibet"],
+            "estimate": [0.05, 0.31],
+            "lower_95": [0.04, 0.25],
+            "upper_95": [0.07, 0.36],
+        }
+    )
+    for fig in (fit_figure(observations), intervals_figure(parameters)):
+        check_figure(fig)

@@ -32,8 +32,11 @@ __all__ = ["fan_chart", "observed_points", "sobol_chart"]
 
 
 @cache
-def _seed_figures(path: str) -> pd.DataFrame:
-    return pd.read_csv(path)
+def _observed(path: str, dimension: Dimension) -> pd.DataFrame:
+    from sdplanner.plots import observed_points as points
+    from sdplanner.readers import read_observed
+
+    return points(read_observed(path), dimension)
 
 
 def observed_points(
@@ -48,30 +51,20 @@ def observed_points(
     dimension : Dimension or None
         The model's region dimension (None: no points).
     path : path-like, optional
-        Observation file; ``data/seed_figures.csv`` when omitted.
+        Observation file; ``data/seed_figures.csv`` when omitted. Read by
+        `sdplanner.readers.read_observed` and converted by `sdplanner.plots.observed_points`
+        (percent figures become fractions, the model's unit for rates).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``region, year, value``; percent figures are converted to fractions (the
-        model's unit for rates). Empty when there is none.
+        Columns ``region, year, value``. Empty when there is none.
     """
     if dimension is None:
         return pd.DataFrame(columns=["region", "year", "value"])
-    frame = _seed_figures(str(path or data_path("seed_figures.csv")))
-    rows = frame[(frame["indicator"] == variable) & frame["value"].notna()]
-    out = []
-    for row in rows.itertuples(index=False):
-        kind = getattr(row, "area_type", "")
-        if kind == "region" and row.area in dimension.labels:
-            region = row.area
-        elif kind == "aggregate" and row.area in dimension.aggregate_aliases:
-            region = dimension.aggregate
-        else:
-            continue
-        value = float(row.value) / 100.0 if row.unit == "percent" else float(row.value)
-        out.append({"region": region, "year": int(row.year), "value": value})
-    return pd.DataFrame(out, columns=["region", "year", "value"])
+    frame = _observed(str(path or data_path("seed_figures.csv")), dimension)
+    rows = frame[frame["indicator"] == variable]
+    return rows[["region", "year", "value"]].reset_index(drop=True)
 
 
 def fan_chart(
