@@ -211,6 +211,9 @@ def test_run_netcdf_and_excel_hold_the_csv_values(tmp_path, capsys):
     assert main(["run", scen, "--out", str(xl_dir), "--table-format", "xlsx"]) == 0
     text = capsys.readouterr().out
     assert "4.3 Infrastructure" in text
+    table = [line for line in text.splitlines() if str(tmp_path) not in line]  # not paths
+    assert max(len(line) for line in table) <= 100
+    assert "yuan (2010 prices) per person per year" in text
     csv = pd.read_csv(nc_dir / "results.csv", keep_default_na=False, float_precision="round_trip")
     with xr.open_dataset(nc_dir / "results.nc") as ds:
         assert ds["urbanization_rate"].attrs["units"] == "Dmnl"

@@ -9,6 +9,7 @@ aggregate in display units.
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from sdplanner.display import format_number
 from sdplanner.output_set import OutputSet
@@ -135,12 +136,17 @@ def _headline(frame, spec) -> str:
     region = spec.dimension.aggregate if spec.dimension is not None else ""
     years = [y for y in (round(frame["year"].min()), *spec.summary_years) if y in set(frame.year)]
     rows = frame[(frame.region == region) & frame.year.isin(years)]
-    lines = [f"{region}:" if region else "results:"]
-    for var in spec.view("headline"):
+    lines = ["  ".join([(region or "results").ljust(44), *(f"{y}".rjust(10) for y in years)])]
+    units = []
+    for i, var in enumerate(spec.view("headline"), start=1):
         sub = rows[rows.variable == var].set_index("year")["value"]
         if sub.empty:
             continue
         disp = spec.display(var)
-        cells = "  ".join(f"{y} {format_number(sub.get(y) * disp.scale)}" for y in years)
-        lines.append(f"  {disp.label[:40]}: {cells} ({disp.unit})")
+        label = f"({i}) {disp.label}"
+        label = label if len(label) <= 44 else label[:41] + "..."
+        cells = [format_number(sub.get(y) * disp.scale).rjust(10) for y in years]
+        lines.append("  ".join([label.ljust(44), *cells]))
+        units.append(f"({i}) {disp.unit}")
+    lines.extend(textwrap.wrap("Units: " + "; ".join(units), 100))
     return "\n".join(lines)
