@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -290,3 +292,31 @@ def test_report_calibration_figures_are_readable():
     )
     for fig in (fit_figure(observations), intervals_figure(parameters)):
         check_figure(fig)
+
+
+def test_compare_draws_bands_given(tmp_path, capsys):
+    pct = pd.DataFrame(
+        {
+            "scenario": "all-five",
+            "region": AGGREGATE,
+            "variable": "urbanization_rate",
+            "year": range(2010, 2051),
+            "p05": 0.2,
+            "p25": 0.3,
+            "p50": 0.4,
+            "p75": 0.5,
+            "p95": 0.6,
+        }
+    )
+    pct.to_csv(tmp_path / "percentiles.csv", index=False)
+    out = tmp_path / "cmp"
+    argv = ["compare", str(SCENARIOS / "baseline.yaml"), str(SCENARIOS / "all-five.yaml")]
+    argv += ["--out", str(out), "--bands", str(tmp_path / "percentiles.csv")]
+    assert main(argv) == 0, capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [Path(f["path"]).name for f in manifest["inputs"]["bands"]] == ["percentiles.csv"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("scenario,region,variable,year,p05\nx,y,z,2010,1\n")
+    assert main([*argv[:-1], str(bad), "--out", str(tmp_path / "o2")]) == 2
+    assert "missing ['p25'" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()

@@ -42,7 +42,7 @@ from sdplanner.errors import DataError
 from sdplanner.figures import comparison_figures
 from sdplanner.output_set import OutputSet
 from sdplanner.plots import FORMATS, observed_points, render
-from sdplanner.readers import read_observed
+from sdplanner.readers import read_observed, read_percentiles
 from sdplanner.resources import data_path
 from sdplanner.results import atomic_write_bytes, write_csv, write_manifest
 from sdplanner.tables import write_tables
@@ -91,6 +91,12 @@ def register(sub) -> None:
         help="observed figures drawn on the plots (default: the shipped seed_figures.csv)",
     )
     p.add_argument(
+        "--bands",
+        metavar="PERCENTILES.csv",
+        help="uncertainty bands drawn on the trajectories: percentiles.csv of sdplanner"
+        " ensemble (or of a calibration), for the scenarios it holds",
+    )
+    p.add_argument(
         "--discount-rate",
         type=_rate,
         default=None,
@@ -109,7 +115,7 @@ def handler(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``scenarios``, ``out``, ``format``, ``observed``, ``discount_rate``,
+        ``scenarios``, ``out``, ``format``, ``observed``, ``bands``, ``discount_rate``,
         ``table_format``, ``model``, ``params``, ``no_params``, ``engine``.
 
     Returns
@@ -120,11 +126,12 @@ def handler(args: argparse.Namespace) -> int:
     inputs = prepare_comparison(args.scenarios, model=args.model, params=params_arg(args))
     observed_file = args.observed or data_path("seed_figures.csv")
     observed = read_observed(observed_file)
+    model = inputs[0].model
+    bands = read_percentiles(args.bands, model.spec) if args.bands else None
     outputs = OutputSet(args.out)
     engine = resolve_engine(args.engine)
     baseline = inputs[0].scenario.name
     titles = {i.scenario.name: i.scenario.display_title for i in inputs}
-    model = inputs[0].model
     spec = model.spec
     since = round(model.initial_time)
 
@@ -165,6 +172,7 @@ def handler(args: argparse.Namespace) -> int:
         observed=observed_points(observed, spec.dimension),
         since=since,
         units=units,
+        bands=bands,
     )
     figures = {f"{stem}.{fmt}": render(fig, fmt) for stem, (fig, _) in drawn.items()}
 
@@ -186,7 +194,8 @@ def handler(args: argparse.Namespace) -> int:
             atomic_write_bytes(stage / name, data)
         written = ["results.csv", "comparison.csv", "regions.csv", *extra, *figures]
         written.append("manifest.json")
-        _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed, titles)
+        files = {"observed": [observed_file], "bands": [args.bands] if args.bands else []}
+        _manifest(stage, inputs, files, engine, baseline, written, elapsed, titles)
         out = outputs.commit()
     table = summary_table(comparison, spec, units=units)
     print(
@@ -209,7 +218,7 @@ def handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed, titles) -> None:
+def _manifest(stage, inputs, files, engine, baseline, written, elapsed, titles) -> None:
     write_manifest(
         stage,
         model=inputs[0].model,
@@ -217,7 +226,7 @@ def _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed, 
         inputs={
             "scenario": [f for i in inputs for f in i.scenario.files],
             "parameters": inputs[0].params_files,
-            "observed": [observed_file],
+            **{k: v for k, v in files.items() if v},
         },
         engine=engine,
         extra={

@@ -134,7 +134,9 @@ def handler(args: argparse.Namespace) -> int:
 def _headline(frame, spec) -> str:
     """Return the headline outputs for the aggregate at the summary years, in display units."""
     region = spec.dimension.aggregate if spec.dimension is not None else ""
-    years = [y for y in (round(frame["year"].min()), *spec.summary_years) if y in set(frame.year)]
+    present = set(frame["year"])
+    first = round(frame["year"].min())
+    years = [y for y in dict.fromkeys((first, *spec.summary_years)) if y in present]
     rows = frame[(frame.region == region) & frame.year.isin(years)]
     lines = ["  ".join([(region or "results").ljust(44), *(f"{y}".rjust(10) for y in years)])]
     units = []
