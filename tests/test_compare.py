@@ -22,9 +22,13 @@ from sdplanner.cli import main
 from sdplanner.commands.run import resolve_engine
 from sdplanner.compare import (
     COMPARISON_COLUMNS,
+    LEVEL_ROW,
+    SUMMARY_WIDTH,
     compare_results,
     compare_scenarios,
     format_summary,
+    present_values,
+    region_table,
     summary_table,
 )
 from sdplanner.errors import DataError
@@ -59,6 +63,7 @@ def shipped(tmp_path_factory):
     out = tmp_path_factory.mktemp("compare")
     argv = ["compare", *(str(SCENARIOS / f"{n}.yaml") for n in SHIPPED)]
     argv += ["--out", str(out), "--no-params", "--engine", resolve_engine(None)]
+    argv += ["--discount-rate", "0.03"]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         rc = main(argv)
@@ -91,9 +96,10 @@ def test_compare_exits_0_and_writes_every_file(shipped):
     out, _stdout, rc = shipped
     assert rc == 0
     names = {p.name for p in out.iterdir()}
-    expected = {"results.csv", "comparison.csv", "manifest.json"}
-    expected |= {f"trajectory_{ind}.png" for ind in CORE_INDICATORS}
-    expected |= {"urbanization_by_region.png", "effect_per_billion_yuan_2030.png"}
+    expected = {"results.csv", "comparison.csv", "regions.csv", "manifest.json", "poverty.png"}
+    expected |= {f"trajectory_{ind}.png" for ind in SPEC.view("report")}
+    expected |= {f"{CORE_INDICATORS[0]}_by_region.png"}
+    expected |= {f"effect_per_cost_{year}.png" for year in SPEC.summary_years}
     assert names == expected
     for name in names:
         data = (out / name).read_bytes()
@@ -104,6 +110,7 @@ def test_compare_exits_0_and_writes_every_file(shipped):
     assert manifest["command"] == "compare"
     assert manifest["scenarios"] == SHIPPED
     assert manifest["baseline"] == "baseline"
+    assert manifest["scenario_titles"]["all-five"] == "All five paths"
 
 
 def test_results_csv_has_run_columns_and_all_scenarios(shipped):
@@ -198,14 +205,51 @@ def test_all_five_raises_urbanization_more_than_any_single_path(comparison):
 
 def test_summary_is_printed_for_the_aggregate(shipped):
     stdout = shipped[1]
-    assert stdout.startswith(f"{AGGREGATE}: the baseline 'baseline'")
+    assert stdout.startswith(f"{AGGREGATE}. First row of each year: the level in Baseline")
+    assert "2010 prices" in stdout and "undiscounted" in stdout and "cumulative" in stdout
     assert "year 2030" in stdout
     assert "year 2050" in stdout
-    for name in SHIPPED[1:]:
-        assert re.search(rf"^{re.escape(name)}\s+\+[\d,]+", stdout, flags=re.M), name
-    assert "urbanization rate" in stdout
-    assert "(%; change in pp)" in stdout
+    for title in ("4.1 Urban space layout", "All five paths"):  # titles, not file names
+        assert re.search(rf"^{re.escape(title)}\s+\+[\d,]+", stdout, flags=re.M), title
+    assert "path-4.1-urban-layout" not in stdout
+    assert "(1) urbanization rate (residents): %, change in percentage points" in stdout
+    assert "Present value of the cost, discounted to 2010 at 3 % a year" in stdout
     assert "7 scenarios run with the" in stdout
+
+
+def test_compare_output_fits_100_columns(shipped):
+    out, stdout, _rc = shipped
+    lines = stdout.splitlines()
+    widths = [len(line) for line in lines if str(out) not in line]  # but the folder's path
+    assert len(widths) == len(lines) - 1
+    assert max(widths) <= SUMMARY_WIDTH == 100
+
+
+def test_regions_csv_has_every_headline_indicator_per_region(shipped):
+    regions = pd.read_csv(shipped[0] / "regions.csv")
+    assert set(regions["region"]) == {*REGIONS, AGGREGATE}
+    assert list(dict.fromkeys(regions["scenario"])) == SHIPPED[1:]
+    assert set(regions["year"]) == set(SPEC.summary_years)
+    assert len(regions) == len(SHIPPED[1:]) * len(SPEC.summary_years) * (len(REGIONS) + 1)
+    for ind in CORE_INDICATORS:
+        disp = SPEC.display(ind)
+        assert f"{disp.label} ({disp.unit})" in regions.columns
+        assert f"change in {disp.label} ({disp.delta_unit})" in regions.columns
+    # the same numbers as comparison.csv, in display units
+    comp = pd.read_csv(shipped[0] / "comparison.csv")
+    one = comp[
+        (comp.scenario == "all-five")
+        & (comp.region == "Tibet")
+        & (comp.indicator == CORE_INDICATORS[0])
+        & (comp.year == 2030)
+    ].iloc[0]
+    row = regions[(regions.scenario == "all-five") & (regions.region == "Tibet")]
+    row = row[row.year == 2030].iloc[0]
+    disp = SPEC.display(CORE_INDICATORS[0])
+    assert row[f"change in {disp.label} ({disp.delta_unit})"] == pytest.approx(
+        one.delta * disp.scale, rel=1e-12
+    )
+    assert row["title"] == "All five paths"
 
 
 def test_compare_in_svg(tmp_path, capsys):
@@ -224,9 +268,9 @@ def test_compare_in_svg(tmp_path, capsys):
     assert rc == 0
     capsys.readouterr()
     svgs = sorted(p.name for p in tmp_path.glob("*.svg"))
-    assert len(svgs) == len(CORE_INDICATORS) + 2
+    assert len(svgs) == len(SPEC.view("report")) + 2 + len(SPEC.summary_years)
     assert not list(tmp_path.glob("*.png"))
-    assert b"<svg" in (tmp_path / "urbanization_by_region.svg").read_bytes()[:1000]
+    assert b"<svg" in (tmp_path / f"{CORE_INDICATORS[0]}_by_region.svg").read_bytes()[:1000]
 
 
 # -- the pure functions, on a table with known numbers --------------------------------------
@@ -293,10 +337,56 @@ def test_summary_table_units_and_levels():
         _toy(), indicators=["urbanization_rate"], years=[2030], cost_variable=COST
     )
     table = summary_table(comp, SPEC, years=[2030], indicators=["urbanization_rate"])
-    col = f"{SPEC.display('urbanization_rate').label} (%; change in pp)"
-    assert table.loc[(2030, "baseline (level)"), col] == pytest.approx(30.0)
-    assert table.loc[(2030, "a"), col] == pytest.approx(2.0)
-    assert table.loc[(2030, "a"), "cost (billion yuan)"] == pytest.approx(4.0)
-    text = format_summary(table, baseline="base", region=AGGREGATE)
-    assert "base (level)" in text
-    assert "+2.00" in text
+    assert table.loc[(2030, LEVEL_ROW), "urbanization_rate"] == pytest.approx(30.0)  # in %
+    assert table.loc[(2030, "a"), "urbanization_rate"] == pytest.approx(2.0)  # in points
+    assert table.loc[(2030, "a"), "cost"] == pytest.approx(4.0)
+    text = format_summary(
+        table, SPEC, baseline="base", region=AGGREGATE, titles={"a": "Scenario A"}, since=2010
+    )
+    assert re.search(r"^base\s+n/a\s+30\.0$", text, flags=re.M)
+    assert re.search(r"^Scenario A\s+\+4\.00\s+\+2\.00$", text, flags=re.M)
+    assert "since 2010, undiscounted" in text
+    assert max(len(line) for line in text.splitlines()) <= SUMMARY_WIDTH
+
+
+def test_summary_of_many_long_titles_still_fits():
+    comp = compare_results(
+        _toy(), indicators=["urbanization_rate"], years=[2030], cost_variable=COST
+    )
+    indicators = ["urbanization_rate"] * 1
+    table = summary_table(comp, SPEC, years=[2030], indicators=indicators)
+    text = format_summary(table, SPEC, region=AGGREGATE, titles={"a": "A" * 60, "b": "B" * 60})
+    assert max(len(line) for line in text.splitlines()) <= SUMMARY_WIDTH
+    assert "AAA..." in text
+
+
+def test_present_values_known_numbers():
+    """1 billion yuan a year from 2015: the present value at 5 % sums the discounted years."""
+    rows = []
+    for scen, spend in (("base", 0.0), ("a", 1e9)):
+        for year in range(2010, 2031):
+            cum = spend * max(0, year - 2015)
+            rows.append((scen, AGGREGATE, COST, year, cum, "yuan"))
+    pv = present_values(_table(rows), COST, rate=0.05, years=[2020, 2030], base_year=2010)
+    got = pv.set_index("year")["present_value_billion_yuan"]
+    expect = {y: sum(1.05 ** -(t + 0.5 - 2010) for t in range(2015, y)) for y in (2020, 2030)}
+    assert got[2020] == pytest.approx(expect[2020], rel=1e-12)
+    assert got[2030] == pytest.approx(expect[2030], rel=1e-12)
+    undiscounted = present_values(_table(rows), COST, rate=0.0, years=[2030], base_year=2010)
+    assert undiscounted["present_value_billion_yuan"].iloc[0] == pytest.approx(15.0)
+    with pytest.raises(DataError, match="--discount-rate"):
+        present_values(_table(rows), COST, rate=-0.1, years=[2030], base_year=2010)
+
+
+def test_region_table_from_known_numbers():
+    comp = compare_results(
+        _toy(), indicators=["urbanization_rate"], years=[2030], cost_variable=COST
+    )
+    table = region_table(comp, SPEC, indicators=["urbanization_rate"], years=[2030])
+    assert list(table["region"][:2]) == [AGGREGATE, "R1"]  # the aggregate first
+    a = table[(table.scenario == "a") & (table.region == "R1")].iloc[0]
+    disp = SPEC.display("urbanization_rate")
+    assert a[f"{disp.label} ({disp.unit})"] == pytest.approx(32.0)
+    assert a[f"change in {disp.label} ({disp.delta_unit})"] == pytest.approx(2.0)
+    assert a.iloc[4] == pytest.approx(4.0)  # cumulative extra cost, billion yuan
+    assert "2010 prices" in table.columns[4] and "undiscounted" in table.columns[4]

@@ -283,10 +283,15 @@ def test_fan_chart_and_observed_points(exact_300):
     assert len(obs) == 1 and obs.iloc[0].region == "All 14 regions"
     assert obs.iloc[0].value == pytest.approx(0.244)
     _fig, axes = fan_chart(
-        exact_300.frame, "poverty_incidence", observed=obs, regions=["All 14 regions", "Tibet"]
+        exact_300.frame,
+        "poverty_incidence",
+        MODEL_SPEC,
+        observed=obs,
+        regions=["All 14 regions", "Tibet"],
     )
     assert axes.size == 2
-    assert len(axes.flat[0].lines) == 2  # median and the observed point
+    labels = [line.get_label() for line in axes.flat[0].lines]
+    assert labels[-2].endswith(": median") and labels[-1] == "observed"
     urb = observed_points("urbanization_rate", MODEL_SPEC.dimension)
     assert len(urb) == 13 and urb.value.max() < 1
 
@@ -335,7 +340,7 @@ def test_sensitivity_indices(short_inputs, model):
     assert unused.ST == 0 and unused.S1 == 0
     wage = frame.set_index("parameter").loc["outside_wage_growth"]
     assert wage.ST > 0.5
-    _fig, axes = sobol_chart(frame, "rural_income_per_capita")
+    _fig, axes = sobol_chart(frame, "rural_income_per_capita", MODEL_SPEC)
     assert axes.size == 1
     assert any("rounded" in n for n in result.notes)
 

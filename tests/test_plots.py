@@ -1,7 +1,8 @@
-"""Figures: units on the axes, legends that name the scenarios, observed points converted from
-percent, the three file formats, and `sdplanner plot`'s errors.
+"""Figures: units on the axes, change panels, legends that name the scenarios by title,
+observed points converted from percent, the three file formats, and `sdplanner plot`'s errors.
 
-The figures are drawn from small synthetic tables with known numbers (no simulation).
+The figures are drawn from small synthetic tables with known numbers (no simulation); every
+figure passes `tests.figure_checks.check_figure`.
 """
 
 from __future__ import annotations
@@ -11,22 +12,32 @@ import pandas as pd
 import pytest
 
 from sdplanner.cli import main
-from sdplanner.commands.plot import read_observed_csv
-from sdplanner.compare import compare_results
+from sdplanner.compare import compare_results, trajectory_changes
 from sdplanner.errors import DataError
 from sdplanner.plots import (
     observed_points,
-    plot_effect_per_billion,
+    plot_effect_per_cost,
     plot_projection,
     plot_regional,
     render,
 )
+from sdplanner.readers import read_observed
+from sdplanner.style import BASELINE_COLOR, scenario_colors
+from tests.figure_checks import check_figure
 from tests.shipped import AGGREGATE, REGIONS, SPEC
 
 from .conftest import DATA
 
 SCENARIOS = ["baseline", "more-towns", "no-cost"]
+TITLES = {"baseline": "Baseline", "more-towns": "More towns", "no-cost": "No cost"}
 YEARS = np.arange(2010, 2051)
+
+
+def _by_label(ax, label: str):
+    """The line of an axes drawn with that label."""
+    return next(line for line in ax.lines if line.get_label() == label)
+
+
 MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-", "svg": b"<svg"}
 
 
@@ -88,7 +99,7 @@ def test_observed_keeps_non_percent_units():
 
 
 def test_shipped_seed_figures_convert(tmp_path):
-    obs = observed_points(read_observed_csv(DATA / "seed_figures.csv"), SPEC.dimension)
+    obs = observed_points(read_observed(DATA / "seed_figures.csv"), SPEC.dimension)
     urb = obs[obs["indicator"] == "urbanization_rate"].set_index("region")["value"]
     assert len(urb) == 13  # Table 1: 13 regions with a rate
     assert urb["Liupanshan"] == pytest.approx(0.2872)
@@ -99,31 +110,71 @@ def test_shipped_seed_figures_convert(tmp_path):
 
 
 def test_projection_axes_units_legend_and_observed_points(results, observed):
-    _fig, ax = plot_projection(
-        results, "urbanization_rate", SPEC, regions=["Liupanshan"], observed=observed
+    changes = trajectory_changes(results, ["urbanization_rate"])
+    fig, axes = plot_projection(
+        results,
+        "urbanization_rate",
+        SPEC,
+        regions=["Liupanshan"],
+        observed=observed,
+        changes=changes,
+        titles=TITLES,
     )
-    assert ax.get_xlabel() == "year"
+    colors = check_figure(fig, names=[*TITLES.values(), "observed"])
+    ax, lower = axes
+    assert lower.get_xlabel() == "year"
     assert ax.get_ylabel() == f"{SPEC.display('urbanization_rate').label} (%)"
+    assert lower.get_ylabel() == "change, percentage points"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == [*SCENARIOS, "observed"]
+    assert labels == [*TITLES.values(), "observed"]
     point = ax.lines[-1]
     assert list(point.get_xdata()) == [2010]
     assert point.get_ydata()[0] == pytest.approx(28.72)  # 0.2872 drawn in %
-    first = ax.lines[0]
-    assert first.get_ydata()[0] == pytest.approx(25.0)
+    assert _by_label(ax, "Baseline").get_ydata()[0] == pytest.approx(25.0)
+    # more-towns: +2 points after 2015 against the baseline, drawn in the change panel
+    more = _by_label(lower, "More towns")
+    assert dict(zip(more.get_xdata(), more.get_ydata(), strict=True))[2020] == pytest.approx(2.0)
+    assert colors["Baseline"] == BASELINE_COLOR
+    assert colors["More towns"] == scenario_colors(SCENARIOS)["more-towns"]
+    assert "2015" in " ".join(t.get_text() for t in ax.texts)  # the policy start is marked
 
 
 def test_projection_people_in_millions_and_region_legend(results):
-    _fig, ax = plot_projection(
+    fig, axes = plot_projection(
         results,
         "migrant_workers_outside",
         SPEC,
         regions=["Tibet", "Wulingshan"],
         scenarios=["baseline"],
     )
+    check_figure(fig, names=["Tibet", "Wulingshan"])
+    ax = axes[0]
+    assert len(axes) == 1  # one scenario: no change panel
     assert ax.get_ylabel() == "migrant workers outside (million people)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Tibet", "Wulingshan"]
-    assert ax.lines[0].get_ydata()[0] == pytest.approx(5.0)
+    assert _by_label(ax, "Tibet").get_ydata()[0] == pytest.approx(5.0)
+
+
+def test_projection_draws_bands(results):
+    rows = results[results.variable == "urbanization_rate"].assign(
+        p05=lambda f: f.value - 0.02,
+        p25=lambda f: f.value - 0.01,
+        p50=lambda f: f.value,
+        p75=lambda f: f.value + 0.01,
+        p95=lambda f: f.value + 0.02,
+    )
+    fig, axes = plot_projection(
+        results, "urbanization_rate", SPEC, bands=rows, scenarios=["more-towns"], titles=TITLES
+    )
+    colors = check_figure(fig)
+    assert (
+        colors["More towns: 5-95 % of the ensemble"]
+        == scenario_colors(["more-towns"])["more-towns"]
+    )
+    outer = axes[0].collections[-2].get_paths()[0].vertices[:, 1]
+    drawn = rows[(rows.scenario == "more-towns") & (rows.region == AGGREGATE)]
+    assert outer.min() == pytest.approx(100 * drawn.p05.min())  # in %
+    assert outer.max() == pytest.approx(100 * drawn.p95.max())
 
 
 def test_projection_unknown_names(results):
@@ -135,39 +186,44 @@ def test_projection_unknown_names(results):
         plot_projection(results, "urbanization_rate", SPEC, scenarios=["nope"])
 
 
-def test_regional_small_multiples(results, observed):
-    _fig, axes = plot_regional(results, "urbanization_rate", SPEC, observed=observed)
+def test_regional_small_multiples_show_changes(results):
+    changes = trajectory_changes(results, ["urbanization_rate"])
+    fig, axes = plot_regional(changes, "urbanization_rate", SPEC, titles=TITLES)
+    check_figure(fig, names=["More towns", "No cost"])
     assert axes.shape == (3, 5)
-    titles = [ax.get_title().replace("\n", " ") for ax in axes.ravel()[:14]]
-    assert titles == list(REGIONS)
-    assert axes[0, 0].get_ylabel() == f"{SPEC.display('urbanization_rate').label} (%)"
+    titles = [ax.get_title().replace("\n", " ") for ax in axes.ravel()[:15]]
+    assert titles == [AGGREGATE, *REGIONS]
+    assert axes[0, 0].get_ylabel() == "percentage points"
     assert axes[-1, 0].get_xlabel() == "year"
-    legend = axes.ravel()[-1].get_legend()
-    assert [t.get_text() for t in legend.get_texts()] == [*SCENARIOS, "observed"]
-    liupanshan = axes.ravel()[0]
-    assert liupanshan.lines[-1].get_ydata()[0] == pytest.approx(28.72)
+    more = _by_label(axes.ravel()[1], "More towns")  # Liupanshan
+    assert dict(zip(more.get_xdata(), more.get_ydata(), strict=True))[2030] == pytest.approx(2.0)
 
 
-def test_effect_per_billion_bars(results):
+def test_effect_per_cost_bars(results):
     indicators = ["urbanization_rate", "migrant_workers_outside"]
     comp = compare_results(
         results, indicators=indicators, years=[2030], cost_variable="cumulative_policy_cost"
     )
-    _fig, axes = plot_effect_per_billion(comp, SPEC, indicators=indicators)
-    ax = axes.ravel()[0]
-    assert ax.get_xlabel() == "change per billion yuan\n(percentage points per billion yuan)"
-    assert "people per billion yuan" in axes.ravel()[1].get_xlabel()
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["more-towns", "no-cost"]
+    fig, axes = plot_effect_per_cost(
+        comp, SPEC, year=2030, indicators=indicators, titles=TITLES, since=2010
+    )
+    check_figure(fig)
+    cost, ax = axes.ravel()[:2]
+    assert "billion yuan (2010 prices), undiscounted" in cost.get_xlabel()
+    assert [p.get_width() for p in cost.patches] == [pytest.approx(15.0), 0.0]  # 2016-2030
+    assert ax.get_xlabel() == "percentage points per 100 billion yuan (2010\nprices)"
+    assert "million people per 100 billion yuan" in axes.ravel()[2].get_xlabel().replace("\n", " ")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["More towns", "No cost"]
     widths = [p.get_width() for p in ax.patches]
-    # more-towns: +2 points for 15 billion yuan by 2030; no-cost: no bar.
-    assert widths[0] == pytest.approx(2.0 / 15.0)
+    # more-towns: +2 points for 15 billion yuan by 2030, per 100 billion; no-cost: no bar.
+    assert widths[0] == pytest.approx(2.0 / 15.0 * 100)
     assert widths[1] == 0
     assert any("no extra cost" in t.get_text() for t in ax.texts)
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
 def test_render_formats(results, fmt):
-    fig, _ = plot_projection(results, "urbanization_rate", SPEC)
+    fig, _ = plot_projection(results, "urbanization_rate", SPEC, titles=TITLES)
     data = render(fig, fmt)
     assert len(data) > 1000
     head = data[:1000]

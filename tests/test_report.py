@@ -110,7 +110,10 @@ def folders(tmp_path_factory) -> dict[str, Path]:
             "cumulative_cost_billion_yuan",
         ],
     ).to_csv(res / "comparison.csv", index=False)
-    (res / "manifest.json").write_text(json.dumps(_manifest("compare")))
+    titles = {"baseline": "Baseline", "all-five": "All five paths"}
+    (res / "manifest.json").write_text(
+        json.dumps({**_manifest("compare"), "baseline": "baseline", "scenario_titles": titles})
+    )
     (res / "effect_per_billion_yuan_2030.png").write_bytes(_png("red"))
     (res / "trajectory_urbanization_rate.png").write_bytes(_png("green"))  # drawn already
 
@@ -216,25 +219,32 @@ def test_full_report(folders, tmp_path, capsys):
     assert {"fit", "intervals"} <= page.ids
     body = " ".join(page.text)
     assert "absent" not in text.split("</style>")[1]  # nothing missing
-    # scenario table from comparison.csv: the aggregate in the last year, baseline first
-    assert "<h3>2015</h3>" in text and "All 14 regions, the value of each scenario" in body
+    # scenario table from comparison.csv: the aggregate in the last year (no summary year in
+    # the file), the baseline's level first, then the change, formatted, titles not names
+    assert "<h3>2015</h3>" in text and "First row of each year: the level in" not in body
+    assert "the first row of each year is the level in Baseline" in body
     table = text.split("<h3>2015</h3>")[1].split("</table>")[0]
-    assert table.index("<td class='text'>baseline</td>") < table.index("all-five")
-    assert "5,300" in table and "(+300)" in table  # rural income 2015: 4000 * 1.325, +300
+    assert table.index("<td class='text'>Baseline</td>") < table.index("All five paths")
+    assert "5,000" in table and "+300" in table  # rural income 2015: 4000 * 1.25, +300
+    assert "e+" not in table and "all-five" not in table
+    assert "yuan (2010 prices) per person per year" in table
+    assert "rows in comparison.csv" not in body  # no dump of the whole table
     # calibration tables, identifiability and manifests
     assert "base_return_rate" in body and "theil_uc" in body
     assert "All parameters determined by the data." in body
     assert body.count("ab" * 32) >= 3
-    # images: 3 projections + regions + compare's effect PNG (its trajectory of a variable
-    # drawn above is left out) + fit + intervals + calibration PNG + 2 fan charts
+    # images: compare's figures (2 trajectories of the report view + the regional changes),
+    # compare's effect PNG of the folder (its trajectory file is drawn already, so left
+    # out), fit + intervals + calibration PNG, and the fan chart of the ensemble view
     images = page.images()
-    assert len(images) == 10
+    assert len(images) == 8
     for src in images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1]).startswith(PNG_MAGIC)
     alts = [a.get("alt", "") for t, a in page.tags if t == "img"]
     assert "fan chart of urbanization_rate" in alts and "calibration fit" in alts
     assert "effect_per_billion_yuan_2030.png" in alts
+    assert "trajectory urbanization rate" in alts
     assert "trajectory_urbanization_rate.png" not in alts
     assert_self_contained(text, page)
 
@@ -247,7 +257,7 @@ def test_defaults_and_missing_sections(folders, tmp_path):
     page = Page(text)
     assert set(SECTIONS) <= page.ids
     assert "No calibration outputs" in text and "No ensemble percentiles" in text
-    assert len(page.images()) == 5
+    assert len(page.images()) == 4
     assert_self_contained(text, page)
     # subfolders calibration/ and ensemble/ are found without flags
     nested = tmp_path / "nested"
@@ -258,18 +268,18 @@ def test_defaults_and_missing_sections(folders, tmp_path):
     (nested / "ensemble").symlink_to(folders["ensemble"], target_is_directory=True)
     assert main(["report", str(nested)]) == 0
     text = (nested / "report.html").read_text()
-    assert "No comparison.csv in the results folder" in text  # table made from results.csv
-    assert "fan chart of gdp" in text and "parameter intervals" in text
-    # a comparison.csv of another shape is shown as it is, its text escaped
-    pd.DataFrame({"scenario": ["all-five"], "note": ["<b>all five paths</b>"]}).to_csv(
-        nested / "comparison.csv", index=False
-    )
+    assert "No comparison.csv in the results folder" in text
+    assert "fan chart of urbanization_rate" in text and "parameter intervals" in text
     assert main(["report", str(nested), "--title", "Wide <table>"]) == 0
     text = (nested / "report.html").read_text()
     page = Page(text)
-    assert "<b>all five paths</b>" in " ".join(page.text) and "<b>all" not in text
     assert "<title>Wide &lt;table&gt;</title>" in text
     assert_self_contained(text, page)
+    # a comparison.csv of another shape is refused in one line, naming the file
+    pd.DataFrame({"scenario": ["all-five"], "note": ["<b>all five paths</b>"]}).to_csv(
+        nested / "comparison.csv", index=False
+    )
+    assert main(["report", str(nested)]) == 2
 
 
 @pytest.mark.parametrize(

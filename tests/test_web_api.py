@@ -22,7 +22,8 @@ import yaml
 from sdplanner.cli import main
 from sdplanner.results import RESULT_COLUMNS
 from sdplanner.scenario import load_scenario
-from tests.shipped import AGGREGATE, LEVERS, OUTPUT_VARIABLES, REGIONS
+from sdplanner.style import BASELINE_COLOR
+from tests.shipped import AGGREGATE, LEVERS, OUTPUT_VARIABLES, REGIONS, SPEC
 
 from .conftest import SCENARIOS
 
@@ -209,6 +210,26 @@ def test_run_lever_moves_the_series(server):
     assert more["unit"] == "yuan"
     assert more["levers"]["infrastructure_investment"]["strength"] == 0.1
     assert more["timing_ms"]["total"] >= more["timing_ms"]["model"] >= 0
+
+
+def test_run_sends_display_units_titles_and_colours(server):
+    """Values stay in model units; the page gets how to show them and each scenario's colour."""
+    ans = run(server, scenario="baseline.yaml", indicator="urbanization_rate")
+    disp = SPEC.display("urbanization_rate")
+    assert ans["display"] == {
+        "label": disp.label,
+        "unit": "%",
+        "scale": 100.0,
+        "delta_unit": "percentage points",
+    }
+    assert ans["cost_display"] == {"unit": "billion yuan (2010 prices)", "scale": 1e-9}
+    base = series(ans, "baseline")
+    assert base["color"] == BASELINE_COLOR and base["title"] == "Baseline (no new policy)"
+    # the cumulative cost itself as the indicator (it is also the summary's cost column)
+    cost = run(server, scenario="baseline.yaml", indicator=SPEC.cumulative_cost)
+    assert cost["display"]["unit"] == "billion yuan (2010 prices)"
+    row = cost["summary"]["rows"][0]
+    assert row["cumulative_policy_cost"] == series(cost, "edited")["values"][-1]
 
 
 def test_observed_points_and_bands(server):

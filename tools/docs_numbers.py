@@ -277,11 +277,15 @@ def _scenario_figures() -> dict[str, str]:
 
     res = _shipped_comparison()
     spec = res.inputs[0].model.spec
-    out = {
-        "summary": "```\n"
-        + format_summary(res.summary(), baseline=res.baseline, region=spec.dimension.aggregate)
-        + "\n```",
-    }
+    text = format_summary(
+        res.summary(),
+        spec,
+        baseline=res.baseline,
+        region=spec.dimension.aggregate,
+        titles=res.titles,
+        since=round(res.inputs[0].model.initial_time),
+    )
+    out = {"summary": "```\n" + text + "\n```"}
     comp = res.comparison
     agg = comp[comp.region == spec.dimension.aggregate]
     for row in agg.itertuples():

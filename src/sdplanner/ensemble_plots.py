@@ -1,13 +1,15 @@
 """Figures of ensembles and sensitivity analyses: fan charts and Sobol bar charts.
 
 Every function takes result tables and returns ``(fig, axes)``; the caller saves or shows
-the figure. Figures are built on `matplotlib.figure.Figure` directly (the Agg canvas), so
-nothing here touches pyplot's global state or needs a display.
+the figure. Figures are drawn through `sdplanner.style` (the Agg canvas, scenario colours and
+titles, plain tick labels) in the model spec's display units, like every other figure.
 """
 
 from __future__ import annotations
 
 import os
+import textwrap
+from collections.abc import Mapping, Sequence
 from functools import cache
 
 import numpy as np
@@ -15,14 +17,26 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sdplanner.resources import data_path
-from sdplanner.spec import Dimension
+from sdplanner.spec import Dimension, ModelSpec
+from sdplanner.style import (
+    BAND_ALPHA,
+    mark_history,
+    new_figure,
+    scenario_colors,
+    scenario_title,
+    style_axes,
+    year_axis,
+)
 
 __all__ = ["fan_chart", "observed_points", "sobol_chart"]
 
 
 @cache
-def _seed_figures(path: str) -> pd.DataFrame:
-    return pd.read_csv(path)
+def _observed(path: str, dimension: Dimension) -> pd.DataFrame:
+    from sdplanner.plots import observed_points as points
+    from sdplanner.readers import read_observed
+
+    return points(read_observed(path), dimension)
 
 
 def observed_points(
@@ -37,144 +51,195 @@ def observed_points(
     dimension : Dimension or None
         The model's region dimension (None: no points).
     path : path-like, optional
-        Observation file; ``data/seed_figures.csv`` when omitted.
+        Observation file; ``data/seed_figures.csv`` when omitted. Read by
+        `sdplanner.readers.read_observed` and converted by `sdplanner.plots.observed_points`
+        (percent figures become fractions, the model's unit for rates).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``region, year, value``; percent figures are converted to fractions (the
-        model's unit for rates). Empty when there is none.
+        Columns ``region, year, value``. Empty when there is none.
     """
     if dimension is None:
         return pd.DataFrame(columns=["region", "year", "value"])
-    frame = _seed_figures(str(path or data_path("seed_figures.csv")))
-    rows = frame[(frame["indicator"] == variable) & frame["value"].notna()]
-    out = []
-    for row in rows.itertuples(index=False):
-        kind = getattr(row, "area_type", "")
-        if kind == "region" and row.area in dimension.labels:
-            region = row.area
-        elif kind == "aggregate" and row.area in dimension.aggregate_aliases:
-            region = dimension.aggregate
-        else:
-            continue
-        value = float(row.value) / 100.0 if row.unit == "percent" else float(row.value)
-        out.append({"region": region, "year": int(row.year), "value": value})
-    return pd.DataFrame(out, columns=["region", "year", "value"])
+    frame = _observed(str(path or data_path("seed_figures.csv")), dimension)
+    rows = frame[frame["indicator"] == variable]
+    return rows[["region", "year", "value"]].reset_index(drop=True)
 
 
 def fan_chart(
     frame: pd.DataFrame,
     variable: str,
+    spec: ModelSpec,
     *,
-    regions: list[str] | None = None,
+    regions: Sequence[str] | None = None,
     observed: pd.DataFrame | None = None,
-    unit: str = "",
-    aggregate: str = "",
+    titles: Mapping[str, str] | None = None,
 ) -> tuple[Figure, np.ndarray]:
-    """Draw fan charts of one variable: one panel per region.
+    """Draw the fan chart of one variable: median, 25-75 % and 5-95 % of the ensemble.
 
     Parameters
     ----------
     frame : pandas.DataFrame
-        ``percentiles.csv`` (columns ``region, variable, year, p05 ... p95``).
+        ``percentiles.csv`` (columns ``scenario, region, variable, year, p05 ... p95``; model
+        units).
     variable : str
         The variable.
-    regions : list of str, optional
-        Panels, in order; every region of the table (aggregate first) when omitted.
+    spec : ModelSpec
+        The model's spec (display units, the aggregate, the policy start).
+    regions : sequence of str, optional
+        One panel each; the aggregate alone by default (the regions' fans look alike: draw
+        them by naming them).
     observed : pandas.DataFrame, optional
-        Points to overlay (columns ``region, year, value``), e.g. `observed_points`.
-    unit : str, optional
-        Unit for the y axis label.
-    aggregate : str, optional
-        Label of the aggregate rows, drawn first.
+        Points to overlay (columns ``region, year, value``, model units), e.g.
+        `observed_points`.
+    titles : mapping, optional
+        Scenario name -> title.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
         The figure.
     axes : numpy.ndarray
-        The panels (2-D array of Axes).
+        The panels (1-D): x in years, y in the variable's display unit. Every scenario of the
+        table is drawn in its colour.
     """
     data = frame[frame["variable"] == variable]
+    present = list(dict.fromkeys(data["region"]))
+    agg = spec.dimension.aggregate if spec.dimension is not None else None
     if regions is None:
-        present = list(dict.fromkeys(data["region"]))
-        regions = [r for r in present if r == aggregate] + [r for r in present if r != aggregate]
-    ncols = min(4, len(regions))
+        regions = [agg] if agg in present else present[:1]
+    regions = list(regions)
+    disp = spec.display(variable)
+    scenarios = list(dict.fromkeys(data["scenario"])) if "scenario" in data else [""]
+    colors = scenario_colors(scenarios)
+    ncols = min(3, len(regions))
     nrows = -(-len(regions) // ncols)
-    fig = Figure(figsize=(3.2 * ncols, 2.5 * nrows + 0.6), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(nrows, ncols, sharex=True, squeeze=False))
-    for ax, region in zip(axes.flat, regions, strict=False):
-        d = data[data["region"] == region].sort_values("year")
-        x = d["year"].to_numpy()
-        ax.fill_between(x, d["p05"], d["p95"], color="tab:blue", alpha=0.2, lw=0, label="90 %")
-        ax.fill_between(x, d["p25"], d["p75"], color="tab:blue", alpha=0.4, lw=0, label="50 %")
-        ax.plot(x, d["p50"], color="tab:blue", lw=1.5, label="median")
+    width, height = (8.0, 4.8) if len(regions) == 1 else (4.6 * ncols, 3.2 * nrows + 1.0)
+    fig = new_figure(width, height)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, squeeze=False).ravel())
+    first = float(data["year"].min()) if len(data) else 0.0
+    last = float(data["year"].max()) if len(data) else 1.0
+    for ax, region in zip(axes, regions, strict=False):
+        mark_history(ax, first, spec.policy_start, text=ax is axes[0])
+        for scen in scenarios:
+            d = data[(data["region"] == region) & (data["scenario"] == scen)].sort_values("year")
+            if d.empty:
+                continue
+            x = d["year"].to_numpy(dtype=float)
+            c = colors[scen]
+            name = scenario_title(scen, titles)
+            ax.fill_between(
+                x,
+                d["p05"] * disp.scale,
+                d["p95"] * disp.scale,
+                color=c,
+                alpha=BAND_ALPHA[0],
+                lw=0,
+                label=f"{name}: 5-95 %",
+            )
+            ax.fill_between(
+                x,
+                d["p25"] * disp.scale,
+                d["p75"] * disp.scale,
+                color=c,
+                alpha=BAND_ALPHA[1],
+                lw=0,
+                label=f"{name}: 25-75 %",
+            )
+            ax.plot(x, d["p50"] * disp.scale, color=c, lw=1.8, label=f"{name}: median")
         if observed is not None and len(observed):
             obs = observed[observed["region"] == region]
             if len(obs):
-                ax.plot(obs["year"], obs["value"], "o", color="black", ms=4, label="observed")
-        ax.set_title(region, fontsize=9)
-        ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(regions) :]:
+                ax.plot(
+                    obs["year"],
+                    obs["value"] * disp.scale,
+                    "o",
+                    color="black",
+                    ms=5,
+                    markerfacecolor="white",
+                    label="observed",
+                )
+        ax.set_title(region if len(regions) > 1 else "", fontsize=9)
+        ax.set_ylabel("\n".join(textwrap.wrap(disp.axis_label, 40)), fontsize=9)
+        style_axes(ax, x=False)
+        year_axis(ax, first, last)
+    for ax in axes[len(regions) :]:
         ax.set_visible(False)
-    axes.flat[0].legend(fontsize=7, loc="best")
-    fig.suptitle(f"{variable}" + (f" ({unit})" if unit else ""), fontsize=11)
+    axes[0].legend(fontsize=8, loc="best")
+    where = regions[0] if len(regions) == 1 else f"{len(regions)} regions"
+    fig.suptitle(f"{disp.title}: {where}, ensemble percentiles")
     return fig, axes
 
 
-def sobol_chart(frame: pd.DataFrame, variable: str) -> tuple[Figure, np.ndarray]:
-    """Draw Sobol first-order and total indices of one variable: one panel per year.
+#: Widest bootstrap half-interval of a Sobol index read without a warning.
+SOBOL_CONF_LIMIT = 0.1
+
+
+def sobol_chart(
+    frame: pd.DataFrame, variable: str, spec: ModelSpec, *, base_samples: int | None = None
+) -> tuple[Figure, np.ndarray]:
+    """Draw Sobol first-order and total indices of one variable with their intervals.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         ``sobol.csv`` (columns ``variable, region, year, parameter, S1, S1_conf, ST,
-        ST_conf``).
+        ST_conf``; indices are shares of the output's variance, ``*_conf`` the half-widths of
+        their 95 % bootstrap intervals).
     variable : str
         The variable.
+    spec : ModelSpec
+        The model's spec (the variable's label).
+    base_samples : int, optional
+        N, stated in the title.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
         The figure.
     axes : numpy.ndarray
-        One Axes per year (1-D array).
+        One Axes per year (1-D): bars of S1 and ST with their intervals, x from -0.25 to
+        1.25 (shares of variance; values outside 0-1 are sampling noise, and an interval
+        that leaves the axis is cut at its edge).
     """
     data = frame[frame["variable"] == variable]
     years = sorted(data["year"].unique())
     params = list(dict.fromkeys(data["parameter"]))
-    height = max(3.0, 0.28 * len(params) + 1.2)
-    fig = Figure(figsize=(4.2 * len(years) + 2.5, height), layout="constrained")
+    height = max(3.2, 0.3 * len(params) + 1.6)
+    fig = new_figure(4.4 * len(years) + 2.8, height)
     axes = np.atleast_1d(fig.subplots(1, len(years), sharey=True, squeeze=False)[0])
     y = np.arange(len(params))
     for ax, year in zip(axes, years, strict=True):
         d = data[data["year"] == year].set_index("parameter").reindex(params)
-        ax.barh(
-            y - 0.2,
-            d["S1"],
-            height=0.4,
-            xerr=d["S1_conf"],
-            color="tab:blue",
-            label="first order (S1)",
-            error_kw={"lw": 0.8},
-        )
-        ax.barh(
-            y + 0.2,
-            d["ST"],
-            height=0.4,
-            xerr=d["ST_conf"],
-            color="tab:orange",
-            label="total (ST)",
-            error_kw={"lw": 0.8},
-        )
+        for offset, key, color, label in (
+            (-0.2, "S1", "#1f77b4", "first order (S1)"),
+            (0.2, "ST", "#ff7f0e", "total (ST)"),
+        ):
+            ax.barh(
+                y + offset,
+                d[key].clip(-0.25, 1.25),
+                height=0.4,
+                xerr=d[f"{key}_conf"],
+                color=color,
+                label=f"{label}, 95 % interval",
+                error_kw={"lw": 1.0, "capsize": 2},
+            )
         ax.set_title(f"{year}", fontsize=10)
-        ax.axvline(0, color="grey", lw=0.5)
-        ax.set_xlabel("share of variance", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0].set_yticks(y, params)
+        ax.axvline(0, color="grey", lw=0.6)
+        ax.set_xlim(-0.25, 1.25)
+        ax.set_xlabel("share of the output's variance (Sobol index)", fontsize=8)
+        style_axes(ax, y=False, grid="x")
+    axes[0].set_yticks(y, [p.replace("_", " ") for p in params], fontsize=8)
     axes[0].invert_yaxis()
     axes[-1].legend(fontsize=7, loc="lower right")
     region = data["region"].iloc[0] if len(data) else ""
-    fig.suptitle(f"Sobol indices of {variable} ({region})", fontsize=11)
+    worst = float(np.nanmax(data[["S1_conf", "ST_conf"]].to_numpy(), initial=0.0))
+    n = f"N = {base_samples:,}; " if base_samples else ""
+    note = (
+        f" ({n}intervals up to \u00b1{worst:.2f}: too few samples to rank)"
+        if worst > SOBOL_CONF_LIMIT
+        else f" ({n}95 % bootstrap intervals)"
+    )
+    fig.suptitle(f"Sobol indices of {spec.display(variable).label}, {region}{note}", fontsize=11)
     return fig, axes

@@ -6,12 +6,12 @@
 ``identifiability.txt``, ``plots/*.png``, ``manifest.json``) and of ``sdplanner ensemble``
 (``percentiles.csv``), and writes one HTML file with five sections: the scenario table, the
 projections, the calibration (fit and intervals), the uncertainty (fan charts) and the
-manifests. Every figure is a PNG embedded as base64 (made with matplotlib's Agg canvas, no
-pyplot, so no figure stays open); the style sheet is inline; there is no script and no
-reference to anything outside the file, so it opens from disk with no server and no network.
-
-``percentiles.csv`` has the columns ``scenario, region, variable, year, p05, p25, p50, p75,
-p95, mean`` (values in the variable's unit); `read_percentiles` reads and checks it.
+manifests. The files are read by `sdplanner.readers`; the figures are those of
+``sdplanner compare`` (`sdplanner.figures.comparison_figures`) and ``sdplanner ensemble``
+(`sdplanner.ensemble_plots.fan_chart`), with the same labels, units, scenario titles and
+colours, and the ensemble's bands on the trajectories. Every figure is a PNG embedded as
+base64; the style sheet is inline; there is no script and no reference to anything outside
+the file, so it opens from disk with no server and no network.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,12 +31,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sdplanner.compare import summary_table
+from sdplanner.display import format_number, money_unit
 from sdplanner.errors import DataError, OutputError
 from sdplanner.model import load_model
+from sdplanner.readers import (
+    read_comparison,
+    read_observed,
+    read_percentiles,
+    read_results,
+    scenario_titles,
+)
 from sdplanner.spec import ModelSpec
+from sdplanner.style import new_figure, style_axes
 
 __all__ = [
-    "PERCENTILE_COLUMNS",
     "ReportInputs",
     "collect_inputs",
     "read_percentiles",
@@ -44,20 +53,6 @@ __all__ = [
     "write_report",
 ]
 
-#: Columns of ``percentiles.csv`` (``sdplanner ensemble``).
-PERCENTILE_COLUMNS = (
-    "scenario",
-    "region",
-    "variable",
-    "year",
-    "p05",
-    "p25",
-    "p50",
-    "p75",
-    "p95",
-    "mean",
-)
-_RESULT_COLUMNS = ("scenario", "region", "variable", "year", "value")
 #: Largest PNG embedded from a results folder (bytes).
 MAX_EMBED_BYTES = 5 * 1024 * 1024
 _MAX_TABLE_ROWS = 500
@@ -86,59 +81,6 @@ def _read_csv(path: Path, required: Sequence[str] = ()) -> pd.DataFrame:
             f" {list(frame.columns)}"
         )
     return frame
-
-
-def _numeric(frame: pd.DataFrame, path: Path, columns: Iterable[str]) -> None:
-    for col in columns:
-        values = pd.to_numeric(frame[col], errors="coerce")
-        bad = values.isna() & frame[col].notna()
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"{path}: line {row + 2}: {col}: expected a number, found {frame[col].iloc[row]!r}"
-            )
-        frame[col] = values
-
-
-def read_percentiles(path: str | os.PathLike, spec: ModelSpec | None = None) -> pd.DataFrame:
-    """Read ``percentiles.csv`` of ``sdplanner ensemble``.
-
-    Parameters
-    ----------
-    path : path-like
-        The CSV, columns `PERCENTILE_COLUMNS`; ``mean`` may be missing.
-    spec : ModelSpec, optional
-        The model's spec; its aggregate's aliases are renamed to its label.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The rows; ``year`` (year) and the percentiles (the variable's unit) as numbers; the
-        aggregate's region named by its label whatever alias the file uses.
-
-    Raises
-    ------
-    DataError
-        When the file is missing, not a CSV, lacks a column or holds a non-number.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: expected the percentiles.csv of sdplanner ensemble, found none")
-    frame = _read_csv(path, PERCENTILE_COLUMNS[:-1])
-    _numeric(frame, path, [c for c in PERCENTILE_COLUMNS[3:] if c in frame.columns])
-    frame["region"] = _aggregate_named(frame["region"], spec)
-    frame["scenario"] = frame["scenario"].astype(str)
-    frame["variable"] = frame["variable"].astype(str)
-    return frame
-
-
-def _aggregate_named(regions: pd.Series, spec: ModelSpec | None) -> pd.Series:
-    """Return region names with every alias of the aggregate replaced by its label."""
-    regions = regions.astype(str)
-    if spec is None or spec.dimension is None:
-        return regions
-    dim = spec.dimension
-    return regions.replace(dict.fromkeys(dim.aggregate_aliases, dim.aggregate))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -207,6 +149,8 @@ class ReportInputs:
         PNG and SVG files of the ensemble folder.
     spec : ModelSpec or None
         The spec of the model the outputs are of (labels, views, the aggregate).
+    titles : mapping
+        Scenario name -> title, from the manifests.
     """
 
     results_dir: Path
@@ -226,6 +170,7 @@ class ReportInputs:
     ensemble_manifest: dict | None = None
     ensemble_figures: tuple[Path, ...] = ()
     spec: ModelSpec | None = None
+    titles: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def aggregate(self) -> str | None:
@@ -290,12 +235,12 @@ def collect_inputs(
             f"{root}: expected a results folder (sdplanner compare --out), found {what}"
         )
 
-    comparison = _read_csv(root / "comparison.csv") if (root / "comparison.csv").is_file() else None
+    comparison = None
+    if (root / "comparison.csv").is_file():
+        comparison = read_comparison(root / "comparison.csv", spec)
     results = None
     if (root / "results.csv").is_file():
-        results = _read_csv(root / "results.csv", _RESULT_COLUMNS)
-        _numeric(results, root / "results.csv", ("year", "value"))
-        results["region"] = _aggregate_named(results["region"], spec)
+        results = read_results(root / "results.csv", spec)
 
     cal = _folder(calibration, "--calibration")
     if cal is not None and not any((cal / f).is_file() for f in ("fit.csv", "parameters.csv")):
@@ -348,11 +293,17 @@ def collect_inputs(
             " parameters.csv (sdplanner calibrate) or percentiles.csv (sdplanner ensemble),"
             " found none of them"
         )
+    manifest = _read_json(root / "manifest.json")
+    titles = {
+        **scenario_titles(ens_manifest),
+        **scenario_titles(cal_manifest),
+        **scenario_titles(manifest),
+    }
     return ReportInputs(
         results_dir=root,
         comparison=comparison,
         results=results,
-        manifest=_read_json(root / "manifest.json"),
+        manifest=manifest,
         figures=_figure_files(root),
         calibration_dir=cal,
         parameters=parameters,
@@ -366,6 +317,7 @@ def collect_inputs(
         ensemble_manifest=ens_manifest,
         ensemble_figures=_figure_files(ens_dir) if ens_dir is not None and ens_dir != root else (),
         spec=spec,
+        titles=titles,
     )
 
 
@@ -373,12 +325,7 @@ def collect_inputs(
 # Figures (matplotlib's object API on the Agg canvas: nothing global, nothing left open)
 # --------------------------------------------------------------------------------------
 def _figure(width: float = 7.5, height: float = 3.9):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+    return new_figure(width, height)
 
 
 def _png_base64(fig) -> str:
@@ -386,101 +333,6 @@ def _png_base64(fig) -> str:
     fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
     fig.clear()
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _unit_of(frame: pd.DataFrame, variable: str) -> str:
-    if "unit" not in frame.columns:
-        return ""
-    units = frame.loc[frame.variable == variable, "unit"].dropna().astype(str).unique()
-    return units[0] if len(units) else ""
-
-
-def _pick_variables(present: Iterable[str], limit: int, first: Sequence[str]) -> list[str]:
-    present = list(dict.fromkeys(present))
-    chosen = [v for v in first if v in present]
-    chosen += [v for v in present if v not in chosen]
-    return chosen[:limit]
-
-
-def _pick_region(frame: pd.DataFrame, aggregate: str | None) -> str | None:
-    regions = list(dict.fromkeys(frame.region))
-    if aggregate in regions:
-        return aggregate
-    return regions[0] if regions else None
-
-
-def projection_figure(results: pd.DataFrame, variable: str, region: str):
-    """Plot one variable of every scenario over time for one region.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        ``results.csv`` rows (``scenario, region, variable, year, value[, unit]``).
-    variable : str
-        The variable (its unit is the ``unit`` column's).
-    region : str
-        A region display name or ``All 14 regions``.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure (Agg canvas).
-    """
-    fig = _figure()
-    ax = fig.add_subplot()
-    rows = results[(results.variable == variable) & (results.region == region)]
-    for name, group in rows.groupby("scenario", sort=False):
-        group = group.sort_values("year")
-        ax.plot(group.year, group.value, label=str(name), lw=1.8)
-    unit = _unit_of(results, variable)
-    ax.set_title(f"{variable} · {region}")
-    ax.set_xlabel("year")
-    ax.set_ylabel(unit)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncols=2 if rows.scenario.nunique() > 4 else 1)
-    return fig
-
-
-def regions_figure(results: pd.DataFrame, variable: str, aggregate: str | None):
-    """Plot one variable of every scenario in small multiples, one panel per region.
-
-    Parameters
-    ----------
-    results : pandas.DataFrame
-        ``results.csv`` rows.
-    variable : str
-        The variable.
-    aggregate : str or None
-        Label of the aggregate rows (left out).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        The figure (Agg canvas).
-    """
-    rows = results[(results.variable == variable) & (results.region != aggregate)]
-    regions = list(dict.fromkeys(rows.region))
-    ncols = 4
-    nrows = max(1, math.ceil(len(regions) / ncols))
-    fig = _figure(10, 2.0 * nrows + 0.6)
-    axes = fig.subplots(nrows, ncols, sharex=True, squeeze=False)
-    for ax, region in zip(axes.flat, regions, strict=False):
-        sub = rows[rows.region == region]
-        for name, group in sub.groupby("scenario", sort=False):
-            group = group.sort_values("year")
-            ax.plot(group.year, group.value, lw=1.2, label=str(name))
-        ax.set_title(region, fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(regions) :]:
-        ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(
-            handles, labels, loc="outside lower center", ncols=min(6, len(labels)), fontsize=8
-        )
-    fig.suptitle(f"{variable} by region [{_unit_of(results, variable)}]", fontsize=10)
-    return fig
 
 
 def fit_figure(observations: pd.DataFrame):
@@ -522,7 +374,7 @@ def fit_figure(observations: pd.DataFrame):
     ax.set_yticks(ypos, labels, fontsize=7)
     ax.set_xlabel("simulated ÷ observed (grey: observed ± 1 sigma)")
     ax.set_title("Calibration fit")
-    ax.grid(axis="x", alpha=0.3)
+    style_axes(ax, y=False, grid="x")
     return fig
 
 
@@ -570,41 +422,7 @@ def intervals_figure(parameters: pd.DataFrame):
     ax.set_yticks(ypos, labels, fontsize=7)
     ax.set_xlabel("95 % interval ÷ estimate")
     ax.set_title("Parameter intervals")
-    ax.grid(axis="x", alpha=0.3)
-    return fig
-
-
-def fan_figure(percentiles: pd.DataFrame, variable: str, region: str):
-    """Plot the ensemble's bands of one variable: 5-95 % and 25-75 %, median line.
-
-    Parameters
-    ----------
-    percentiles : pandas.DataFrame
-        `read_percentiles` rows.
-    variable : str
-        The variable.
-    region : str
-        A region display name or ``All 14 regions``.
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-        One colour per scenario.
-    """
-    fig = _figure()
-    ax = fig.add_subplot()
-    rows = percentiles[(percentiles.variable == variable) & (percentiles.region == region)]
-    colors = ["#0f766e", "#c2410c", "#2563eb", "#7c3aed", "#b45309", "#be123c", "#4d7c0f"]
-    for i, (name, group) in enumerate(rows.groupby("scenario", sort=False)):
-        group = group.sort_values("year")
-        c = colors[i % len(colors)]
-        ax.fill_between(group.year, group.p05, group.p95, color=c, alpha=0.15, lw=0)
-        ax.fill_between(group.year, group.p25, group.p75, color=c, alpha=0.3, lw=0)
-        ax.plot(group.year, group.p50, color=c, lw=1.6, label=f"{name} (median; 50 %, 90 % bands)")
-    ax.set_title(f"{variable} · {region}")
-    ax.set_xlabel("year")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    style_axes(ax, y=False, grid="x")
     return fig
 
 
@@ -636,14 +454,6 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _num(value: float, signed: bool = False) -> str:
-    """Format a number: whole with thousands separators from 1,000 to a million, else 4 digits."""
-    sign = "+" if signed else ""
-    if 1e3 <= abs(value) < 1e6:
-        return f"{value:{sign},.0f}"
-    return f"{value:{sign}.4g}"
-
-
 def _cell(value: object) -> tuple[str, bool]:
     if isinstance(value, bool | np.bool_):
         return str(value), True
@@ -655,11 +465,11 @@ def _cell(value: object) -> tuple[str, bool]:
             return "", False
         if v.is_integer() and abs(v) < 1e3:
             return str(int(v)), False
-        return _num(v), False
+        return format_number(v, digits=4), False
     return str(value), True
 
 
-def _table(frame: pd.DataFrame, caption: str = "") -> str:
+def _table(frame: pd.DataFrame, caption: str = "", *, numbers_as_text: bool = False) -> str:
     shown = frame.head(_MAX_TABLE_ROWS)
     parts = ["<table>"]
     if caption:
@@ -670,8 +480,9 @@ def _table(frame: pd.DataFrame, caption: str = "") -> str:
     parts.append("<tbody>")
     for row in shown.itertuples(index=False):
         cells = []
-        for value in row:
+        for k, value in enumerate(row):
             text, is_text = _cell(value)
+            is_text = is_text and not (numbers_as_text and k > 0)
             cells.append(f"<td class='text'>{_e(text)}</td>" if is_text else f"<td>{_e(text)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table>")
@@ -715,9 +526,9 @@ def _file_img(path: Path, root: Path) -> str:
 
 
 def _other_figures(files: Sequence[Path], root: Path, drawn: Iterable[str], title: str) -> str:
-    """Embed the figure files of a folder, leaving out those of a variable already drawn."""
+    """Embed the figure files of a folder, leaving out those drawn already (by file stem)."""
     drawn = set(drawn)
-    keep = [p for p in files if not any(v in p.stem for v in drawn)]
+    keep = [p for p in files if p.stem not in drawn]
     if not keep:
         return ""
     return f"<h3>{_e(title)}</h3>" + "\n".join(_file_img(p, root) for p in keep)
@@ -727,122 +538,139 @@ def _absent(text: str) -> str:
     return f"<p class='absent'>{_e(text)}</p>"
 
 
-_LONG_COMPARISON = ("scenario", "region", "indicator", "year", "value")
+def _baseline(inp: ReportInputs, frame: pd.DataFrame) -> str:
+    named = (inp.manifest or {}).get("baseline")
+    order = list(dict.fromkeys(frame["scenario"]))
+    return named if isinstance(named, str) and named in order else order[0]
 
 
-def _comparison_tables(inp: ReportInputs, comp: pd.DataFrame, path: Path) -> list[str]:
-    """Tables of a long ``comparison.csv``: scenarios x headline indicators, per year."""
-    comp = comp.copy()
-    comp["region"] = _aggregate_named(comp["region"], inp.spec)
-    region = _pick_region(comp, inp.aggregate)
-    sub = comp[comp.region == region].copy()
-    numbers = [c for c in ("year", "value", "baseline_value", "delta") if c in sub.columns]
-    _numeric(sub, path, numbers)
-    years = sorted({int(y) for y in sub.year.dropna()})
-    shown_years = sorted({y for y in (2030, years[-1] if years else None) if y in years})
-    indicators = _pick_variables(sub.indicator.astype(str), 6, inp.headline)
-    cost = next((c for c in sub.columns if c.startswith("cumulative_cost")), None)
+def _title(inp: ReportInputs, name: str) -> str:
+    return inp.titles.get(name) or name
+
+
+def _summary_html(inp: ReportInputs, comp: pd.DataFrame) -> list[str]:
+    """Return the aggregate's summary: a table per year, levels then changes."""
+    spec = inp.spec
+    region = inp.aggregate if inp.aggregate in set(comp["region"]) else comp["region"].iloc[0]
+    years = [y for y in spec.summary_years if y in set(comp["year"])] or [int(comp.year.max())]
+    indicators = [v for v in spec.view("headline") if v in set(comp["indicator"])]
+    table = summary_table(comp, spec, years=years, indicators=indicators, region=region)
+    baseline = (inp.manifest or {}).get("baseline") or "baseline"
+    prices = f"{spec.price_base} prices" if spec.price_base is not None else "the model's prices"
     out = [
-        f"<p class='meta'>From {_e(path)}: {region}, the value of each scenario and, in"
-        " brackets, its difference from the baseline.</p>"
+        f"<p class='meta'>{_e(region)}: the first row of each year is the level in"
+        f" {_e(_title(inp, baseline))}; the other rows are each scenario's change against it."
+        f" Cost: cumulative extra public spending on the levers since the initial year,"
+        f" undiscounted, in {_e(money_unit('billion yuan', spec.price_base))}. Money at"
+        f" {_e(prices)}. Every region, indicator and year: comparison.csv and regions.csv.</p>"
     ]
-    for year in shown_years:
-        rows = sub[sub.year == year]
-        head = ["scenario", *indicators] + ([cost] if cost else [])
+    if table.empty:
+        return [*out, _absent("No row of the comparison for the summary years.")]
+    heads = {"cost": f"cost: {money_unit('billion yuan', spec.price_base)}"}
+    for ind in indicators:
+        disp = spec.display(ind)
+        change = f"; change in {disp.delta_unit}" if disp.delta_unit != disp.unit else ""
+        heads[ind] = f"{disp.label}: {disp.unit}{change}"
+    for year in dict.fromkeys(y for y, _ in table.index):
+        block = table.loc[year]
         body = []
-        if "baseline_value" in rows.columns and not rows.empty:
-            first = rows[rows.scenario == rows.scenario.iloc[0]]
-            cells = ["baseline"]
-            for ind in indicators:
-                match = first[first.indicator == ind]
-                cells.append(_cell(match.baseline_value.iloc[0])[0] if len(match) else "")
-            body.append(cells + (["0"] if cost else []))
-        for name, group in rows.groupby("scenario", sort=False):
-            cells = [str(name)]
-            for ind in indicators:
-                match = group[group.indicator == ind]
-                if match.empty:
-                    cells.append("")
-                    continue
-                text = _cell(match.value.iloc[0])[0]
-                if "delta" in match.columns and pd.notna(match.delta.iloc[0]):
-                    text += f" ({_num(float(match.delta.iloc[0]), signed=True)})"
-                cells.append(text)
-            if cost:
-                cells.append(_cell(pd.to_numeric(group[cost], errors="coerce").max())[0])
+        for scen, row in block.iterrows():
+            level = scen == "(level)"
+            cells = [_title(inp, baseline) if level else _title(inp, scen)]
+            for col in block.columns:
+                cells.append(format_number(row[col], signed=not level or col == "cost"))
             body.append(cells)
+        frame = pd.DataFrame(body, columns=["scenario", *(heads[c] for c in block.columns)])
         out.append(f"<h3>{_e(year)}</h3>")
-        out.append(_table(pd.DataFrame(body, columns=head)))
-    out.append(
-        f"<details><summary>Every indicator for {_e(region)} ({len(sub)} rows; all regions:"
-        f" {len(comp)} rows in comparison.csv)</summary>{_table(sub)}</details>"
-    )
+        out.append(_table(frame, numbers_as_text=True))
     return out
 
 
 def _scenario_section(inp: ReportInputs) -> str:
     out = ["<section id='scenarios'><h2>1. Scenarios</h2>"]
-    path = inp.results_dir / "comparison.csv"
-    if inp.comparison is not None and all(c in inp.comparison.columns for c in _LONG_COMPARISON):
-        out.extend(_comparison_tables(inp, inp.comparison, path))
-    elif inp.comparison is not None:
-        out.append(f"<p class='meta'>From {_e(path)}.</p>")
-        out.append(_table(inp.comparison))
+    if inp.comparison is not None and inp.spec is not None:
+        out.append(f"<p class='meta'>From {_e(inp.results_dir / 'comparison.csv')}.</p>")
+        out.extend(_summary_html(inp, inp.comparison))
     elif inp.results is not None:
-        res = inp.results
-        region = _pick_region(res, inp.aggregate)
-        variables = _pick_variables(res.variable, 6, inp.headline)
-        last = int(res.year.max())
-        years = sorted({y for y in (2030, last) if y in set(res.year)})
-        rows = res[(res.region == region) & res.variable.isin(variables) & res.year.isin(years)]
-        table = rows.pivot_table(
-            index="scenario", columns=["variable", "year"], values="value", sort=False
-        )
-        table.columns = [f"{v} {y}" for v, y in table.columns]
         out.append(
             _absent(
-                "No comparison.csv in the results folder; the table shows values of results.csv"
-                f" for {region}."
+                "No comparison.csv in the results folder (sdplanner run, not compare): the"
+                " projections below show the scenario's levels."
             )
         )
-        out.append(_table(table.reset_index()))
     else:
         out.append(_absent("No comparison.csv or results.csv in the results folder."))
     out.append("</section>")
     return "\n".join(out)
 
 
+def _comparison_figures(inp: ReportInputs) -> dict[str, tuple]:
+    from sdplanner.figures import comparison_figures
+    from sdplanner.plots import observed_points
+    from sdplanner.resources import data_path
+
+    res = inp.results
+    observed = observed_points(read_observed(data_path("seed_figures.csv")), inp.spec.dimension)
+    return comparison_figures(
+        res,
+        inp.comparison,
+        inp.spec,
+        baseline=_baseline(inp, res),
+        titles=inp.titles,
+        observed=observed,
+        since=int(res["year"].min()),
+        bands=inp.percentiles,
+    )
+
+
 def _projection_section(inp: ReportInputs) -> str:
     out = ["<section id='projections'><h2>2. Projections</h2>"]
-    res = inp.results
     drawn: list[str] = []
-    if res is not None and not res.empty:
-        region = _pick_region(res, inp.aggregate)
-        out.append(f"<p class='meta'>From {_e(inp.results_dir / 'results.csv')}.</p>")
-        for var in _pick_variables(res.variable, len(inp.headline) or 6, inp.headline):
-            drawn.append(var)
-            out.append(
-                _fig_html(
-                    projection_figure(res, var, region),
-                    f"projection of {var}",
-                    f"{var} [{_unit_of(res, var)}], {region}, every scenario.",
-                )
-            )
-        by_region = drawn[0]
-        if (res.region != inp.aggregate).any():
-            drawn.append("by_region")
-            out.append(
-                _fig_html(
-                    regions_figure(res, by_region, inp.aggregate),
-                    f"{by_region} by region",
-                    f"{by_region} in each region, every scenario.",
-                )
-            )
+    if inp.results is not None and not inp.results.empty and inp.spec is not None:
+        out.append(
+            f"<p class='meta'>From {_e(inp.results_dir / 'results.csv')}: the figures of"
+            " sdplanner compare. Grey: the years before the policy start."
+            + (" Bands: the ensemble's 5-95 % and 25-75 %." if inp.percentiles is not None else "")
+            + "</p>"
+        )
+        for stem, (fig, _axes) in _comparison_figures(inp).items():
+            drawn.append(stem)
+            title = fig.get_suptitle() or stem
+            out.append(_fig_html(fig, stem.replace("_", " "), title))
     else:
         out.append(_absent("No results.csv in the results folder: no projection to plot."))
     out.append(
         _other_figures(inp.figures, inp.results_dir, drawn, "Other figures of the results folder")
     )
+    out.append("</section>")
+    return "\n".join(out)
+
+
+def _uncertainty_section(inp: ReportInputs) -> str:
+    from sdplanner.ensemble_plots import fan_chart
+
+    out = ["<section id='uncertainty'><h2>4. Uncertainty</h2>"]
+    pct = inp.percentiles
+    drawn: list[str] = []
+    if pct is None or pct.empty:
+        out.append(
+            _absent(
+                "No ensemble percentiles (percentiles.csv): pass --ensemble DIR (the output"
+                " folder of sdplanner ensemble)."
+            )
+        )
+    else:
+        out.append(f"<p class='meta'>From {_e(inp.ensemble_dir / 'percentiles.csv')}.</p>")
+        present = set(pct["variable"])
+        for var in [v for v in inp.spec.view("ensemble") if v in present][:6]:
+            drawn.append(f"fan_{var}")
+            fig, _ = fan_chart(pct, var, inp.spec, titles=inp.titles)
+            out.append(_fig_html(fig, f"fan chart of {var}", fig.get_suptitle()))
+        out.append(
+            _other_figures(
+                inp.ensemble_figures, inp.ensemble_dir, drawn, "Other figures of the ensemble"
+            )
+        )
     out.append("</section>")
     return "\n".join(out)
 
@@ -892,38 +720,6 @@ def _calibration_section(inp: ReportInputs) -> str:
             inp.calibration_figures, inp.calibration_dir, (), "Figures of the calibration"
         )
     )
-    out.append("</section>")
-    return "\n".join(out)
-
-
-def _uncertainty_section(inp: ReportInputs) -> str:
-    out = ["<section id='uncertainty'><h2>4. Uncertainty</h2>"]
-    pct = inp.percentiles
-    drawn: list[str] = []
-    if pct is None or pct.empty:
-        out.append(
-            _absent(
-                "No ensemble percentiles (percentiles.csv): pass --ensemble DIR (the output"
-                " folder of sdplanner ensemble)."
-            )
-        )
-    else:
-        region = _pick_region(pct, inp.aggregate)
-        out.append(f"<p class='meta'>From {_e(inp.ensemble_dir / 'percentiles.csv')}.</p>")
-        for var in _pick_variables(pct.variable, 4, inp.headline):
-            drawn.append(var)
-            out.append(
-                _fig_html(
-                    fan_figure(pct, var, region),
-                    f"fan chart of {var}",
-                    f"{var}, {region}: median, 25-75 % and 5-95 % of the ensemble.",
-                )
-            )
-        out.append(
-            _other_figures(
-                inp.ensemble_figures, inp.ensemble_dir, drawn, "Other figures of the ensemble"
-            )
-        )
     out.append("</section>")
     return "\n".join(out)
 

@@ -4,6 +4,7 @@ A scenario file is YAML (read by `sdplanner.safe_yaml.load_yaml`: safe, bounded,
 keys rejected)::
 
     name: infrastructure             # unique; the `scenario` column of every output
+    title: 4.3 Infrastructure        # optional; legends and tables (default: name)
     description: ...                 # optional
     extends: baseline.yaml           # optional; relative to this file, in its folder or
                                      # the shipped scenarios folder
@@ -57,13 +58,15 @@ __all__ = [
     "parse_parameters",
 ]
 
-_SCENARIO_KEYS = ("name", "description", "extends", "final_time", "levers", "parameters")
+_SCENARIO_KEYS = ("name", "title", "description", "extends", "final_time", "levers", "parameters")
 _LEVER_FIELDS = ("strength", "start", "ramp_years")
 _LEVER_KEYS = (*_LEVER_FIELDS, "regions")
 _PARAMETER_FILE_KEYS = ("parameters", "description", "source", "metadata")
 _CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 #: Longest ramp accepted (year) when the .mdl declares no upper end for a lever's ramp.
 MAX_RAMP_YEARS = 100.0
+#: Longest scenario title (characters): it is a legend entry.
+MAX_TITLE_CHARS = 60
 #: Longest ``extends`` name, and longest folder or file name in it (characters).
 MAX_EXTENDS_NAME = 1024
 _MAX_PART = 255
@@ -196,6 +199,9 @@ class Scenario:
         Scenario name (the ``scenario`` column of every output).
     description : str
         Free text.
+    title : str
+        Short name for people (legends, tables); empty for none (`display_title` is then
+        the name).
     path : pathlib.Path or None
         The file it was read from.
     files : tuple of pathlib.Path
@@ -210,6 +216,7 @@ class Scenario:
 
     name: str
     description: str = ""
+    title: str = ""
     path: Path | None = None
     files: tuple[Path, ...] = ()
     levers: Mapping[str, LeverSetting] = field(default_factory=dict)
@@ -224,6 +231,11 @@ class Scenario:
                     f"levers.{key}: expected a LeverSetting of lever {quote(key)},"
                     f" found {quote(setting)}"
                 )
+
+    @property
+    def display_title(self) -> str:
+        """The title, or the name when the scenario has none."""
+        return self.title or self.name
 
     def to_params(self, model: ModelInfo) -> dict[str, ParamValue]:
         """Return the model constants this scenario sets (parameters, then levers on top).
@@ -703,6 +715,21 @@ def _extends_target(ext: Any, path: Path, shown: str) -> Path:
     return target
 
 
+def _title(raw: Any, shown: str) -> str:
+    """Return a scenario's title: one line of printable text, at most `MAX_TITLE_CHARS`."""
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise ScenarioError(f"{shown}: title: expected text, found {_kind(raw)}")
+    title = raw.strip()
+    if len(title) > MAX_TITLE_CHARS or not title.isprintable():
+        raise ScenarioError(
+            f"{shown}: title: expected one line of at most {MAX_TITLE_CHARS} printable"
+            f" characters, found {quote(title)}"
+        )
+    return title
+
+
 def _load(
     path: Path, model: ModelInfo, stack: tuple[tuple[Path, str], ...], via: str | None
 ) -> Scenario:
@@ -729,6 +756,7 @@ def _load(
     description = data.get("description", "") or ""
     if not isinstance(description, str):
         raise ScenarioError(f"{shown}: description: expected text, found {_kind(description)}")
+    title = _title(data.get("title"), shown)
     final_time = base.final_time if base else None
     if data.get("final_time") is not None:
         t0, t1 = model.initial_time + 1, model.final_time
@@ -758,6 +786,7 @@ def _load(
     return Scenario(
         name=name,
         description=description.strip(),
+        title=title,
         path=path,
         files=(path, *(base.files if base else ())),
         levers=levers,
@@ -772,8 +801,8 @@ def load_scenario(path: str | os.PathLike, model: ModelInfo) -> Scenario:
     A file that ``extends`` another starts from it: its levers replace the parent's
     field by field (strength, start, ramp_years), per-region overrides merge region by
     region, parameters replace the parent's (per-region values region by region), and
-    ``final_time`` is inherited unless set. ``name`` and ``description`` are never
-    inherited.
+    ``final_time`` is inherited unless set. ``name``, ``title`` and ``description`` are
+    never inherited.
 
     Parameters
     ----------

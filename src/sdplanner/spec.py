@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 _DISPLAY = Literal[tuple([*PRESETS, "number"])]  # type: ignore[valid-type]
-_VIEWS = ("headline", "comparison", "ensemble", "sensitivity", "report")
+_VIEWS = ("headline", "comparison", "ensemble", "sensitivity", "report", "poverty")
 
 
 # --------------------------------------------------------------------------------------
@@ -330,9 +330,10 @@ class ModelSpec:
 
         Parameters
         ----------
-        name : {"headline", "comparison", "ensemble", "sensitivity", "report"}
+        name : {"headline", "comparison", "ensemble", "sensitivity", "report", "poverty"}
             The view. Views the spec does not list fall back to ``headline``, and
-            ``headline`` to the first five outputs.
+            ``headline`` to the first five outputs; ``poverty`` (the number of poor people,
+            then the cost per person lifted out of poverty) to nothing.
 
         Returns
         -------
@@ -344,6 +345,8 @@ class ModelSpec:
             return headline
         if name == "comparison":
             return tuple(dict.fromkeys((*headline, *self.views.get("comparison", ()))))
+        if name == "poverty":
+            return self.views.get(name, ())
         return self.views.get(name) or headline
 
     def display(self, name: str, unit: str = "") -> Display:
@@ -351,7 +354,7 @@ class ModelSpec:
         out = self.output(name)
         if out is not None and out.display is not None:
             return out.display
-        return display_from_unit(name, unit)
+        return display_from_unit(name, unit, self.price_base)
 
 
 # --------------------------------------------------------------------------------------
@@ -564,7 +567,7 @@ class _Resolver:
             name=py,
             weight=weight,
             aggregate=raw.aggregate,
-            display=preset_display(raw.label, raw.display, unit),
+            display=preset_display(raw.label, raw.display, unit, self.raw.money.price_base),
             better=raw.better,
         )
 

@@ -1,6 +1,8 @@
 """Results as labelled arrays: the tidy table and xarray Datasets, both ways.
 
-The tidy table (`sdplanner.results.RESULT_COLUMNS`) is what ``results.csv`` holds. An
+The tidy table (`sdplanner.results.RESULT_COLUMNS`) is what ``results.csv`` holds.
+`write_tables` writes a command's tables besides their CSV files as NetCDF (through xarray's
+h5netcdf engine) or as one Excel workbook (``--table-format``). An
 `xarray.Dataset` holds the same numbers with one data variable per model variable, dimensions
 ``scenario``, ``region`` and ``year`` (``region`` is absent for variables without the region
 subscript), and the model unit in each variable's ``units`` attribute; a batch of runs adds a
@@ -21,7 +23,19 @@ from sdplanner.model import ModelInfo
 from sdplanner.results import RESULT_COLUMNS, aggregate
 from sdplanner.spec import OutputSpec
 
-__all__ = ["batch_dataset", "dataset_to_frame", "frame_to_dataset"]
+__all__ = [
+    "TABLE_FORMATS",
+    "batch_dataset",
+    "dataset_to_frame",
+    "frame_to_dataset",
+    "table_dataset",
+    "write_tables",
+]
+
+#: Formats of ``--table-format``: CSV always; NetCDF or Excel besides it.
+TABLE_FORMATS = ("csv", "netcdf", "xlsx")
+#: Largest number of rows Excel takes in a sheet.
+_XLSX_ROWS = 1_048_575
 
 
 def frame_to_dataset(frame: pd.DataFrame) -> xr.Dataset:
@@ -147,3 +161,69 @@ def batch_dataset(
     for key, values in (samples or {}).items():
         ds = ds.assign_coords({key: ("sample", np.asarray(values))})
     return ds
+
+
+def table_dataset(frame: pd.DataFrame, index: Sequence[str]) -> xr.Dataset:
+    """Turn any tidy table into a Dataset: ``index`` columns become dimensions.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table (e.g. ``comparison.csv``: index ``scenario, region, indicator, year``).
+    index : sequence of str
+        Columns that identify a row; every other column becomes a data variable.
+
+    Returns
+    -------
+    xarray.Dataset
+        One data variable per other column; missing combinations NaN.
+    """
+    return frame.set_index(list(index)).to_xarray()
+
+
+def write_tables(
+    tables: Mapping[str, tuple[pd.DataFrame, Sequence[str] | None]],
+    folder,
+    fmt: str,
+) -> list[str]:
+    """Write tables in a ``--table-format`` besides their CSV files.
+
+    Parameters
+    ----------
+    tables : mapping
+        File stem -> ``(table, index)``: ``index`` names the columns that identify a row
+        (`table_dataset`), or None for a results table (`frame_to_dataset`: one variable per
+        model variable, ``units`` attributes).
+    folder : path-like
+        Where to write (the staging folder of an `sdplanner.output_set.OutputSet`).
+    fmt : {"csv", "netcdf", "xlsx"}
+        ``csv`` writes nothing more; ``netcdf`` writes ``<stem>.nc`` per table; ``xlsx``
+        writes ``tables.xlsx`` with one sheet per table (a results table with one column
+        per year, so that it fits a sheet).
+
+    Returns
+    -------
+    list of str
+        The file names written.
+    """
+    from pathlib import Path
+
+    folder = Path(folder)
+    written: list[str] = []
+    if fmt == "netcdf":
+        for stem, (frame, index) in tables.items():
+            ds = frame_to_dataset(frame) if index is None else table_dataset(frame, index)
+            ds.to_netcdf(folder / f"{stem}.nc", engine="h5netcdf")
+            written.append(f"{stem}.nc")
+    elif fmt == "xlsx":
+        with pd.ExcelWriter(folder / "tables.xlsx", engine="openpyxl") as book:
+            for stem, (frame, index) in tables.items():
+                sheet = frame
+                if index is None:
+                    cols = [c for c in RESULT_COLUMNS if c not in ("year", "value")]
+                    sheet = frame.pivot_table(
+                        index=cols, columns="year", values="value", sort=False
+                    ).reset_index()
+                sheet.head(_XLSX_ROWS).to_excel(book, sheet_name=stem[:31], index=False)
+        written.append("tables.xlsx")
+    return written

@@ -1,14 +1,18 @@
 """``sdplanner compare SCENARIO... --out DIR``: run scenarios against the first (the baseline).
 
 Writes into DIR: ``results.csv`` (every scenario, the columns of ``run``), ``comparison.csv``
-(see `sdplanner.compare`), ``manifest.json``, and the figures (PNG unless ``--format``):
+(see `sdplanner.compare`), ``regions.csv`` (every headline indicator per scenario, region and
+summary year, in display units), ``manifest.json`` (with the scenarios' titles), the tables
+again as NetCDF or Excel with ``--table-format``, and the figures (PNG unless ``--format``):
 
-- ``trajectory_<indicator>.<fmt>``: the 14-region aggregate of each core indicator over time,
-  one line per scenario, observed 2010-2012 figures as points;
-- ``urbanization_by_region.<fmt>``: small multiples of the urbanization rate, one panel per
-  region, Table 1's 2010 rates as points;
-- ``effect_per_billion_yuan_<year>.<fmt>``: each scenario's change against the baseline in
-  2030 per billion yuan of extra public spending, one panel per core indicator.
+- ``trajectory_<indicator>.<fmt>``: the 14-region aggregate of each indicator of the spec's
+  ``report`` view over time, one line per scenario, observed figures as points, and the
+  change against the baseline below;
+- ``<indicator>_by_region.<fmt>``: the change against the baseline of the first headline
+  indicator, one panel per region;
+- ``effect_per_cost_<year>.<fmt>`` for each summary year: each scenario's cumulative extra
+  cost and its change against the baseline per 100 billion yuan of it;
+- ``poverty.<fmt>``: poor people and the cost per person lifted (the spec's ``poverty`` view).
 
 Everything is validated and simulated, and every figure drawn, before the first file is
 written; the files are staged and put in place together (`sdplanner.output_set`).
@@ -19,31 +23,41 @@ from __future__ import annotations
 import argparse
 import time
 
-from sdplanner.commands.plot import read_observed_csv, write_bytes
-from sdplanner.commands.run import add_common_run_options, params_arg, resolve_engine
+from sdplanner.commands.run import (
+    add_common_run_options,
+    add_table_format,
+    params_arg,
+    resolve_engine,
+)
 from sdplanner.compare import (
     compare_results,
     format_summary,
     prepare_comparison,
+    present_values,
+    region_table,
     run_comparison,
     summary_table,
 )
+from sdplanner.errors import DataError
+from sdplanner.figures import comparison_figures
 from sdplanner.output_set import OutputSet
-from sdplanner.plots import (
-    FORMATS,
-    observed_points,
-    plot_effect_per_billion,
-    plot_projection,
-    plot_regional,
-    render,
-)
+from sdplanner.plots import FORMATS, observed_points, render
+from sdplanner.readers import read_observed, read_percentiles
 from sdplanner.resources import data_path
-from sdplanner.results import write_csv, write_manifest
+from sdplanner.results import atomic_write_bytes, write_csv, write_manifest
+from sdplanner.tables import write_tables
 
-__all__ = ["EFFECT_YEAR", "handler", "register"]
+__all__ = ["handler", "register"]
 
-#: Year of the effect-per-billion-yuan bar chart.
-EFFECT_YEAR = 2030
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a rate such as 0.03, found {text!r}") from None
+    if not (0 <= value < 1):
+        raise argparse.ArgumentTypeError(f"expected a rate in 0..1 such as 0.03, found {text}")
+    return value
 
 
 def register(sub) -> None:
@@ -59,7 +73,8 @@ def register(sub) -> None:
         help="run scenarios against the first (the baseline); write results, comparison, plots",
         description=(
             "Run every SCENARIO file, compare each with the first (the baseline) and write"
-            " results.csv, comparison.csv, manifest.json and the figures into --out."
+            " results.csv, comparison.csv, regions.csv, manifest.json and the figures into"
+            " --out."
         ),
     )
     p.add_argument("scenarios", nargs="+", metavar="SCENARIO", help="scenario files (YAML)")
@@ -75,6 +90,21 @@ def register(sub) -> None:
         metavar="DATA.csv",
         help="observed figures drawn on the plots (default: the shipped seed_figures.csv)",
     )
+    p.add_argument(
+        "--bands",
+        metavar="PERCENTILES.csv",
+        help="uncertainty bands drawn on the trajectories: percentiles.csv of sdplanner"
+        " ensemble (or of a calibration), for the scenarios it holds",
+    )
+    p.add_argument(
+        "--discount-rate",
+        type=_rate,
+        default=None,
+        metavar="R",
+        help="also print the present value of each scenario's cost, discounted to the"
+        " initial year at R a year (e.g. 0.03)",
+    )
+    add_table_format(p)
     add_common_run_options(p)
     p.set_defaults(handler=handler)
 
@@ -85,8 +115,8 @@ def handler(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``scenarios``, ``out``, ``format``, ``observed``, ``model``, ``params``,
-        ``no_params``, ``engine``.
+        ``scenarios``, ``out``, ``format``, ``observed``, ``bands``, ``discount_rate``,
+        ``table_format``, ``model``, ``params``, ``no_params``, ``engine``.
 
     Returns
     -------
@@ -95,15 +125,19 @@ def handler(args: argparse.Namespace) -> int:
     """
     inputs = prepare_comparison(args.scenarios, model=args.model, params=params_arg(args))
     observed_file = args.observed or data_path("seed_figures.csv")
-    observed = read_observed_csv(observed_file)
+    observed = read_observed(observed_file)
+    model = inputs[0].model
+    bands = read_percentiles(args.bands, model.spec) if args.bands else None
     outputs = OutputSet(args.out)
     engine = resolve_engine(args.engine)
     baseline = inputs[0].scenario.name
+    titles = {i.scenario.name: i.scenario.display_title for i in inputs}
+    spec = model.spec
+    since = round(model.initial_time)
 
     started = time.perf_counter()
     results = run_comparison(inputs, engine=engine)
     elapsed = time.perf_counter() - started
-    spec = inputs[0].model.spec
     comparison = compare_results(
         results,
         baseline=baseline,
@@ -112,35 +146,70 @@ def handler(args: argparse.Namespace) -> int:
         cost_variable=spec.cumulative_cost,
     )
     units = dict(zip(results["variable"], results["unit"], strict=True))
-    observed = observed_points(observed, spec.dimension)
+    regions = region_table(comparison, spec, units=units, titles=titles)
+    region = spec.dimension.aggregate if spec.dimension is not None else ""
+    pv = None
+    if args.discount_rate is not None:
+        if spec.cumulative_cost is None:
+            raise DataError("--discount-rate: the model spec names no cumulative_cost stock")
+        pv = present_values(
+            results,
+            spec.cumulative_cost,
+            rate=args.discount_rate,
+            years=spec.summary_years,
+            base_year=since,
+            baseline=baseline,
+        )
+        pv = pv[pv["region"] == region]
 
     fmt = args.format
-    figures: dict[str, bytes] = {}
-    for ind in spec.view("headline"):
-        fig, _ = plot_projection(results, ind, spec, observed=observed)
-        figures[f"trajectory_{ind}.{fmt}"] = render(fig, fmt)
-    first = spec.view("headline")[0]
-    if spec.dimension is not None:
-        fig, _ = plot_regional(results, first, spec, observed=observed)
-        figures[f"{first.removesuffix('_rate')}_by_region.{fmt}"] = render(fig, fmt)
-    if spec.cumulative_cost is not None:
-        fig, _ = plot_effect_per_billion(
-            comparison, spec, year=EFFECT_YEAR, baseline=baseline, units=units
-        )
-        figures[f"effect_per_billion_yuan_{EFFECT_YEAR}.{fmt}"] = render(fig, fmt)
+    drawn = comparison_figures(
+        results,
+        comparison,
+        spec,
+        baseline=baseline,
+        titles=titles,
+        observed=observed_points(observed, spec.dimension),
+        since=since,
+        units=units,
+        bands=bands,
+    )
+    figures = {f"{stem}.{fmt}": render(fig, fmt) for stem, (fig, _) in drawn.items()}
 
-    written = ["results.csv", "comparison.csv", *figures, "manifest.json"]
     with outputs:
         stage = outputs.path
         write_csv(results, stage / "results.csv")
         write_csv(comparison, stage / "comparison.csv")
+        write_csv(regions, stage / "regions.csv")
+        extra = write_tables(
+            {
+                "results": (results, None),
+                "comparison": (comparison, ["scenario", "region", "indicator", "year"]),
+                "regions": (regions, ["scenario", "year", "region"]),
+            },
+            stage,
+            args.table_format,
+        )
         for name, data in figures.items():
-            write_bytes(stage / name, data)
-        _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed)
+            atomic_write_bytes(stage / name, data)
+        written = ["results.csv", "comparison.csv", "regions.csv", *extra, *figures]
+        written.append("manifest.json")
+        files = {"observed": [observed_file], "bands": [args.bands] if args.bands else []}
+        _manifest(stage, inputs, files, engine, baseline, written, elapsed, titles)
         out = outputs.commit()
     table = summary_table(comparison, spec, units=units)
-    region = spec.dimension.aggregate if spec.dimension is not None else ""
-    print(format_summary(table, baseline=baseline, region=region))
+    print(
+        format_summary(
+            table,
+            spec,
+            baseline=baseline,
+            region=region,
+            titles=titles,
+            present_values=pv,
+            discount_rate=args.discount_rate,
+            since=since,
+        )
+    )
     print()
     print(
         f"{len(inputs)} scenarios run with the {engine} engine in {elapsed:.1f} s;"
@@ -149,7 +218,7 @@ def handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed) -> None:
+def _manifest(stage, inputs, files, engine, baseline, written, elapsed, titles) -> None:
     write_manifest(
         stage,
         model=inputs[0].model,
@@ -157,11 +226,12 @@ def _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed) 
         inputs={
             "scenario": [f for i in inputs for f in i.scenario.files],
             "parameters": inputs[0].params_files,
-            "observed": [observed_file],
+            **{k: v for k, v in files.items() if v},
         },
         engine=engine,
         extra={
             "scenarios": [i.scenario.name for i in inputs],
+            "scenario_titles": titles,
             "baseline": baseline,
             "files": written,
             "run_seconds": round(elapsed, 3),

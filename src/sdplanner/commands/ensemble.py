@@ -187,13 +187,14 @@ def handler(args: argparse.Namespace) -> int:
         if not args.no_plots:
             from sdplanner.ensemble_plots import fan_chart, observed_points
 
+            scen = inputs.scenario
             for o in plan.layout.outputs:
                 fig, _ = fan_chart(
                     result.frame,
                     o.name,
+                    inputs.model.spec,
                     observed=observed_points(o.name, inputs.model.spec.dimension),
-                    unit=inputs.model.units(o.name),
-                    aggregate=_aggregate_label(inputs.model),
+                    titles={scen.name: scen.display_title},
                 )
                 path = stage / f"fan_{o.name}.png"
                 atomic_write_bytes(path, render(fig, "png", dpi=110))

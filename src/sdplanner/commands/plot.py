@@ -1,7 +1,8 @@
 """``sdplanner plot RESULTS.csv --variable V --out FILE``: a projection plot from any results.
 
-Also the readers the plotting commands share: a results table (``results.csv`` of ``run`` or
-``compare``) and an observation file (``data/seed_figures.csv`` or one like it).
+The figure is `sdplanner.plots.plot_projection`: levels, and the change against the first
+scenario drawn when there are two or more; scenario titles from the ``manifest.json`` beside
+the results (`sdplanner.readers.scenario_titles`); bands from ``--bands percentiles.csv``.
 """
 
 from __future__ import annotations
@@ -10,122 +11,20 @@ import argparse
 import os
 from pathlib import Path
 
-import pandas as pd
-
+from sdplanner.compare import trajectory_changes
 from sdplanner.errors import DataError, OutputError, did_you_mean, quote
 from sdplanner.model import load_model
 from sdplanner.plots import FORMATS, observed_points, plot_projection, render
+from sdplanner.readers import (
+    read_manifest,
+    read_observed,
+    read_percentiles,
+    read_results,
+    scenario_titles,
+)
 from sdplanner.results import atomic_write_bytes, prepare_output_dir
 
-__all__ = [
-    "figure_format",
-    "handler",
-    "read_observed_csv",
-    "read_results_csv",
-    "register",
-    "write_bytes",
-]
-
-_RESULT_NEED = ("scenario", "region", "variable", "year", "value")
-_OBSERVED_NEED = ("indicator", "area", "year", "value")
-
-
-def _read_csv(path: Path, what: str) -> pd.DataFrame:
-    if not path.exists():
-        raise DataError(f"{path}: file not found")
-    if not path.is_file():
-        raise DataError(f"{path}: expected a {what} CSV file, found a directory")
-    try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: expected a {what} CSV file, found an empty file") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read as a UTF-8 CSV file ({msg})") from None
-
-
-def _numbers(frame: pd.DataFrame, column: str, path: Path, what: str) -> pd.Series:
-    text = frame[column].astype(str).str.strip()
-    values = pd.to_numeric(text.where(text != ""), errors="coerce")
-    bad = values.isna() & (text != "")
-    if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"{path}: line {i + 2}: {column}: expected {what}, found {quote(text.iloc[i])}"
-        )
-    return values
-
-
-def read_results_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and check a results table written by ``sdplanner run`` or ``compare``.
-
-    Parameters
-    ----------
-    path : path-like
-        ``results.csv``: columns ``scenario, region, variable, year, value[, unit]``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The table, with ``year`` as integers (year) and ``value`` as floats (the model's
-        units).
-
-    Raises
-    ------
-    DataError
-        One line naming the file (and line): missing, unreadable, a missing column, a
-        non-numeric year or value, or no rows.
-    """
-    path = Path(path)
-    frame = _read_csv(path, "results")
-    missing = [c for c in _RESULT_NEED if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{path}: expected the columns of a results table {list(_RESULT_NEED)},"
-            f" missing {missing}"
-        )
-    if frame.empty:
-        raise DataError(f"{path}: expected result rows, found only the header")
-    years = _numbers(frame, "year", path, "a year")
-    values = _numbers(frame, "value", path, "a number")
-    if years.isna().any():
-        i = int(years.isna().to_numpy().nonzero()[0][0])
-        raise DataError(f"{path}: line {i + 2}: year: expected a year, found an empty cell")
-    frame = frame.assign(year=years.round().astype(int), value=values.astype(float))
-    return frame
-
-
-def read_observed_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and check an observation file for plotting (e.g. ``data/seed_figures.csv``).
-
-    Parameters
-    ----------
-    path : path-like
-        CSV with columns ``indicator, area, year, value`` and optionally ``unit`` (a value
-        in ``percent`` is converted to a fraction) and ``area_type``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        The file's rows as text (convert them with `sdplanner.plots.observed_points`).
-
-    Raises
-    ------
-    DataError
-        One line naming the file (and line): missing, unreadable, a missing column, or a
-        non-numeric year or value (an empty value is skipped).
-    """
-    path = Path(path)
-    frame = _read_csv(path, "observation")
-    missing = [c for c in _OBSERVED_NEED if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{path}: expected columns {list(_OBSERVED_NEED)} (optional: unit, area_type),"
-            f" missing {missing}"
-        )
-    _numbers(frame, "year", path, "a year")
-    _numbers(frame, "value", path, "a number")
-    return frame
+__all__ = ["figure_format", "handler", "register"]
 
 
 def figure_format(path: str | os.PathLike, option: str = "--out") -> str:
@@ -155,19 +54,6 @@ def figure_format(path: str | os.PathLike, option: str = "--out") -> str:
             f"{option}: {path}: expected a file name ending in .png, .svg or .pdf, found {found}"
         )
     return suffix
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes to a file atomically (a temporary file in the same folder, then rename).
-
-    Parameters
-    ----------
-    path : path-like
-        Target file.
-    data : bytes
-        Content.
-    """
-    atomic_write_bytes(path, data)
 
 
 def register(sub) -> None:
@@ -207,6 +93,11 @@ def register(sub) -> None:
         metavar="DATA.csv",
         help="observed figures to overlay (columns indicator, area, year, value[, unit])",
     )
+    p.add_argument(
+        "--bands",
+        metavar="PERCENTILES.csv",
+        help="uncertainty bands to draw: percentiles.csv of sdplanner ensemble (one region)",
+    )
     p.add_argument("--out", required=True, metavar="FILE", help="output file: .png, .svg or .pdf")
     p.add_argument(
         "--model",
@@ -229,7 +120,8 @@ def handler(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``results``, ``variable``, ``region``, ``scenario``, ``observed``, ``out``.
+        ``results``, ``variable``, ``region``, ``scenario``, ``observed``, ``bands``,
+        ``out``, ``model``.
 
     Returns
     -------
@@ -238,11 +130,13 @@ def handler(args: argparse.Namespace) -> int:
     """
     out = Path(args.out)
     fmt = figure_format(out)
-    results = read_results_csv(args.results)
     spec = load_model(args.model).spec
+    results = read_results(args.results, spec)
+    titles = scenario_titles(read_manifest(Path(args.results).parent))
     observed = None
     if args.observed:
-        observed = observed_points(read_observed_csv(args.observed), spec.dimension)
+        observed = observed_points(read_observed(args.observed), spec.dimension)
+    bands = read_percentiles(args.bands, spec) if args.bands else None
     _check_option("--variable", [args.variable], set(results["variable"]), "variable")
     sub = results[results["variable"] == args.variable]
     dim = spec.dimension
@@ -256,11 +150,25 @@ def handler(args: argparse.Namespace) -> int:
     )
     if out.exists() and out.is_dir():
         raise OutputError(f"--out: {out}: expected a file name, found a directory")
+    scenarios = args.scenario or list(dict.fromkeys(sub["scenario"]))
+    changes = None
+    if len(scenarios) > 1:
+        changes = trajectory_changes(
+            results[results["scenario"].isin(scenarios)], [args.variable], baseline=scenarios[0]
+        )
     fig, _ = plot_projection(
-        results, args.variable, spec, regions=regions, scenarios=args.scenario, observed=observed
+        results,
+        args.variable,
+        spec,
+        regions=regions,
+        scenarios=scenarios,
+        observed=observed,
+        changes=changes,
+        bands=bands,
+        titles=titles,
     )
     data = render(fig, fmt)
     prepare_output_dir(out.parent if str(out.parent) else ".")
-    write_bytes(out, data)
+    atomic_write_bytes(out, data)
     print(f"{args.variable}: {fmt.upper()} -> {out}")
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
+
 from sdplanner.commands.ensemble import (
     ProgressBar,
     add_backend_options,
@@ -16,6 +18,7 @@ from sdplanner.commands.ensemble import (
     write_sampling_manifest,
 )
 from sdplanner.commands.run import params_arg, resolve_engine
+from sdplanner.ensemble_plots import SOBOL_CONF_LIMIT
 from sdplanner.plots import render
 from sdplanner.results import atomic_write_bytes
 
@@ -80,7 +83,9 @@ def handler(args: argparse.Namespace) -> int:
         write_csv(result.frame, stage / "sobol.csv")
         figures = []
         for variable in dict.fromkeys(result.frame["variable"]):
-            fig, _ = sobol_chart(result.frame, variable)
+            fig, _ = sobol_chart(
+                result.frame, variable, inputs.model.spec, base_samples=result.base_samples
+            )
             path = stage / f"sobol_{variable}.png"
             atomic_write_bytes(path, render(fig, "png", dpi=110))
             figures.append(path.name)
@@ -108,6 +113,9 @@ def handler(args: argparse.Namespace) -> int:
     )
     for note in result.notes:
         print(f"note: {note}")
+    warning = _sample_warning(result.frame, result.base_samples)
+    if warning:
+        print(f"warning: {warning}")
     top = (
         result.frame.sort_values("ST", ascending=False)
         .groupby(["variable", "year"], sort=False)
@@ -120,3 +128,18 @@ def handler(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _sample_warning(frame, base_samples: int) -> str:
+    """Return a warning when the indices' bootstrap intervals are too wide to rank, else ""."""
+    conf = frame[["S1_conf", "ST_conf"]].to_numpy(dtype=float)
+    if conf.size == 0 or not (conf[conf == conf].max(initial=0.0) > SOBOL_CONF_LIMIT):
+        return ""
+    worst = float(conf[conf == conf].max())
+    median = float(np.median(conf[conf == conf]))
+    return (
+        f"N = {base_samples:,} base samples is too few: the 95 % bootstrap intervals of the"
+        f" indices are up to \u00b1{worst:.2f} wide (median \u00b1{median:.2f}), more than"
+        f" \u00b1{SOBOL_CONF_LIMIT:g}; rank nothing on them, and raise --samples (the"
+        " intervals narrow about as 1/sqrt(N))"
+    )

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sdplanner.display import Display, money_unit
 from sdplanner.engine import SimulationOutput, TimeSeries, get_engine
 from sdplanner.errors import SdplannerError, did_you_mean
 from sdplanner.model import ModelInfo, load_model
@@ -43,6 +44,7 @@ from sdplanner.results import RESULT_COLUMNS, csv_safe, required_variables, to_f
 from sdplanner.run import prepare_run
 from sdplanner.scenario import MAX_RAMP_YEARS, LeverSetting, Scenario, load_scenario
 from sdplanner.spec import LeverSpec, OutputSpec
+from sdplanner.style import scenario_colors
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -245,6 +247,16 @@ def _plain_number(value: float) -> int | float:
     return int(value) if value.is_integer() and abs(value) < 1e15 else value
 
 
+def _display_json(disp: Display) -> dict[str, Any]:
+    """How the page shows an indicator: shown value = model value x scale, in ``unit``."""
+    return {
+        "label": disp.label,
+        "unit": disp.unit,
+        "scale": disp.scale,
+        "delta_unit": disp.delta_unit,
+    }
+
+
 def _finite_list(values: np.ndarray) -> list[float | None]:
     return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=float)]
 
@@ -291,7 +303,7 @@ class Explorer:
         observations: str | os.PathLike | None = None,
         ensemble: str | os.PathLike | None = None,
     ) -> None:
-        from sdplanner.report import read_percentiles
+        from sdplanner.readers import read_percentiles
         from sdplanner.web.observed import load_observed_points
 
         self.scenarios_dir = Path(scenarios_dir)
@@ -507,6 +519,7 @@ class Explorer:
         return replace(
             start,
             name=name,
+            title="",
             description=description,
             path=None,
             files=(),
@@ -641,17 +654,21 @@ class Explorer:
                 "name": o.name,
                 "label": self.model.variables[o.name].name,
                 "unit": self.model.units(o.name),
+                "display": _display_json(self.spec.display(o.name, self.model.units(o.name))),
                 "comment": self.model.variables[o.name].comment,
                 "aggregate": {"mean": "weighted mean"}.get(o.aggregate, o.aggregate),
             }
             for o in self.spec.outputs
         ]
+        colors = scenario_colors([e.scenario.name for e in entries if e.scenario is not None])
         scenarios = []
         for e in entries:
             item: dict[str, Any] = {"file": e.file, "error": e.error or None}
             if e.scenario is not None:
                 item.update(
                     name=e.scenario.name,
+                    title=e.scenario.display_title,
+                    color=colors[e.scenario.name],
                     description=e.scenario.description,
                     final_time=e.scenario.final_time,
                     levers={k: _lever_json(v) for k, v in e.scenario.levers.items()},
@@ -679,12 +696,17 @@ class Explorer:
                 "path": str(self.ensemble_path),
                 "scenarios": sorted(self.ensemble["scenario"].unique().tolist()),
             },
+            "cost_display": self._cost_display(),
             "limits": {
                 "max_body_bytes": MAX_BODY_BYTES,
                 "max_name_chars": MAX_NAME_CHARS,
                 "max_ramp_years": MAX_RAMP_YEARS,
             },
         }
+
+    def _cost_display(self) -> dict[str, Any]:
+        """How the page shows the cumulative policy cost: billion yuan at constant prices."""
+        return {"unit": money_unit("billion yuan", self.spec.price_base), "scale": 1e-9}
 
     def run(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Answer ``POST /api/run``: the series to draw for one region and indicator.
@@ -715,14 +737,18 @@ class Explorer:
         costs = {}
         model_seconds = 0.0
         cost_output = self._outputs.get(self.spec.cumulative_cost or "")
+        colors = scenario_colors([scen.name for _, scen, _, _ in runs])
         for role, scen, run, hit in runs:
-            wanted = [ov, cost_output] if cost_output is not None else [ov]
+            same = cost_output is not None and cost_output.name == ov.name
+            wanted = [ov, cost_output] if cost_output is not None and not same else [ov]
             years, (values, *rest) = self._series(run.output, wanted, region)
-            cost = rest[0] if rest else np.array([np.nan])
+            cost = values if same else rest[0] if rest else np.array([np.nan])
             series.append(
                 {
                     "role": role,
                     "name": scen.name,
+                    "title": scen.display_title,
+                    "color": colors[scen.name],
                     "years": years,
                     "values": _finite_list(values),
                     "cached": hit,
@@ -740,6 +766,7 @@ class Explorer:
                 {
                     "role": s["role"],
                     "name": s["name"],
+                    "title": s["title"],
                     "values": [lookup.get(y) for y in summary_years],
                     "final_year": costs[s["role"]][0],
                     "cumulative_policy_cost": costs[s["role"]][1],
@@ -753,6 +780,8 @@ class Explorer:
             "indicator": ov.name,
             "label": self.model.variables[ov.name].name,
             "unit": unit,
+            "display": _display_json(self.spec.display(ov.name, unit)),
+            "cost_display": self._cost_display(),
             "series": series,
             "observed": [p.to_json() for p in self.observed.get((ov.name, region), [])],
             "bands": self._bands(req["start"].scenario.name, region, ov.name),

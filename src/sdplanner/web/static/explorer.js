@@ -1,6 +1,10 @@
 /* sdplanner scenario explorer: the page. Plain JavaScript, an SVG chart drawn here, no
  * library and nothing fetched from outside the explorer's own server.
  *
+ * Values arrive in the model's units; the page shows them in the display units the server
+ * sends (`display`: percent for shares, money in billion yuan at constant prices), with the
+ * scenarios' titles and the colours of every other sdplanner figure (`series[].color`).
+ *
  * Each change of a lever, the region or the indicator posts the page's state to /api/run;
  * while a request is on its way, further changes are gathered and sent as one request when
  * it returns, so the chart always ends on the latest state. Timings of each redraw (from the
@@ -77,14 +81,23 @@
   }
 
   // ---- formatting ------------------------------------------------------------------------
-  const compact = new Intl.NumberFormat("en", { notation: "compact", maximumSignificantDigits: 4 });
+  const whole = new Intl.NumberFormat("en", { maximumFractionDigits: 0 });
+  const digits = new Intl.NumberFormat("en", { maximumSignificantDigits: 3 });
 
+  // A number for people: thousands separators, three significant figures, never an exponent.
   function fmt(v) {
     if (v === null || v === undefined || !Number.isFinite(v)) return "–";
-    const a = Math.abs(v);
-    if (a >= 1e4) return compact.format(v);
-    if (a === 0) return "0";
-    return String(Number(v.toPrecision(4)));
+    if (v === 0) return "0";
+    return Math.abs(v) >= 1000 ? whole.format(v) : digits.format(v);
+  }
+
+  // A model value in display units (null stays null).
+  function shown(v, scale) {
+    return v === null || v === undefined ? null : v * scale;
+  }
+
+  function capital(text) {
+    return text.charAt(0).toUpperCase() + text.slice(1);
   }
 
   function pretty(name) {
@@ -120,7 +133,7 @@
   function buildPickers() {
     const scenario = $("scenario");
     for (const s of S.meta.scenarios) {
-      const label = s.error ? `${s.file} (invalid)` : `${s.name} (${s.file})`;
+      const label = s.error ? `${s.file} (invalid)` : `${s.title} (${s.file})`;
       const opt = el("option", { value: s.file }, label);
       if (s.error) { opt.disabled = true; opt.title = s.error; }
       scenario.append(opt);
@@ -131,7 +144,7 @@
     for (const r of S.meta.regions) $("region").append(el("option", { value: r }, r));
     S.region = S.meta.regions[0];
     for (const ind of S.meta.indicators) {
-      const opt = el("option", { value: ind.name }, `${ind.label} [${ind.unit}]`);
+      const opt = el("option", { value: ind.name }, `${ind.display.label} (${ind.display.unit})`);
       opt.title = ind.comment;
       $("indicator").append(opt);
     }
@@ -326,18 +339,20 @@
     S.last = res;
     const chart = $("chart");
     while (chart.firstChild) chart.removeChild(chart.firstChild);
-    $("chart-title").textContent = `${res.label} [${res.unit}] · ${res.region}`;
+    const d = res.display;
+    const sc = (list) => list.map((v) => shown(v, d.scale));
+    $("chart-title").textContent = `${capital(d.label)} (${d.unit}) · ${res.region}`;
 
     const values = [];
     const years = [];
     for (const s of res.series) {
-      s.values.forEach((v) => { if (v !== null) values.push(v); });
+      sc(s.values).forEach((v) => { if (v !== null) values.push(v); });
       years.push(...s.years);
     }
     if (res.bands) {
-      for (const k of ["p05", "p95"]) res.bands[k].forEach((v) => { if (v !== null) values.push(v); });
+      for (const k of ["p05", "p95"]) sc(res.bands[k]).forEach((v) => { if (v !== null) values.push(v); });
     }
-    res.observed.forEach((p) => { values.push(p.value); years.push(p.year); });
+    res.observed.forEach((p) => { values.push(p.value * d.scale); years.push(p.year); });
     const x0 = Math.min(...years);
     const x1 = Math.max(...years);
     let y0 = values.length ? Math.min(...values) : 0;
@@ -361,33 +376,35 @@
     grid.append(svg("line", { class: "axis", x1: M.left, x2: W - M.right, y1: H - M.bottom, y2: H - M.bottom }));
     grid.append(svg("line", { class: "axis", x1: M.left, x2: M.left, y1: M.top, y2: H - M.bottom }));
     grid.append(svg("text", { x: W - M.right, y: H - 6, "text-anchor": "end" }, "year"));
-    grid.append(svg("text", { x: 12, y: M.top + 4, transform: `rotate(-90 12 ${M.top + 4})`, "text-anchor": "end" }, res.unit));
+    grid.append(svg("text", { x: 12, y: M.top + 4, transform: `rotate(-90 12 ${M.top + 4})`, "text-anchor": "end" }, d.unit));
     chart.append(grid);
 
     if (res.bands) {
       const b = res.bands;
-      chart.append(svg("path", { class: "band-outer", "data-role": "band-90", d: areaData(b.years, b.p05, b.p95, x, y) }));
-      chart.append(svg("path", { class: "band-inner", "data-role": "band-50", d: areaData(b.years, b.p25, b.p75, x, y) }));
-      chart.append(svg("path", { class: "band-median", "data-role": "band-median", d: pathData(b.years, b.p50, x, y) }));
+      const color = res.series.find((s) => s.name === b.scenario)?.color || "#0f766e";
+      chart.append(svg("path", { class: "band-outer", fill: color, "data-role": "band-90", d: areaData(b.years, sc(b.p05), sc(b.p95), x, y) }));
+      chart.append(svg("path", { class: "band-inner", fill: color, "data-role": "band-50", d: areaData(b.years, sc(b.p25), sc(b.p75), x, y) }));
+      chart.append(svg("path", { class: "band-median", stroke: color, "data-role": "band-median", d: pathData(b.years, sc(b.p50), x, y) }));
     }
     for (const s of res.series) {
       const p = svg("path", {
         class: `series ${s.role}`,
-        d: pathData(s.years, s.values, x, y),
+        stroke: s.color,
+        d: pathData(s.years, sc(s.values), x, y),
         "data-role": s.role,
         "data-name": s.name,
         "data-years": JSON.stringify(s.years),
         "data-values": JSON.stringify(s.values),
       });
-      p.append(svg("title", {}, `${ROLE_LABEL[s.role]}: ${s.name}`));
+      p.append(svg("title", {}, `${ROLE_LABEL[s.role]}: ${s.title}`));
       chart.append(p);
     }
     for (const o of res.observed) {
       const c = svg("circle", {
-        class: `observed ${o.kind}`, cx: x(o.year), cy: y(o.value), r: 4.5,
+        class: `observed ${o.kind}`, cx: x(o.year), cy: y(o.value * d.scale), r: 4.5,
         "data-year": o.year, "data-value": o.value,
       });
-      c.append(svg("title", {}, `observed ${o.year}: ${fmt(o.value)} (${o.area}${o.source ? `, ${o.source}` : ""})`));
+      c.append(svg("title", {}, `observed ${o.year}: ${fmt(o.value * d.scale)} ${d.unit} (${o.area}${o.source ? `, ${o.source}` : ""})`));
       chart.append(c);
     }
     const cursor = svg("line", { class: "cursor", y1: M.top, y2: H - M.bottom, visibility: "hidden" });
@@ -405,9 +422,9 @@
       cursor.setAttribute("visibility", "visible");
       const parts = res.series.map((s) => {
         const i = s.years.indexOf(year);
-        return `${ROLE_LABEL[s.role]} ${i >= 0 ? fmt(s.values[i]) : "–"}`;
+        return `${ROLE_LABEL[s.role]} ${i >= 0 ? fmt(shown(s.values[i], d.scale)) : "–"}`;
       });
-      $("readout").textContent = `${year}: ${parts.join(" · ")}`;
+      $("readout").textContent = `${year}: ${parts.join(" · ")} (${d.unit})`;
     });
     overlay.addEventListener("mouseleave", () => cursor.setAttribute("visibility", "hidden"));
     chart.append(overlay);
@@ -423,12 +440,17 @@
     legend.replaceChildren();
     for (const s of res.series) {
       const li = el("li");
-      li.append(el("span", { class: `swatch ${s.role}` }), `${ROLE_LABEL[s.role]}: ${s.name}`);
+      const sw = svg("svg", { class: "swatch-line", width: 26, height: 8, viewBox: "0 0 26 8" });
+      sw.append(svg("line", { class: `series ${s.role}`, x1: 0, x2: 26, y1: 4, y2: 4, stroke: s.color }));
+      li.append(sw, `${ROLE_LABEL[s.role]}: ${s.title}`);
       legend.append(li);
     }
     if (res.bands) {
       const li = el("li");
-      li.append(el("span", { class: "swatch band" }), `ensemble of ${res.bands.scenario}: 5–95 % and 25–75 %, median dashed`);
+      const band = res.series.find((s) => s.name === res.bands.scenario);
+      const sw = svg("svg", { class: "swatch-line", width: 26, height: 10, viewBox: "0 0 26 10" });
+      sw.append(svg("rect", { class: "band-inner", x: 0, y: 0, width: 26, height: 10, fill: band ? band.color : "#0f766e" }));
+      li.append(sw, `ensemble of ${band ? band.title : res.bands.scenario}: 5–95 % and 25–75 %, median dashed`);
       legend.append(li);
     }
     if (res.observed.length) {
@@ -442,29 +464,32 @@
     const table = $("summary");
     table.replaceChildren();
     const sm = res.summary;
+    const d = res.display;
+    const cost = res.cost_display;
     const head = el("tr");
-    head.append(el("th", {}, `${res.indicator} [${res.unit}]`));
+    head.append(el("th", {}, `${capital(d.label)} (${d.unit})`));
     for (const yr of sm.years) head.append(el("th", {}, String(yr)));
-    head.append(el("th", {}, `policy cost to ${sm.rows[0].final_year} [yuan]`));
+    head.append(el("th", {}, `policy cost 2010-${sm.rows[0].final_year}, ${cost.unit}, undiscounted`));
     table.append(head);
     const base = sm.rows[0];
     for (const row of sm.rows) {
       const tr = el("tr", { "data-role": row.role });
-      tr.append(el("td", {}, `${ROLE_LABEL[row.role]}: ${row.name}`));
-      row.values.forEach((v) => tr.append(el("td", { "data-value": String(v) }, fmt(v))));
-      tr.append(el("td", { "data-value": String(row.cumulative_policy_cost) }, fmt(row.cumulative_policy_cost)));
+      tr.append(el("td", {}, `${ROLE_LABEL[row.role]}: ${row.title}`));
+      row.values.forEach((v) => tr.append(el("td", { "data-value": String(v) }, fmt(shown(v, d.scale)))));
+      tr.append(el("td", { "data-value": String(row.cumulative_policy_cost) }, fmt(shown(row.cumulative_policy_cost, cost.scale))));
       table.append(tr);
     }
     const edited = sm.rows[sm.rows.length - 1];
     const tr = el("tr", { "data-role": "difference" });
-    tr.append(el("td", {}, "edited − baseline"));
+    tr.append(el("td", {}, `edited − baseline (${d.delta_unit})`));
     edited.values.forEach((v, i) => {
       const b = base.values[i];
-      const d = v === null || b === null ? null : v - b;
-      tr.append(el("td", { "data-value": String(d) }, d === null ? "–" : (d > 0 ? "+" : "") + fmt(d)));
+      const diff = v === null || b === null ? null : v - b;
+      const text = diff === null ? "–" : (diff > 0 ? "+" : "") + fmt(diff * d.scale);
+      tr.append(el("td", { "data-value": String(diff) }, text));
     });
     const dc = edited.cumulative_policy_cost - base.cumulative_policy_cost;
-    tr.append(el("td", { "data-value": String(dc) }, (dc > 0 ? "+" : "") + fmt(dc)));
+    tr.append(el("td", { "data-value": String(dc) }, (dc > 0 ? "+" : "") + fmt(dc * cost.scale)));
     table.append(tr);
   }
 
