@@ -18,22 +18,22 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sdplanner.ensemble import (
-    DEFAULT_CHUNK,
-    CellLayout,
-    EnsembleError,
-    EnsembleJob,
-    check_chunk_size,
-    check_samples,
-    iter_cells,
-    select_outputs,
-)
 from sdplanner.errors import did_you_mean, quote
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.memory import check_memory, sensitivity_bytes
 from sdplanner.rng import make_generator
 from sdplanner.run import RunInputs
-from sdplanner.uncertainty import UncertaintySpec
+from sdplanner.uncertainty.cells import (
+    DEFAULT_CHUNK,
+    CellLayout,
+    EnsembleJob,
+    check_chunk_size,
+    iter_cells,
+    select_outputs,
+)
+from sdplanner.uncertainty.errors import EnsembleError
+from sdplanner.uncertainty.sampling import check_samples
+from sdplanner.uncertainty.spec import UncertaintySpec
 
 __all__ = [
     "SOBOL_COLUMNS",

@@ -42,133 +42,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import linalg, special
 
 from sdplanner.engine.base import ParamValue, TimeSeries
-from sdplanner.errors import SdplannerError, did_you_mean, quote, show_path
+from sdplanner.errors import did_you_mean, quote, show_path
 from sdplanner.model import ModelInfo
 from sdplanner.safe_yaml import load_yaml
-from sdplanner.validation import finite_float, format_range, in_range
+from sdplanner.uncertainty.distributions import Distribution, finite_number, parse_distribution
+from sdplanner.uncertainty.errors import UncertaintyError
+from sdplanner.validation import format_range, in_range
 
 __all__ = [
-    "DISTRIBUTIONS",
     "Column",
     "Correlation",
-    "Distribution",
     "UncertainParameter",
-    "UncertaintyError",
     "UncertaintySpec",
-    "iman_conover",
     "load_uncertainty",
     "parse_uncertainty",
 ]
 
-#: Distributions and their keys: required, then optional.
-DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "uniform": (("min", "max"), ()),
-    "triangular": (("min", "mode", "max"), ()),
-    "normal": (("mean", "sd"), ("min", "max")),
-    "lognormal": (("median", "sigma"), ("min", "max")),
-}
-_ALIASES = {"log-normal": "lognormal", "log_normal": "lognormal", "gaussian": "normal"}
 _PARAM_KEYS = ("distribution", "relative", "per_region", "regions", "note")
 _TOP_KEYS = ("description", "parameters", "correlations")
 _CORR_KEYS = ("parameters", "rho", "note")
-#: Unit draws are kept this far from 0 and 1 so that unbounded inverse CDFs stay finite.
-_U_EPS = 2.0**-53
-
-
-class UncertaintyError(SdplannerError):
-    """An uncertainty file is invalid, or does not fit the scenario it is applied to."""
-
-
-# --------------------------------------------------------------------------------------
-# Distributions
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Distribution:
-    """A one-dimensional distribution, sampled through its inverse CDF.
-
-    Attributes
-    ----------
-    kind : str
-        ``"uniform"``, ``"triangular"``, ``"normal"`` or ``"lognormal"``.
-    values : tuple of (str, float)
-        Its parameters in the file's terms: uniform ``min, max``; triangular
-        ``min, mode, max``; normal ``mean, sd`` (and optional truncation ``min, max``);
-        lognormal ``median, sigma`` (``sigma`` is the standard deviation of the log; optional
-        truncation ``min, max``). Same units as the constant (or a multiplier when the
-        parameter is relative).
-    """
-
-    kind: str
-    values: tuple[tuple[str, float], ...]
-
-    def get(self, key: str, default: float | None = None) -> float | None:
-        """Return a parameter of the distribution, or ``default`` when absent."""
-        return dict(self.values).get(key, default)
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        """Return the quantiles of unit draws (the inverse CDF).
-
-        Parameters
-        ----------
-        u : numpy.ndarray
-            Probabilities in ``[0, 1]``; clipped to ``[2**-53, 1 - 2**-53]``.
-
-        Returns
-        -------
-        numpy.ndarray
-            Values of the same shape, in the distribution's units.
-        """
-        u = np.clip(np.asarray(u, dtype=float), _U_EPS, 1.0 - _U_EPS)
-        p = dict(self.values)
-        if self.kind == "uniform":
-            return p["min"] + u * (p["max"] - p["min"])
-        if self.kind == "triangular":
-            lo, mode, hi = p["min"], p["mode"], p["max"]
-            width = hi - lo
-            fc = (mode - lo) / width
-            left = lo + np.sqrt(u * width * (mode - lo))
-            right = hi - np.sqrt((1.0 - u) * width * (hi - mode))
-            return np.where(u < fc, left, right)
-        if self.kind == "normal":
-            loc, scale = p["mean"], p["sd"]
-        else:  # lognormal: a normal in log space
-            loc, scale = math.log(p["median"]), p["sigma"]
-        lo, hi = p.get("min"), p.get("max")
-        if self.kind == "lognormal":
-            lo = math.log(lo) if lo is not None and lo > 0 else None
-            hi = math.log(hi) if hi is not None else None
-        if lo is not None or hi is not None:
-            f_lo = special.ndtr((lo - loc) / scale) if lo is not None else 0.0
-            f_hi = special.ndtr((hi - loc) / scale) if hi is not None else 1.0
-            u = np.clip(f_lo + u * (f_hi - f_lo), _U_EPS, 1.0 - _U_EPS)
-        z = loc + scale * special.ndtri(u)
-        if lo is not None or hi is not None:
-            z = np.clip(z, -np.inf if lo is None else lo, np.inf if hi is None else hi)
-        return np.exp(z) if self.kind == "lognormal" else z
-
-    def support(self) -> tuple[float, float]:
-        """Return the smallest and largest value a draw can take (``-inf``/``inf`` if open).
-
-        Returns
-        -------
-        tuple of float
-            ``(lower, upper)`` in the distribution's units: ``min, max`` for a uniform or
-            triangular distribution and where a normal or lognormal one is truncated; else
-            ``-inf`` (normal) or 0 (lognormal), and ``inf``.
-        """
-        p = dict(self.values)
-        if self.kind in ("uniform", "triangular"):
-            return p["min"], p["max"]
-        lower = p.get("min", -math.inf if self.kind == "normal" else 0.0)
-        return lower, p.get("max", math.inf)
-
-    def describe(self) -> str:
-        """Return a short text such as ``uniform(min=0.2, max=0.8)``."""
-        inner = ", ".join(f"{k}={v:g}" for k, v in self.values)
-        return f"{self.kind}({inner})"
 
 
 @dataclass(frozen=True)
@@ -431,146 +325,14 @@ class UncertaintySpec:
 
 
 # --------------------------------------------------------------------------------------
-# Iman-Conover rank correlation
-# --------------------------------------------------------------------------------------
-def iman_conover(u: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Reorder the columns of a sample to give them a target rank correlation.
-
-    The method of Iman and Conover (1982): van der Waerden scores take the ranks of each
-    column, are transformed to the target correlation with two Cholesky factors, and each
-    column is then rearranged to the ranks of the transformed scores. Each column keeps its
-    values (so a Latin hypercube stays one); only their pairing changes.
-
-    Parameters
-    ----------
-    u : numpy.ndarray
-        Shape ``(n, k)``: the sample (any values, no ties within a column).
-    target : numpy.ndarray
-        Shape ``(k, k)``: a positive-definite correlation matrix.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(n, k)``: the rearranged sample.
-
-    Raises
-    ------
-    UncertaintyError
-        When ``n`` is too small for ``k`` columns (the score correlation is singular).
-    """
-    n, k = u.shape
-    ranks = np.argsort(np.argsort(u, axis=0, kind="stable"), axis=0, kind="stable")
-    scores = special.ndtri(np.arange(1, n + 1) / (n + 1))
-    m = scores[ranks]
-    try:
-        f = linalg.cholesky(np.corrcoef(m, rowvar=False), lower=True)
-        p = linalg.cholesky(target, lower=True)
-    except linalg.LinAlgError:
-        raise UncertaintyError(
-            f"correlations: expected at least {k + 2} samples for {k} correlated draws, found {n}"
-        ) from None
-    t = m @ linalg.solve_triangular(f, p.T, lower=True, trans="T")
-    new_ranks = np.argsort(np.argsort(t, axis=0, kind="stable"), axis=0, kind="stable")
-    return np.take_along_axis(np.sort(u, axis=0), new_ranks, axis=0)
-
-
-# --------------------------------------------------------------------------------------
 # Reading and validating
 # --------------------------------------------------------------------------------------
-
-
-def _number(value: Any, where: str, what: str = "a number") -> float:
-    number = finite_float(value)
-    if number is None:
-        raise UncertaintyError(f"{where}: expected {what}, found {quote(value)}")
-    return number
 
 
 def _flag(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise UncertaintyError(f"{where}: expected true or false, found {quote(value)}")
     return value
-
-
-def _parse_distribution(raw: Mapping, where: str) -> Distribution:
-    kind = raw.get("distribution")
-    if kind is None:
-        raise UncertaintyError(
-            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found none"
-        )
-    key = _ALIASES.get(str(kind).lower(), str(kind).lower())
-    if key not in DISTRIBUTIONS:
-        raise UncertaintyError(
-            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found"
-            f" {quote(kind)}{did_you_mean(kind, DISTRIBUTIONS)}"
-        )
-    required, optional = DISTRIBUTIONS[key]
-    allowed = (*_PARAM_KEYS, *required, *optional)
-    for k in raw:
-        if k not in allowed:
-            raise UncertaintyError(
-                f"{where}.{quote(k, bare=True)}: unknown key for a {key} distribution (expected"
-                f" {', '.join((*required, *optional))}){did_you_mean(k, allowed)}"
-            )
-    vals: dict[str, float] = {}
-    for k in required:
-        if k not in raw:
-            raise UncertaintyError(
-                f"{where}.{k}: expected a number for a {key} distribution, found none"
-            )
-        vals[k] = _number(raw[k], f"{where}.{k}")
-    for k in optional:
-        if raw.get(k) is not None:
-            vals[k] = _number(raw[k], f"{where}.{k}")
-    _check_bounds(key, vals, where)
-    order = (*required, *(k for k in optional if k in vals))
-    return Distribution(key, tuple((k, vals[k]) for k in order))
-
-
-def _check_bounds(kind: str, v: dict[str, float], where: str) -> None:
-    if kind == "uniform" and not v["min"] < v["max"]:
-        raise UncertaintyError(
-            f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
-        )
-    if kind == "triangular":
-        if not v["min"] < v["max"]:
-            raise UncertaintyError(
-                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
-            )
-        if not v["min"] <= v["mode"] <= v["max"]:
-            raise UncertaintyError(
-                f"{where}.mode: expected a mode in {v['min']:g}..{v['max']:g}, found {v['mode']:g}"
-            )
-    if kind in ("normal", "lognormal"):
-        spread = "sd" if kind == "normal" else "sigma"
-        if not v[spread] > 0:
-            raise UncertaintyError(f"{where}.{spread}: expected a number > 0, found {v[spread]:g}")
-        if kind == "lognormal":
-            if not v["median"] > 0:
-                raise UncertaintyError(
-                    f"{where}.median: expected a number > 0, found {v['median']:g}"
-                )
-            if "min" in v and v["min"] < 0:
-                raise UncertaintyError(
-                    f"{where}.min: expected a number >= 0 for a lognormal, found {v['min']:g}"
-                )
-        if "min" in v and "max" in v and not v["min"] < v["max"]:
-            raise UncertaintyError(
-                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
-            )
-        centre = v["mean"] if kind == "normal" else v["median"]
-        scale = v["sd"] if kind == "normal" else v["sigma"]
-        lo, hi = v.get("min"), v.get("max")
-        if kind == "lognormal":
-            centre, lo = math.log(centre), (math.log(lo) if lo else None)
-            hi = math.log(hi) if hi is not None else None
-        if (lo is not None and lo > centre + 8 * scale) or (
-            hi is not None and hi < centre - 8 * scale
-        ):
-            raise UncertaintyError(
-                f"{where}: expected truncation bounds that keep some probability, found"
-                f" min={v.get('min')}, max={v.get('max')} more than 8 spreads from the centre"
-            )
 
 
 def _parse_parameter(
@@ -589,7 +351,7 @@ def _parse_parameter(
             f"{where}: expected a mapping with 'distribution' and its parameters,"
             f" found {quote(raw)}"
         )
-    dist = _parse_distribution(raw, where)
+    dist = parse_distribution(raw, where, _PARAM_KEYS)
     limits = model.variables[name].limits if name in model.variables else None
     relative = _flag(raw.get("relative", False), f"{where}.relative")
     if not relative:
@@ -679,7 +441,7 @@ def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str
         if frozenset(resolved) in seen:
             raise UncertaintyError(f"{w}.parameters: the pair {resolved} is listed twice")
         seen.add(frozenset(resolved))
-        rho = _number(item.get("rho"), f"{w}.rho", "a rank correlation in (-1, 1)")
+        rho = finite_number(item.get("rho"), f"{w}.rho", "a rank correlation in (-1, 1)")
         if not -1 < rho < 1:
             raise UncertaintyError(
                 f"{w}.rho: expected a rank correlation in (-1, 1), found {rho:g}"

@@ -1,0 +1,238 @@
+"""The distributions of an uncertainty file, sampled through their inverse CDFs.
+
+`Distribution` maps unit draws to values (uniform, triangular, normal and lognormal, the last
+two optionally truncated); `check_bounds` refuses parameters that make no distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from sdplanner.errors import did_you_mean, quote
+from sdplanner.uncertainty.errors import UncertaintyError
+from sdplanner.validation import finite_float
+
+__all__ = ["DISTRIBUTIONS", "Distribution", "check_bounds", "finite_number", "parse_distribution"]
+
+#: Distributions and their keys: required, then optional.
+DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "uniform": (("min", "max"), ()),
+    "triangular": (("min", "mode", "max"), ()),
+    "normal": (("mean", "sd"), ("min", "max")),
+    "lognormal": (("median", "sigma"), ("min", "max")),
+}
+_ALIASES = {"log-normal": "lognormal", "log_normal": "lognormal", "gaussian": "normal"}
+#: Unit draws are kept this far from 0 and 1 so that unbounded inverse CDFs stay finite.
+_U_EPS = 2.0**-53
+
+
+# --------------------------------------------------------------------------------------
+# Distributions
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Distribution:
+    """A one-dimensional distribution, sampled through its inverse CDF.
+
+    Attributes
+    ----------
+    kind : str
+        ``"uniform"``, ``"triangular"``, ``"normal"`` or ``"lognormal"``.
+    values : tuple of (str, float)
+        Its parameters in the file's terms: uniform ``min, max``; triangular
+        ``min, mode, max``; normal ``mean, sd`` (and optional truncation ``min, max``);
+        lognormal ``median, sigma`` (``sigma`` is the standard deviation of the log; optional
+        truncation ``min, max``). Same units as the constant (or a multiplier when the
+        parameter is relative).
+    """
+
+    kind: str
+    values: tuple[tuple[str, float], ...]
+
+    def get(self, key: str, default: float | None = None) -> float | None:
+        """Return a parameter of the distribution, or ``default`` when absent."""
+        return dict(self.values).get(key, default)
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Return the quantiles of unit draws (the inverse CDF).
+
+        Parameters
+        ----------
+        u : numpy.ndarray
+            Probabilities in ``[0, 1]``; clipped to ``[2**-53, 1 - 2**-53]``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Values of the same shape, in the distribution's units.
+        """
+        u = np.clip(np.asarray(u, dtype=float), _U_EPS, 1.0 - _U_EPS)
+        p = dict(self.values)
+        if self.kind == "uniform":
+            return p["min"] + u * (p["max"] - p["min"])
+        if self.kind == "triangular":
+            lo, mode, hi = p["min"], p["mode"], p["max"]
+            width = hi - lo
+            fc = (mode - lo) / width
+            left = lo + np.sqrt(u * width * (mode - lo))
+            right = hi - np.sqrt((1.0 - u) * width * (hi - mode))
+            return np.where(u < fc, left, right)
+        if self.kind == "normal":
+            loc, scale = p["mean"], p["sd"]
+        else:  # lognormal: a normal in log space
+            loc, scale = math.log(p["median"]), p["sigma"]
+        lo, hi = p.get("min"), p.get("max")
+        if self.kind == "lognormal":
+            lo = math.log(lo) if lo is not None and lo > 0 else None
+            hi = math.log(hi) if hi is not None else None
+        if lo is not None or hi is not None:
+            f_lo = special.ndtr((lo - loc) / scale) if lo is not None else 0.0
+            f_hi = special.ndtr((hi - loc) / scale) if hi is not None else 1.0
+            u = np.clip(f_lo + u * (f_hi - f_lo), _U_EPS, 1.0 - _U_EPS)
+        z = loc + scale * special.ndtri(u)
+        if lo is not None or hi is not None:
+            z = np.clip(z, -np.inf if lo is None else lo, np.inf if hi is None else hi)
+        return np.exp(z) if self.kind == "lognormal" else z
+
+    def support(self) -> tuple[float, float]:
+        """Return the smallest and largest value a draw can take (``-inf``/``inf`` if open).
+
+        Returns
+        -------
+        tuple of float
+            ``(lower, upper)`` in the distribution's units: ``min, max`` for a uniform or
+            triangular distribution and where a normal or lognormal one is truncated; else
+            ``-inf`` (normal) or 0 (lognormal), and ``inf``.
+        """
+        p = dict(self.values)
+        if self.kind in ("uniform", "triangular"):
+            return p["min"], p["max"]
+        lower = p.get("min", -math.inf if self.kind == "normal" else 0.0)
+        return lower, p.get("max", math.inf)
+
+    def describe(self) -> str:
+        """Return a short text such as ``uniform(min=0.2, max=0.8)``."""
+        inner = ", ".join(f"{k}={v:g}" for k, v in self.values)
+        return f"{self.kind}({inner})"
+
+
+def finite_number(value: Any, where: str, what: str = "a number") -> float:
+    """Return a finite number, or raise `UncertaintyError` naming ``where``."""
+    number = finite_float(value)
+    if number is None:
+        raise UncertaintyError(f"{where}: expected {what}, found {quote(value)}")
+    return number
+
+
+def parse_distribution(raw: Mapping, where: str, other_keys: Sequence[str] = ()) -> Distribution:
+    """Read one distribution from a parameter's mapping of an uncertainty file.
+
+    Parameters
+    ----------
+    raw : mapping
+        The parameter's mapping: ``distribution`` and its parameters.
+    where : str
+        Error prefix (file and key path).
+    other_keys : sequence of str
+        Keys of the mapping that are not the distribution's (accepted, not read).
+
+    Returns
+    -------
+    Distribution
+        With its parameters in the file's units.
+
+    Raises
+    ------
+    UncertaintyError
+        One line naming the key.
+    """
+    kind = raw.get("distribution")
+    if kind is None:
+        raise UncertaintyError(
+            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found none"
+        )
+    key = _ALIASES.get(str(kind).lower(), str(kind).lower())
+    if key not in DISTRIBUTIONS:
+        raise UncertaintyError(
+            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found"
+            f" {quote(kind)}{did_you_mean(kind, DISTRIBUTIONS)}"
+        )
+    required, optional = DISTRIBUTIONS[key]
+    allowed = (*other_keys, *required, *optional)
+    for k in raw:
+        if k not in allowed:
+            raise UncertaintyError(
+                f"{where}.{quote(k, bare=True)}: unknown key for a {key} distribution (expected"
+                f" {', '.join((*required, *optional))}){did_you_mean(k, allowed)}"
+            )
+    vals: dict[str, float] = {}
+    for k in required:
+        if k not in raw:
+            raise UncertaintyError(
+                f"{where}.{k}: expected a number for a {key} distribution, found none"
+            )
+        vals[k] = finite_number(raw[k], f"{where}.{k}")
+    for k in optional:
+        if raw.get(k) is not None:
+            vals[k] = finite_number(raw[k], f"{where}.{k}")
+    check_bounds(key, vals, where)
+    order = (*required, *(k for k in optional if k in vals))
+    return Distribution(key, tuple((k, vals[k]) for k in order))
+
+
+def check_bounds(kind: str, v: dict[str, float], where: str) -> None:
+    """Refuse parameters that make no distribution (``min >= max``, a spread <= 0 ...).
+
+    Raises
+    ------
+    UncertaintyError
+        One line naming the key.
+    """
+    if kind == "uniform" and not v["min"] < v["max"]:
+        raise UncertaintyError(
+            f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
+        )
+    if kind == "triangular":
+        if not v["min"] < v["max"]:
+            raise UncertaintyError(
+                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
+            )
+        if not v["min"] <= v["mode"] <= v["max"]:
+            raise UncertaintyError(
+                f"{where}.mode: expected a mode in {v['min']:g}..{v['max']:g}, found {v['mode']:g}"
+            )
+    if kind in ("normal", "lognormal"):
+        spread = "sd" if kind == "normal" else "sigma"
+        if not v[spread] > 0:
+            raise UncertaintyError(f"{where}.{spread}: expected a number > 0, found {v[spread]:g}")
+        if kind == "lognormal":
+            if not v["median"] > 0:
+                raise UncertaintyError(
+                    f"{where}.median: expected a number > 0, found {v['median']:g}"
+                )
+            if "min" in v and v["min"] < 0:
+                raise UncertaintyError(
+                    f"{where}.min: expected a number >= 0 for a lognormal, found {v['min']:g}"
+                )
+        if "min" in v and "max" in v and not v["min"] < v["max"]:
+            raise UncertaintyError(
+                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
+            )
+        centre = v["mean"] if kind == "normal" else v["median"]
+        scale = v["sd"] if kind == "normal" else v["sigma"]
+        lo, hi = v.get("min"), v.get("max")
+        if kind == "lognormal":
+            centre, lo = math.log(centre), (math.log(lo) if lo else None)
+            hi = math.log(hi) if hi is not None else None
+        if (lo is not None and lo > centre + 8 * scale) or (
+            hi is not None and hi < centre - 8 * scale
+        ):
+            raise UncertaintyError(
+                f"{where}: expected truncation bounds that keep some probability, found"
+                f" min={v.get('min')}, max={v.get('max')} more than 8 spreads from the centre"
+            )
