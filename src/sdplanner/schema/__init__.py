@@ -270,6 +270,11 @@ def _words(annotation: Any) -> str | None:
                 if isinstance(item, annotated_types.Gt):
                     return f"a number > {item.gt:g}"
         return "a number"
+    origin = typing.get_origin(bare)
+    if origin is dict:
+        return "a mapping of keys to values"
+    if origin is list:
+        return "a list"
     return {str: "a text", bool: "true or false"}.get(bare)
 
 
@@ -303,10 +308,25 @@ def _explain(
     if kind == "literal_error":
         choices = _choices(annotation)
         what = words or f"one of {', '.join(choices)}"
-        return path, f"expected {what}, found {describe(found)}{did_you_mean(found, choices)}"
+        shown = quote(found) if isinstance(found, str) else describe(found)
+        return path, f"expected {what}, found {shown}{did_you_mean(found, choices)}"
     if kind in _BOUNDS:
         bound = next(iter((err.get("ctx") or {}).values()), "")
-        return path, f"expected {words or f'a number {_BOUNDS[kind]} {bound}'}, found {found!r}"
+        shown = f"{bound:g}" if isinstance(bound, int | float) else str(bound)
+        return path, f"expected {words or f'a number {_BOUNDS[kind]} {shown}'}, found {found!r}"
+    if kind in ("too_short", "too_long"):
+        ctx = err.get("ctx") or {}
+        noun = "a list" if isinstance(found, list | tuple) else "a mapping"
+        limit = ctx.get("min_length" if kind == "too_short" else "max_length")
+        if kind == "too_short":
+            size = (
+                f"non-empty {noun[2:]}" if limit == 1 else f"{noun[2:]} of at least {limit} items"
+            )
+        else:
+            size = f"{noun[2:]} of at most {limit} items"
+        count = ctx.get("actual_length")
+        have = f"an empty {noun[2:]}" if count == 0 else f"{noun} of {count} items"
+        return path, f"expected {words or 'a ' + size}, found {have}"
     what = words or _EXPECTED.get(kind)
     if what is None:
         what = str(err.get("msg", "a valid value"))
@@ -339,7 +359,9 @@ def _first_error(
             return schema.model_validate(data), None
         return _adapter(schema).validate_python(data), None
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
+        errors = exc.errors(include_url=False)
+        # an unknown key (a typo) explains a missing one: report it first
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         return None, _explain(schema, data, first, expected)
 
 

@@ -7,27 +7,17 @@ two optionally truncated); `check_bounds` refuses parameters that make no distri
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import special
 
-from sdplanner.errors import did_you_mean, quote
+from sdplanner.schema.uncertainty import ALIASES, DISTRIBUTIONS
 from sdplanner.uncertainty.errors import UncertaintyError
-from sdplanner.validation import finite_float
 
-__all__ = ["DISTRIBUTIONS", "Distribution", "check_bounds", "finite_number", "parse_distribution"]
+__all__ = ["DISTRIBUTIONS", "Distribution", "check_bounds", "distribution_of"]
 
-#: Distributions and their keys: required, then optional.
-DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "uniform": (("min", "max"), ()),
-    "triangular": (("min", "mode", "max"), ()),
-    "normal": (("mean", "sd"), ("min", "max")),
-    "lognormal": (("median", "sigma"), ("min", "max")),
-}
-_ALIASES = {"log-normal": "lognormal", "log_normal": "lognormal", "gaussian": "normal"}
 #: Unit draws are kept this far from 0 and 1 so that unbounded inverse CDFs stay finite.
 _U_EPS = 2.0**-53
 
@@ -121,108 +111,53 @@ class Distribution:
         return f"{self.kind}({inner})"
 
 
-def finite_number(value: Any, where: str, what: str = "a number") -> float:
-    """Return a finite number, or raise `UncertaintyError` naming ``where``."""
-    number = finite_float(value)
-    if number is None:
-        raise UncertaintyError(f"{where}: expected {what}, found {quote(value)}")
-    return number
-
-
-def parse_distribution(raw: Mapping, where: str, other_keys: Sequence[str] = ()) -> Distribution:
-    """Read one distribution from a parameter's mapping of an uncertainty file.
+def distribution_of(entry: Any, where: str) -> Distribution:
+    """Build the distribution of one schema-valid parameter of an uncertainty file.
 
     Parameters
     ----------
-    raw : mapping
-        The parameter's mapping: ``distribution`` and its parameters.
+    entry : sdplanner.schema.uncertainty.DistributionEntry
+        The validated parameter (its ``distribution`` and that distribution's keys).
     where : str
         Error prefix (file and key path).
-    other_keys : sequence of str
-        Keys of the mapping that are not the distribution's (accepted, not read).
 
     Returns
     -------
     Distribution
-        With its parameters in the file's units.
+        With its parameters in the file's units, the kind under its canonical name.
 
     Raises
     ------
     UncertaintyError
-        One line naming the key.
+        When the parameters make no distribution (`check_bounds`).
     """
-    kind = raw.get("distribution")
-    if kind is None:
-        raise UncertaintyError(
-            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found none"
-        )
-    key = _ALIASES.get(str(kind).lower(), str(kind).lower())
-    if key not in DISTRIBUTIONS:
-        raise UncertaintyError(
-            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found"
-            f" {quote(kind)}{did_you_mean(kind, DISTRIBUTIONS)}"
-        )
-    required, optional = DISTRIBUTIONS[key]
-    allowed = (*other_keys, *required, *optional)
-    for k in raw:
-        if k not in allowed:
-            raise UncertaintyError(
-                f"{where}.{quote(k, bare=True)}: unknown key for a {key} distribution (expected"
-                f" {', '.join((*required, *optional))}){did_you_mean(k, allowed)}"
-            )
-    vals: dict[str, float] = {}
-    for k in required:
-        if k not in raw:
-            raise UncertaintyError(
-                f"{where}.{k}: expected a number for a {key} distribution, found none"
-            )
-        vals[k] = finite_number(raw[k], f"{where}.{k}")
-    for k in optional:
-        if raw.get(k) is not None:
-            vals[k] = finite_number(raw[k], f"{where}.{k}")
-    check_bounds(key, vals, where)
-    order = (*required, *(k for k in optional if k in vals))
-    return Distribution(key, tuple((k, vals[k]) for k in order))
+    kind = ALIASES.get(entry.distribution, entry.distribution)
+    required, optional = DISTRIBUTIONS[kind]
+    values = {k: float(getattr(entry, k)) for k in required}
+    values.update({k: float(getattr(entry, k)) for k in optional if getattr(entry, k) is not None})
+    check_bounds(kind, values, where)
+    return Distribution(kind, tuple((k, values[k]) for k in (*required, *optional) if k in values))
 
 
 def check_bounds(kind: str, v: dict[str, float], where: str) -> None:
-    """Refuse parameters that make no distribution (``min >= max``, a spread <= 0 ...).
+    """Refuse parameters that make no distribution: ``min >= max``, a mode outside them.
+
+    The signs of spreads and medians are the schema's (`sdplanner.schema.uncertainty`).
 
     Raises
     ------
     UncertaintyError
         One line naming the key.
     """
-    if kind == "uniform" and not v["min"] < v["max"]:
+    if "min" in v and "max" in v and not v["min"] < v["max"]:
         raise UncertaintyError(
             f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
         )
-    if kind == "triangular":
-        if not v["min"] < v["max"]:
-            raise UncertaintyError(
-                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
-            )
-        if not v["min"] <= v["mode"] <= v["max"]:
-            raise UncertaintyError(
-                f"{where}.mode: expected a mode in {v['min']:g}..{v['max']:g}, found {v['mode']:g}"
-            )
+    if kind == "triangular" and not v["min"] <= v["mode"] <= v["max"]:
+        raise UncertaintyError(
+            f"{where}.mode: expected a mode in {v['min']:g}..{v['max']:g}, found {v['mode']:g}"
+        )
     if kind in ("normal", "lognormal"):
-        spread = "sd" if kind == "normal" else "sigma"
-        if not v[spread] > 0:
-            raise UncertaintyError(f"{where}.{spread}: expected a number > 0, found {v[spread]:g}")
-        if kind == "lognormal":
-            if not v["median"] > 0:
-                raise UncertaintyError(
-                    f"{where}.median: expected a number > 0, found {v['median']:g}"
-                )
-            if "min" in v and v["min"] < 0:
-                raise UncertaintyError(
-                    f"{where}.min: expected a number >= 0 for a lognormal, found {v['min']:g}"
-                )
-        if "min" in v and "max" in v and not v["min"] < v["max"]:
-            raise UncertaintyError(
-                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
-            )
         centre = v["mean"] if kind == "normal" else v["median"]
         scale = v["sd"] if kind == "normal" else v["sigma"]
         lo, hi = v.get("min"), v.get("max")

@@ -47,7 +47,9 @@ from sdplanner.engine.base import ParamValue, TimeSeries
 from sdplanner.errors import did_you_mean, quote, show_path
 from sdplanner.model import ModelInfo
 from sdplanner.safe_yaml import load_yaml
-from sdplanner.uncertainty.distributions import Distribution, finite_number, parse_distribution
+from sdplanner.schema import describe, validate
+from sdplanner.schema.uncertainty import UncertaintyFile
+from sdplanner.uncertainty.distributions import Distribution, distribution_of
 from sdplanner.uncertainty.errors import UncertaintyError
 from sdplanner.validation import format_range, in_range
 
@@ -59,10 +61,6 @@ __all__ = [
     "load_uncertainty",
     "parse_uncertainty",
 ]
-
-_PARAM_KEYS = ("distribution", "relative", "per_region", "regions", "note")
-_TOP_KEYS = ("description", "parameters", "correlations")
-_CORR_KEYS = ("parameters", "rho", "note")
 
 
 @dataclass(frozen=True)
@@ -329,16 +327,11 @@ class UncertaintySpec:
 # --------------------------------------------------------------------------------------
 
 
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise UncertaintyError(f"{where}: expected true or false, found {quote(value)}")
-    return value
-
-
 def _parse_parameter(
-    key: Any, raw: Any, model: ModelInfo, settable: list[str], lever_constants: set, where: str
+    key: str, entry: Any, model: ModelInfo, settable: list[str], lever_constants: set, where: str
 ) -> UncertainParameter:
-    name = model.resolve(str(key))
+    """Resolve one schema-valid parameter against the model (name, regions, range)."""
+    name = model.resolve(key)
     if name is None or name not in settable:
         if name in lever_constants:
             raise UncertaintyError(
@@ -346,46 +339,35 @@ def _parse_parameter(
                 " constant (set levers in the scenario)"
             )
         raise UncertaintyError(f"{where}: unknown model constant{did_you_mean(key, settable)}")
-    if not isinstance(raw, dict):
-        raise UncertaintyError(
-            f"{where}: expected a mapping with 'distribution' and its parameters,"
-            f" found {quote(raw)}"
-        )
-    dist = parse_distribution(raw, where, _PARAM_KEYS)
+    dist = distribution_of(entry, where)
     limits = model.variables[name].limits if name in model.variables else None
-    relative = _flag(raw.get("relative", False), f"{where}.relative")
-    if not relative:
+    if not entry.relative:
         _check_support(dist.support(), limits, where, "draws")
-    per_region = _flag(raw.get("per_region", False), f"{where}.per_region")
     subscripted = isinstance(model.constants[name], np.ndarray)
     regions: tuple[str, ...] | None = None
     if subscripted:
         regions = tuple(model.regions)
-        raw_regions = raw.get("regions")
-        if raw_regions is not None:
-            if not isinstance(raw_regions, list) or not raw_regions:
-                raise UncertaintyError(
-                    f"{where}.regions: expected a non-empty list of region names, found"
-                    f" {quote(raw_regions)}"
-                )
+        if entry.regions is not None:
             chosen = set()
-            for r in raw_regions:
+            for r in entry.regions:
                 if r not in model.regions:
                     raise UncertaintyError(
-                        f"{where}.regions: expected one of the 14 regions, found"
-                        f" {quote(r)}{did_you_mean(r, model.regions)}"
+                        f"{where}.regions: expected one of the {len(model.regions)} regions,"
+                        f" found {quote(r)}{did_you_mean(r, model.regions)}"
                     )
                 if r in chosen:
                     raise UncertaintyError(f"{where}.regions: region {quote(r)} listed twice")
                 chosen.add(r)
             regions = tuple(r for r in model.regions if r in chosen)
     else:
-        for k in ("per_region", "regions"):
-            if raw.get(k) not in (None, False):
+        for k, value in (("per_region", entry.per_region), ("regions", entry.regions)):
+            if value not in (None, False):
                 raise UncertaintyError(
-                    f"{where}.{k}: the constant has no regions, found {k}: {quote(raw[k])}"
+                    f"{where}.{k}: the constant has no regions, found {k}: {quote(value)}"
                 )
-    return UncertainParameter(name, dist, relative, per_region, regions, subscripted, limits)
+    return UncertainParameter(
+        name, dist, entry.relative, entry.per_region, regions, subscripted, limits
+    )
 
 
 def _check_support(ends: tuple[float, float], limits, where: str, what: str) -> None:
@@ -399,34 +381,15 @@ def _check_support(ends: tuple[float, float], limits, where: str, what: str) -> 
         )
 
 
-def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str):
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise UncertaintyError(
-            f"{where}: expected a list of {{parameters: [a, b], rho: r}}, found {quote(raw)}"
-        )
+def _parse_correlations(entries: list, names: list[str], model: ModelInfo, where: str):
+    """Resolve the schema-valid correlations: pairs of this file's parameters, |rho| < 1."""
     out: list[Correlation] = []
     seen: set[frozenset] = set()
-    for i, item in enumerate(raw):
+    for i, item in enumerate(entries or ()):
         w = f"{where}[{i}]"
-        if not isinstance(item, dict):
-            raise UncertaintyError(
-                f"{w}: expected {{parameters: [a, b], rho: r}}, found {quote(item)}"
-            )
-        for k in item:
-            if k not in _CORR_KEYS:
-                raise UncertaintyError(
-                    f"{w}.{quote(k, bare=True)}: unknown key{did_you_mean(k, _CORR_KEYS)}"
-                )
-        pair = item.get("parameters")
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise UncertaintyError(
-                f"{w}.parameters: expected a list of two uncertain parameters, found {quote(pair)}"
-            )
         resolved = []
-        for p in pair:
-            py = model.resolve(str(p))
+        for p in item.parameters:
+            py = model.resolve(p)
             if py not in names:
                 raise UncertaintyError(
                     f"{w}.parameters: expected a parameter of this file, found"
@@ -441,19 +404,38 @@ def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str
         if frozenset(resolved) in seen:
             raise UncertaintyError(f"{w}.parameters: the pair {resolved} is listed twice")
         seen.add(frozenset(resolved))
-        rho = finite_number(item.get("rho"), f"{w}.rho", "a rank correlation in (-1, 1)")
-        if not -1 < rho < 1:
+        if not -1 < item.rho < 1:
             raise UncertaintyError(
-                f"{w}.rho: expected a rank correlation in (-1, 1), found {rho:g}"
+                f"{w}.rho: expected a rank correlation in (-1, 1), found {item.rho:g}"
             )
-        out.append(Correlation(resolved[0], resolved[1], rho))
+        out.append(Correlation(resolved[0], resolved[1], item.rho))
     return tuple(out)
+
+
+_WORDS = {
+    ("parameters",): "a mapping of model constants to distributions",
+    ("correlations",): "a list of {parameters: [a, b], rho: r}",
+    ("description",): "text",
+}
+
+
+def _words(path: tuple) -> str | None:
+    """Return what an uncertainty file expects at ``path``, in words."""
+    if len(path) == 2 and path[0] == "parameters":
+        return "a mapping with 'distribution' and its parameters"
+    if len(path) == 2 and path[0] == "correlations":
+        return "{parameters: [a, b], rho: r}"
+    if len(path) == 3 and path[0] == "correlations" and path[2] == "parameters":
+        return "a list of two uncertain parameters"
+    if len(path) == 3 and path[0] == "correlations" and path[2] == "rho":
+        return "a rank correlation in (-1, 1)"
+    return _WORDS.get(path)
 
 
 def parse_uncertainty(
     data: Any, model: ModelInfo, where: str, path: Path | None = None
 ) -> UncertaintySpec:
-    """Validate the content of an uncertainty file.
+    """Validate the content of an uncertainty file against its schema and the model.
 
     Parameters
     ----------
@@ -477,44 +459,22 @@ def parse_uncertainty(
         One line naming the file and key path, what was expected and what was found.
     """
     if not isinstance(data, dict):
-        raise UncertaintyError(f"{where}: expected a YAML mapping, found {type(data).__name__}")
-    for k in data:
-        if k not in _TOP_KEYS:
-            raise UncertaintyError(
-                f"{where}: {quote(k, bare=True)}: unknown key{did_you_mean(k, _TOP_KEYS)}"
-            )
-    description = data.get("description") or ""
-    if not isinstance(description, str):
-        raise UncertaintyError(f"{where}: description: expected text, found {quote(description)}")
-    raw = data.get("parameters")
-    if not isinstance(raw, dict) or not raw:
-        raise UncertaintyError(
-            f"{where}: parameters: expected a mapping of model constants to distributions,"
-            f" found {quote(raw)}"
-        )
+        raise UncertaintyError(f"{where}: expected a YAML mapping, found {describe(data)}")
+    raw = validate(UncertaintyFile, data, where, UncertaintyError, _words)
     lever_constants = set(model.spec.lever_constants)
     settable = model.settable
     params: list[UncertainParameter] = []
-    for key, value in raw.items():
-        p = _parse_parameter(
-            key,
-            value,
-            model,
-            settable,
-            lever_constants,
-            f"{where}: parameters.{quote(key, bare=True)}",
-        )
+    for key, entry in raw.parameters.items():
+        shown = f"{where}: parameters.{quote(key, bare=True)}"
+        p = _parse_parameter(key, entry, model, settable, lever_constants, shown)
         if any(q.name == p.name for q in params):
-            raise UncertaintyError(
-                f"{where}: parameters.{quote(key, bare=True)}: {quote(p.name)} is listed twice"
-                " (once per name)"
-            )
+            raise UncertaintyError(f"{shown}: {quote(p.name)} is listed twice (once per name)")
         params.append(p)
     correlations = _parse_correlations(
-        data.get("correlations"), [p.name for p in params], model, f"{where}: correlations"
+        raw.correlations, [p.name for p in params], model, f"{where}: correlations"
     )
     spec = UncertaintySpec(
-        tuple(params), correlations, tuple(model.regions), path, description.strip()
+        tuple(params), correlations, tuple(model.regions), path, (raw.description or "").strip()
     )
     for corr in correlations:
         pa = next(p for p in params if p.name == corr.a)
