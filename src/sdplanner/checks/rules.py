@@ -13,6 +13,7 @@ import numpy as np
 
 from sdplanner.checks.errors import CheckError
 from sdplanner.engine.base import SimulationOutput
+from sdplanner.schema.checks import RULES
 
 __all__ = [
     "BASELINE_RULES",
@@ -25,22 +26,6 @@ __all__ = [
     "evaluate",
 ]
 
-#: Every rule an expectation can state, with the keys it takes besides the common ones.
-RULES: dict[str, tuple[str, ...]] = {
-    "between": ("bounds",),
-    "nonnegative": (),
-    "equals": ("value", "rtol", "atol"),
-    "constant": ("rtol", "atol"),
-    "increasing": (),
-    "decreasing": (),
-    "nondecreasing": (),
-    "nonincreasing": (),
-    "at_most": ("other", "rtol", "atol"),
-    "at_least": ("other", "rtol", "atol"),
-    "greater_than_baseline": (),
-    "less_than_baseline": (),
-    "equals_baseline": ("rtol", "atol"),
-}
 COMMON_KEYS = ("variable", "regions", "years", "rule")
 BASELINE_RULES = ("greater_than_baseline", "less_than_baseline", "equals_baseline")
 #: Default tolerances of the rules that compare for equality: relative and absolute.

@@ -472,6 +472,15 @@ def schema_of(kind: str) -> type[FileModel]:
     return getattr(importlib.import_module(module), name)
 
 
+def _any_of(node: Any) -> Any:
+    """Write the unions of `by_kind` as ``anyOf``: their members may overlap in JSON."""
+    if isinstance(node, dict):
+        return {("anyOf" if k == "oneOf" else k): _any_of(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_any_of(v) for v in node]
+    return node
+
+
 def json_schema(kind: str) -> dict:
     """Return the JSON Schema (draft 2020-12) of a file kind, for editors.
 
@@ -485,7 +494,7 @@ def json_schema(kind: str) -> dict:
     dict
         The schema, with ``$schema`` and ``title`` set.
     """
-    schema = schema_of(kind).model_json_schema()
+    schema = _any_of(schema_of(kind).model_json_schema())
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         **schema,

@@ -12,10 +12,26 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
-from sdplanner.checks.rules import RULES
 from sdplanner.schema import FileModel, Number, by_kind
 
-__all__ = ["CheckEntry", "ChecksFile", "ConditionEntry", "ExpectationEntry"]
+__all__ = ["RULES", "CheckEntry", "ChecksFile", "ConditionEntry", "ExpectationEntry"]
+
+#: Every rule an expectation can state, with the keys it takes besides the common ones.
+RULES: dict[str, tuple[str, ...]] = {
+    "between": ("bounds",),
+    "nonnegative": (),
+    "equals": ("value", "rtol", "atol"),
+    "constant": ("rtol", "atol"),
+    "increasing": (),
+    "decreasing": (),
+    "nondecreasing": (),
+    "nonincreasing": (),
+    "at_most": ("other", "rtol", "atol"),
+    "at_least": ("other", "rtol", "atol"),
+    "greater_than_baseline": (),
+    "less_than_baseline": (),
+    "equals_baseline": ("rtol", "atol"),
+}
 
 _NonNegative = Annotated[float, Field(allow_inf_nan=False, strict=True, ge=0)]
 #: A step ``{from_year: YEAR, value: VALUE}``: the model's value before, VALUE from then on.

@@ -18,6 +18,7 @@ __all__ = [
     "ParameterFile",
     "ParameterValue",
     "ScenarioFile",
+    "with_levers",
 ]
 
 
@@ -101,3 +102,65 @@ class ParameterFile(FileModel):
     description: str | None = None
     source: dict[str, Any] | None = Field(None, description="Where the values come from.")
     metadata: dict[str, Any] | None = None
+
+
+def with_levers(schema: dict, model: Any) -> dict:
+    """Return a scenario file's JSON Schema with the levers of a model spelled out.
+
+    Editors then complete lever names and check strengths, start years and ramp lengths
+    against the ranges the model declares (the ``.mdl``'s, via its spec).
+
+    Parameters
+    ----------
+    schema : dict
+        The JSON Schema of `ScenarioFile`.
+    model : sdplanner.model.ModelInfo
+        The model whose levers the scenario sets.
+
+    Returns
+    -------
+    dict
+        A new schema; ``levers`` lists every lever and refuses other names.
+    """
+    out = dict(schema)
+    defs = dict(out.get("$defs", {}))
+    levers = {}
+    t0, t1 = model.initial_time, model.final_time
+    for lever in model.spec.levers:
+        name = f"Lever_{lever.name}"
+        fields = {
+            "strength": (lever.minimum, lever.maximum, f"Strength ({lever.unit})."),
+            "start": (max(t0, lever.start_range[0]), min(t1, lever.start_range[1]), "Year."),
+            "ramp_years": (max(0.0, lever.ramp_range[0]), lever.ramp_range[1], "Years."),
+        }
+        props = {
+            key: {"type": "number", "description": text, "minimum": lo}
+            | ({"maximum": hi} if hi != float("inf") else {})
+            for key, (lo, hi, text) in fields.items()
+        }
+        settings = {"type": "object", "properties": dict(props), "additionalProperties": False}
+        region = {"anyOf": [props["strength"], settings]}
+        labels = model.spec.dimension.labels if model.spec.dimension is not None else ()
+        props["regions"] = {
+            "type": "object",
+            "properties": {label: region for label in labels},
+            "additionalProperties": False,
+        }
+        defs[name] = {
+            "type": "object",
+            "title": lever.label,
+            "description": lever.description,
+            "properties": props,
+            "additionalProperties": False,
+        }
+        levers[lever.name] = {"$ref": f"#/$defs/{name}"}
+    out["$defs"] = defs
+    properties = dict(out["properties"])
+    properties["levers"] = {
+        "type": "object",
+        "description": properties["levers"].get("description", ""),
+        "properties": levers,
+        "additionalProperties": False,
+    }
+    out["properties"] = properties
+    return out
