@@ -115,7 +115,7 @@ class BatchEngine:
 
     Parameters
     ----------
-    ir : sdplanner.engine.equations.ModelIR
+    ir : sdplanner.engine.ir.ModelIR
         The parsed model.
     info : sdplanner.model.ModelInfo
         The model's description (regions, variables, units).
@@ -133,7 +133,7 @@ class BatchEngine:
         ``"c"`` or ``"numpy"``: the kernel in use.
     info : sdplanner.model.ModelInfo
         The model's description.
-    ir : sdplanner.engine.equations.ModelIR
+    ir : sdplanner.engine.ir.ModelIR
         The parsed equations.
     chunk_size : int
         Samples evaluated together.

@@ -34,9 +34,6 @@ import numpy as np
 from sdplanner.cache import cache_root, entry_for_rebuild, seal, verified
 from sdplanner.engine.ir import (
     CONTROL_NAMES,
-    REDUCTIONS,
-    SMALL_VENSIM,
-    TIME,
     Bin,
     Call,
     Cmp,
@@ -49,12 +46,7 @@ from sdplanner.engine.ir import (
     ToRegion,
     Variable,
     children,
-    delay_order,
-    fixed_delay_length,
     is_per_region,
-    needed_stocks,
-    num,
-    phase_view,
     references,
 )
 from sdplanner.engine.lowering import (
@@ -67,33 +59,7 @@ from sdplanner.engine.lowering import (
 )
 from sdplanner.errors import ModelError
 
-__all__ = [
-    "CONTROL_NAMES",
-    "REDUCTIONS",
-    "SMALL_VENSIM",
-    "TIME",
-    "Bin",
-    "Call",
-    "Cmp",
-    "Lookup",
-    "ModelIR",
-    "Neg",
-    "Num",
-    "Ref",
-    "TimeRef",
-    "ToRegion",
-    "Variable",
-    "children",
-    "delay_order",
-    "evaluate_constant",
-    "fixed_delay_length",
-    "is_per_region",
-    "needed_stocks",
-    "num",
-    "phase_view",
-    "read_model",
-    "references",
-]
+__all__ = ["evaluate_constant", "read_model"]
 
 _EVALUATE = {
     "+": lambda a, b: a + b,
