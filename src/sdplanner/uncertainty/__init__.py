@@ -10,7 +10,8 @@ The flow, one module per step:
   *cells* (variable, region, year) (`EnsembleJob`, `CellLayout`);
 * `percentiles` reduces a stream of cells to percentiles and exact means;
 * `ensemble` ties them into `run_ensemble`; `sensitivity` computes Sobol indices
-  (`run_sensitivity`) from the same cells.
+  (`run_sensitivity`) from the same cells; `robustness` ranks the policy paths over an
+  ensemble of the assumed constants (`run_robustness`).
 
 Errors are `UncertaintyError` (the file) and `EnsembleError` (the request).
 """
@@ -45,6 +46,17 @@ from sdplanner.uncertainty.percentiles import (
     StreamingPercentiles,
     percentile_frame,
 )
+from sdplanner.uncertainty.ranks import assumption_spec, material, ranks, source_label
+from sdplanner.uncertainty.robustness import (
+    MORRIS_COLUMNS,
+    RANKING_COLUMNS,
+    ROBUSTNESS_COLUMNS,
+    RobustnessPlan,
+    RobustnessResult,
+    execute_robustness,
+    plan_robustness,
+    run_robustness,
+)
 from sdplanner.uncertainty.sampling import (
     SAMPLE_BLOCK,
     LatinHypercubeSampler,
@@ -66,6 +78,7 @@ from sdplanner.uncertainty.spec import (
     Correlation,
     UncertainParameter,
     UncertaintySpec,
+    combine,
     load_uncertainty,
     parse_uncertainty,
 )
@@ -75,9 +88,12 @@ __all__ = [
     "DISTRIBUTIONS",
     "EXACT_LIMIT",
     "HISTOGRAM_BINS",
+    "MORRIS_COLUMNS",
     "PERCENTILES",
     "PERCENTILE_COLUMNS",
     "PILOT_SAMPLES",
+    "RANKING_COLUMNS",
+    "ROBUSTNESS_COLUMNS",
     "SAMPLE_BLOCK",
     "SOBOL_COLUMNS",
     "CellLayout",
@@ -91,28 +107,38 @@ __all__ = [
     "ExactPercentiles",
     "ExactSum",
     "LatinHypercubeSampler",
+    "RobustnessPlan",
+    "RobustnessResult",
     "SensitivityPlan",
     "SensitivityResult",
     "StreamingPercentiles",
     "UncertainParameter",
     "UncertaintyError",
     "UncertaintySpec",
+    "assumption_spec",
     "check_chunk_size",
     "check_samples",
     "chunk_bounds",
+    "combine",
     "default_years",
     "execute_ensemble",
+    "execute_robustness",
     "execute_sensitivity",
     "iman_conover",
     "iter_cells",
     "load_uncertainty",
+    "material",
     "output_cells",
     "parse_uncertainty",
     "percentile_frame",
     "plan_ensemble",
+    "plan_robustness",
     "plan_sensitivity",
+    "ranks",
     "run_ensemble",
+    "run_robustness",
     "run_sensitivity",
     "sample_blocks",
     "select_outputs",
+    "source_label",
 ]

@@ -34,6 +34,7 @@ __all__ = [
     "CellLayout",
     "EnsembleJob",
     "check_chunk_size",
+    "check_years",
     "chunk_bounds",
     "iter_cells",
     "output_cells",
@@ -338,3 +339,48 @@ def iter_cells(
     """
     payloads = (batches(a, b) for a, b in chunk_bounds(n, chunk_size))
     yield from executor.map(job, payloads)
+
+
+def check_years(
+    years: Sequence[int] | str | None, first: float, last: float, default: Sequence[int]
+) -> list[int]:
+    """Validate the years an analysis reports (``--years``).
+
+    Parameters
+    ----------
+    years : sequence of int, str or None
+        Years, a comma-separated string, or None for ``default``.
+    first, last : float
+        First and last simulated year.
+    default : sequence of int
+        The years when none are given.
+
+    Returns
+    -------
+    list of int
+        Increasing, without repeats.
+
+    Raises
+    ------
+    EnsembleError
+        For a year outside the run, a text that is not years, or an empty list.
+    """
+    if years is None:
+        years = list(default)
+    if isinstance(years, str):
+        parts = [y.strip() for y in years.split(",") if y.strip()]
+        try:
+            years = [int(y) for y in parts]
+        except ValueError:
+            raise EnsembleError(
+                f"--years: expected comma-separated years, found {quote(years)}"
+            ) from None
+    out = []
+    for y in years:
+        if isinstance(y, bool) or not isinstance(y, int | np.integer) or not first <= y <= last:
+            raise EnsembleError(f"--years: expected years in {first:g}..{last:g}, found {quote(y)}")
+        if int(y) not in out:
+            out.append(int(y))
+    if not out:
+        raise EnsembleError("--years: expected at least one year, found none")
+    return sorted(out)

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,7 @@ __all__ = [
     "Correlation",
     "UncertainParameter",
     "UncertaintySpec",
+    "combine",
     "load_uncertainty",
     "parse_uncertainty",
 ]
@@ -521,3 +522,41 @@ def load_uncertainty(path: str | os.PathLike, model: ModelInfo) -> UncertaintySp
     if data is None:
         raise UncertaintyError(f"{show_path(path)}: expected a YAML mapping, found an empty file")
     return parse_uncertainty(data, model, show_path(path), path)
+
+
+def combine(specs: Sequence[UncertaintySpec]) -> UncertaintySpec:
+    """Return one specification holding the parameters of several files, in order.
+
+    Parameters
+    ----------
+    specs : sequence of UncertaintySpec
+        Specifications of the same model (`load_uncertainty`).
+
+    Returns
+    -------
+    UncertaintySpec
+        Their parameters and correlations; the first file's path; the descriptions joined.
+
+    Raises
+    ------
+    UncertaintyError
+        When two files give the same constant a distribution.
+    """
+    seen: dict[str, Path | None] = {}
+    for spec in specs:
+        for p in spec.parameters:
+            if p.name in seen:
+                here = show_path(spec.path) if spec.path else "uncertainty"
+                there = show_path(seen[p.name]) if seen[p.name] else "another file"
+                raise UncertaintyError(
+                    f"{here}: parameters.{p.name}: also in {there}; expected each constant in"
+                    " one file"
+                )
+            seen[p.name] = spec.path
+    return UncertaintySpec(
+        tuple(p for s in specs for p in s.parameters),
+        tuple(c for s in specs for c in s.correlations),
+        specs[0].model_regions,
+        specs[0].path,
+        " ".join(s.description for s in specs if s.description),
+    )
