@@ -4,6 +4,7 @@ A scenario file is YAML (read by `sdplanner.safe_yaml.load_yaml`: safe, bounded,
 keys rejected)::
 
     name: infrastructure             # unique; the `scenario` column of every output
+    title: 4.3 Infrastructure        # optional; legends and tables (default: name)
     description: ...                 # optional
     extends: baseline.yaml           # optional; relative to this file, in its folder or
                                      # the shipped scenarios folder
@@ -59,6 +60,7 @@ from sdplanner.validation import check_identifier
 
 __all__ = [
     "MAX_RAMP_YEARS",
+    "MAX_TITLE_CHARS",
     "LeverSetting",
     "RegionValues",
     "Scenario",
@@ -74,6 +76,8 @@ __all__ = [
 _LEVER_FIELDS = ("strength", "start", "ramp_years")
 #: Longest ramp accepted (year) when the .mdl declares no upper end for a lever's ramp.
 MAX_RAMP_YEARS = 100.0
+#: Longest scenario title (characters): it is a legend entry.
+MAX_TITLE_CHARS = 60
 #: Longest ``extends`` name, and longest folder or file name in it (characters).
 MAX_EXTENDS_NAME = 1024
 _MAX_PART = 255
@@ -168,6 +172,9 @@ class Scenario:
         Scenario name (the ``scenario`` column of every output).
     description : str
         Free text.
+    title : str
+        Short name for people (legends, tables); empty for none (`display_title` is then
+        the name).
     path : pathlib.Path or None
         The file it was read from.
     files : tuple of pathlib.Path
@@ -182,6 +189,7 @@ class Scenario:
 
     name: str
     description: str = ""
+    title: str = ""
     path: Path | None = None
     files: tuple[Path, ...] = ()
     levers: Mapping[str, LeverSetting] = field(default_factory=dict)
@@ -196,6 +204,11 @@ class Scenario:
                     f"levers.{key}: expected a LeverSetting of lever {quote(key)},"
                     f" found {quote(setting)}"
                 )
+
+    @property
+    def display_title(self) -> str:
+        """The title, or the name when the scenario has none."""
+        return self.title or self.name
 
     def to_params(self, model: ModelInfo) -> dict[str, ParamValue]:
         """Return the model constants this scenario sets (parameters, then levers on top).
@@ -289,6 +302,7 @@ def _scenario_words(model: ModelInfo):
     fixed = {
         ("name",): "a scenario name",
         ("description",): "text",
+        ("title",): "text",
         ("extends",): "a scenario file name",
         ("final_time",): f"a year in {t0:g}..{t1:g}",
         ("levers",): "a mapping of lever names to settings",
@@ -405,6 +419,12 @@ def _load(
         base = _load(parent, model, (*stack, (resolved, shown)), shown)
     name = check_identifier(data.get("name"), f"{shown}: name", ScenarioError, "a scenario name")
     description = data.get("description") or ""
+    title = (data.get("title") or "").strip()
+    if len(title) > MAX_TITLE_CHARS or not title.isprintable():
+        raise ScenarioError(
+            f"{shown}: title: expected one line of at most {MAX_TITLE_CHARS} printable"
+            f" characters, found {quote(title)}"
+        )
     final_time = base.final_time if base else None
     if data.get("final_time") is not None:
         t0, t1 = model.initial_time + 1, model.final_time
@@ -424,6 +444,7 @@ def _load(
     return Scenario(
         name=name,
         description=description.strip(),
+        title=title,
         path=path,
         files=(path, *(base.files if base else ())),
         levers=levers,
@@ -438,8 +459,8 @@ def load_scenario(path: str | os.PathLike, model: ModelInfo) -> Scenario:
     A file that ``extends`` another starts from it: its levers replace the parent's
     field by field (strength, start, ramp_years), per-region overrides merge region by
     region, parameters replace the parent's (per-region values region by region), and
-    ``final_time`` is inherited unless set. ``name`` and ``description`` are never
-    inherited.
+    ``final_time`` is inherited unless set. ``name``, ``title`` and ``description`` are
+    never inherited.
 
     Parameters
     ----------

@@ -185,6 +185,8 @@ class ModelSpec:
         Years of the comparison table and of the printed summary.
     policy_start : int or None
         Year the levers start, marked in figures.
+    units : tuple of str
+        Unit definitions for the unit check (pint syntax); empty: Vensim's rule.
     """
 
     path: Path | None
@@ -200,6 +202,7 @@ class ModelSpec:
     comparison_years: tuple[int, ...] = ()
     summary_years: tuple[int, ...] = ()
     policy_start: int | None = None
+    units: tuple[str, ...] = ()
 
     def lever(self, name: str) -> LeverSpec | None:
         """Return the lever of that scenario name, or None."""
@@ -229,9 +232,10 @@ class ModelSpec:
 
         Parameters
         ----------
-        name : {"headline", "comparison", "ensemble", "sensitivity", "report"}
+        name : {"headline", "comparison", "ensemble", "sensitivity", "report", "poverty"}
             The view. Views the spec does not list fall back to ``headline``, and
-            ``headline`` to the first five outputs.
+            ``headline`` to the first five outputs; ``poverty`` (the number of poor people,
+            then the cost per person lifted out of poverty) to nothing.
 
         Returns
         -------
@@ -243,6 +247,8 @@ class ModelSpec:
             return headline
         if name == "comparison":
             return tuple(dict.fromkeys((*headline, *self.views.get("comparison", ()))))
+        if name == "poverty":
+            return self.views.get(name, ())
         return self.views.get(name) or headline
 
     def display(self, name: str, unit: str = "") -> Display:
@@ -371,6 +377,7 @@ class _Resolver:
             comparison_years=tuple(raw.years.comparison) or self.last_year(),
             summary_years=tuple(raw.years.summary) or self.last_year(),
             policy_start=raw.years.policy_start,
+            units=tuple(raw.units),
         )
 
     def last_year(self) -> tuple[int, ...]:

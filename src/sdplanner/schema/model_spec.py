@@ -13,7 +13,7 @@ __all__ = ["VIEWS", "LeverEntry", "OutputEntry", "SpecFile"]
 
 _DISPLAY = Literal[tuple([*PRESETS, "number"])]  # type: ignore[valid-type]
 #: The named views of a spec.
-VIEWS = ("headline", "comparison", "ensemble", "sensitivity", "report")
+VIEWS = ("headline", "comparison", "ensemble", "sensitivity", "report", "poverty")
 
 
 class _Money(FileModel):
@@ -95,6 +95,11 @@ class SpecFile(FileModel):
         None, description=".mdl stock of the levers' spending since the initial time (yuan)."
     )
     years: _Years = Field(default_factory=_Years)
+    units: list[str] = Field(
+        default_factory=list,
+        description="The model's unit names in pint's definition syntax, for the unit check"
+        " (e.g. 'person = [population] = people'); none: every unit name is a base unit.",
+    )
     dimension: _Dimension | None = None
     paths: dict[str, _Path] = Field(default_factory=dict)
     levers: dict[str, LeverEntry] = Field(default_factory=dict)

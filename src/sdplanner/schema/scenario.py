@@ -72,6 +72,9 @@ class ScenarioFile(FileModel):
     """Schema of a scenario file."""
 
     name: str = Field(description="Unique name: the scenario column of every output.")
+    title: str | None = Field(
+        None, description="Short name for legends and tables (default: name)."
+    )
     description: str | None = None
     extends: str | None = Field(
         None,
