@@ -27,12 +27,15 @@ CEILINGS = {
     "loops.py": (980, "one algorithm: causal graph, link polarity by sign analysis, loop set"),
     "checks/units.py": (920, "one algorithm: unit inference over PySD's syntax trees"),
 }
-#: Modules being restructured by another change of issue 12 now: their size when it started.
+#: Modules another change is restructuring now: their size then (the larger of this branch's
+#: and main's, where the figures change of issue 17 has grown some), to lower as they shrink.
 TEMPORARY = {
     "calibrate.py": (1540, "issue 12: moving into the calibration/ package"),
     "calibration_spec.py": (657, "issue 12: moving into the calibration/ package"),
-    "report.py": (1065, "issue 12: the report calls the plotting functions"),
-    "web/explorer.py": (903, "issue 12: one reader per file kind, one display conversion"),
+    "report.py": (1065, "issues 12 and 17: the report calls the plotting functions"),
+    "plots.py": (632, "issues 12 and 17: one display conversion and style for every figure"),
+    "web/explorer.py": (932, "issues 12 and 17: one reader per file kind, one display"),
+    "compare.py": (741, "issue 17 grew it past 600 lines (summary and figures): to split"),
 }
 #: Pairs of modules pylint may report, and why.
 DUPLICATES_ALLOWED = {
