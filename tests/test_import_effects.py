@@ -10,6 +10,7 @@ sdplanner's code.
 from __future__ import annotations
 
 import json
+import os
 import pkgutil
 import subprocess
 import sys
@@ -72,7 +73,7 @@ def test_every_module_is_found():
 def test_importing_every_module_changes_no_umask_and_reads_no_file(tmp_path):
     src = str(ROOT / "src" / "sdplanner")
     cache = tmp_path / "sdplanner-cache"
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SDPLANNER_CACHE": str(cache)}
+    env = {**os.environ, "HOME": str(tmp_path), "SDPLANNER_CACHE": str(cache)}
     done = subprocess.run(
         [sys.executable, "-c", _PROBE, src, *_modules()],
         capture_output=True,
