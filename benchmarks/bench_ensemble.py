@@ -77,8 +77,8 @@ def model_size() -> dict:
 
 def throughput(samples: int, pysd_runs: int) -> dict:
     from sdplanner.engine import get_engine
-    from sdplanner.ensemble import run_ensemble, select_outputs
     from sdplanner.results import required_variables
+    from sdplanner.uncertainty import run_ensemble, select_outputs
 
     inputs, spec = _inputs_and_spec()
     variables = required_variables(select_outputs(None))
@@ -106,7 +106,7 @@ def throughput(samples: int, pysd_runs: int) -> dict:
 
 
 def streaming_error(samples: int, processes: int) -> dict:
-    from sdplanner.ensemble import (
+    from sdplanner.uncertainty import (
         ExactPercentiles,
         StreamingPercentiles,
         iter_cells,
@@ -149,7 +149,7 @@ def streaming_error(samples: int, processes: int) -> dict:
 
 
 def _child(samples: int, processes: int) -> None:
-    from sdplanner.ensemble import run_ensemble
+    from sdplanner.uncertainty import run_ensemble
 
     inputs, spec = _inputs_and_spec()
     t0 = time.perf_counter()

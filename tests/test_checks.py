@@ -418,13 +418,14 @@ BAD_FILES = [
     ),
     pytest.param(
         "checks:\n  - name: a\n    expect:\n      - {variable: urbanization_rate, rule: between}\n",
-        r"checks\[0\]\.expect\[0\]\.bounds: expected \[lower, upper\].*found <missing>",
+        r"checks\[0\]\.expect\[0\]\.bounds: expected \[lower, upper\].*found nothing$",
         id="between-without-bounds",
     ),
     pytest.param(
         "checks:\n  - name: a\n    expect:\n"
         "      - {variable: urbanization_rate, rule: nonnegative, bounds: [0, 1]}\n",
-        r"checks\[0\]\.expect\[0\]\.bounds: expected only the keys .* for rule 'nonnegative'",
+        r"checks\[0\]\.expect\[0\]\.bounds: unknown key for rule 'nonnegative'"
+        r" \(expected variable, regions, years\)$",
         id="key-of-another-rule",
     ),
     pytest.param(
@@ -441,7 +442,7 @@ BAD_FILES = [
     ),
     pytest.param(
         "checks:\n  - name: a\n    expects: []\n",
-        r"checks\[0\]\.expects: expected one of the keys .*did you mean 'expect'",
+        r"checks\[0\]\.expects: unknown key \(did you mean 'expect'\?\)$",
         id="unknown-key",
     ),
 ]

@@ -12,20 +12,20 @@ import pandas as pd
 import pytest
 
 from sdplanner.cli import main
-from sdplanner.ensemble import (
+from sdplanner.ensemble_plots import fan_chart, observed_points, sobol_chart
+from sdplanner.rng import make_generator
+from sdplanner.run import prepare_run
+from sdplanner.uncertainty import (
     PERCENTILES,
     ExactPercentiles,
     ExactSum,
     LatinHypercubeSampler,
     StreamingPercentiles,
+    parse_uncertainty,
     run_ensemble,
+    run_sensitivity,
     sample_blocks,
 )
-from sdplanner.ensemble_plots import fan_chart, observed_points, sobol_chart
-from sdplanner.rng import make_generator
-from sdplanner.run import prepare_run
-from sdplanner.sensitivity import run_sensitivity
-from sdplanner.uncertainty import parse_uncertainty
 from tests.shipped import SPEC as MODEL_SPEC
 
 from .conftest import ROOT, SCENARIOS

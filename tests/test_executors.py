@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 
 from sdplanner.cli import main
-from sdplanner.ensemble import execute_ensemble, plan_ensemble
 from sdplanner.executors import (
     DaskExecutor,
     ExecutorError,
@@ -26,7 +25,7 @@ from sdplanner.executors import (
 )
 from sdplanner.results import write_csv
 from sdplanner.run import prepare_run
-from sdplanner.uncertainty import parse_uncertainty
+from sdplanner.uncertainty import execute_ensemble, parse_uncertainty, plan_ensemble
 
 from .conftest import ROOT, SCENARIOS
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sdplanner.engine.equations import (
+from sdplanner.engine.ir import (
     TIME,
     Bin,
     Call,

@@ -619,7 +619,7 @@ def test_a_failed_command_creates_no_output_folder(tmp_path):
 
 
 def test_spill_files_live_in_the_staging_folder_and_stale_ones_go(tmp_path, monkeypatch):
-    from sdplanner import ensemble as ensemble_module
+    from sdplanner.uncertainty import percentiles as ensemble_module
 
     seen = []
     real = ensemble_module.ExactPercentiles._start

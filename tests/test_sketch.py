@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from sdplanner.cli import main
-from sdplanner.engine.equations import Bin, Neg, Ref, read_model, references
+from sdplanner.engine.equations import read_model
+from sdplanner.engine.ir import Bin, Neg, Ref, references
 from sdplanner.errors import ModelError
 from sdplanner.sketch import model_with_sketch, read_structure, sketch_section
 

@@ -23,6 +23,9 @@ document names a figure no family produces, or when a family's figure is quoted 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -43,6 +46,9 @@ _INLINE = re.compile(r"(<!-- n:(?P<name>[\w.\-]+) -->)(?P<body>.*?)(<!-- /n -->)
 
 Family = Callable[[], dict[str, str]]
 FAMILIES: dict[str, Family] = {}
+#: True under --write: families kept from an expensive run may run it again (their inputs
+#: changed); under --check they refuse to guess.
+REFRESH = False
 
 
 def family(name: str) -> Callable[[Family], Family]:
@@ -128,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--write", action="store_true", help="rewrite the documents")
     mode.add_argument("--check", action="store_true", help="exit 1 when a figure is stale")
     args = parser.parse_args(argv)
+    global REFRESH
+    REFRESH = args.write
     paths = documents()
     if args.check:
         lines = stale(paths)
@@ -342,6 +350,122 @@ def _loop_figures() -> dict[str, str]:
         "unknown_links": "; ".join(unknown) or "none",
         "assumed_positive": ", ".join(graph.names[n] for n in graph.assumed_positive) or "none",
     }
+
+
+#: The shipped rank-robustness run: its tables are kept in this folder with the hashes of its
+#: inputs (inputs.json) and run again by --write only when an input changed (about 10 s).
+ROBUSTNESS = ROOT / "uncertainty" / "rank-robustness"
+ROBUSTNESS_ARGS = ("--samples", "1000", "--seed", "2016", "--trajectories", "20", "--levels", "4")
+
+
+def robustness_inputs() -> dict:
+    """Return what the shipped rank-robustness tables depend on: arguments and file hashes."""
+    from sdplanner.model import file_sha256
+
+    files = [
+        ROOT / "models" / "sdplanner.mdl",
+        ROOT / "models" / "sdplanner.spec.yaml",
+        ROOT / "calibration" / "seed-2010-2012.params.yaml",
+        ROOT / "scenarios" / "baseline.yaml",
+        *sorted((ROOT / "scenarios").glob("path-*.yaml")),
+        ROOT / "uncertainty" / "default.yaml",
+        ROOT / "uncertainty" / "rank-robustness.yaml",
+        ROOT / "src" / "sdplanner" / "uncertainty" / "robustness.py",
+        ROOT / "src" / "sdplanner" / "uncertainty" / "ranks.py",
+    ]
+    return {
+        "command": ["sdplanner", "rank-robustness", *ROBUSTNESS_ARGS],
+        "files": {f.relative_to(ROOT).as_posix(): file_sha256(f) for f in files},
+    }
+
+
+def robustness_current() -> bool:
+    """Return True when the kept tables were made from the current inputs."""
+    record = ROBUSTNESS / "inputs.json"
+    if not record.is_file():
+        return False
+    kept = json.loads(record.read_text(encoding="utf-8"))
+    return {k: kept.get(k) for k in ("command", "files")} == robustness_inputs()
+
+
+def refresh_robustness() -> None:
+    """Run the shipped rank-robustness analysis and keep its tables and input hashes."""
+    import shutil
+    import tempfile
+
+    from sdplanner.cli import main as sdplanner
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        with contextlib.redirect_stdout(io.StringIO()):
+            code = sdplanner(["rank-robustness", *ROBUSTNESS_ARGS, "--out", str(out), "--quiet"])
+        if code != 0:
+            raise RuntimeError("sdplanner rank-robustness failed")
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        ROBUSTNESS.mkdir(exist_ok=True)
+        for name in ("robustness.csv", "rankings.csv"):
+            shutil.copyfile(out / name, ROBUSTNESS / name)
+    record = {
+        **robustness_inputs(),
+        "constants": len(manifest["sampled_constants"]),
+        "runs": manifest["runs"],
+        "seconds": manifest["seconds"],
+    }
+    (ROBUSTNESS / "inputs.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"ran sdplanner rank-robustness: {manifest['runs']:,} runs in {manifest['seconds']} s")
+
+
+def _share(x: float) -> str:
+    return f"{100 * x:.0f} %"
+
+
+@family("robustness")
+def _robustness_figures() -> dict[str, str]:
+    """Return the shipped rank-robustness table (`sdplanner rank-robustness`, kept)."""
+    import pandas as pd
+
+    from sdplanner.uncertainty.ranks import NO_EFFECT
+
+    if not robustness_current():
+        if not REFRESH:
+            raise RuntimeError(
+                "robustness: the kept tables in uncertainty/rank-robustness/ are older than"
+                " their inputs; run python tools/docs_numbers.py --write"
+            )
+        refresh_robustness()
+    spec = _model().spec
+    table = pd.read_csv(ROBUSTNESS / "robustness.csv")
+    rankings = pd.read_csv(ROBUSTNESS / "rankings.csv")
+    record = json.loads((ROBUSTNESS / "inputs.json").read_text(encoding="utf-8"))
+    paths = list(dict.fromkeys(table["path"]))
+    short = {p: p.removeprefix("path-").split("-")[0] for p in paths}
+    header = ["indicator", "year", *(short[p] for p in paths), "whole ranking", "moved most by"]
+    rows, out = [], {}
+    for r in rankings.itertuples():
+        cells = table[(table.indicator == r.indicator) & (table.year == r.year)].set_index("path")
+        row = [spec.display(r.indicator).label, str(r.year)]
+        for p in paths:
+            c = cells.loc[p]
+            row.append(f"{c.central_rank} ({_share(c.rank_kept_share)})")
+            out[f"kept.{short[p]}.{r.indicator}.{r.year}"] = _share(c.rank_kept_share)
+            out[f"rank.{short[p]}.{r.indicator}.{r.year}"] = str(c.central_rank)
+            out[f"sign.{short[p]}.{r.indicator}.{r.year}"] = _share(c.same_sign_share)
+        top = r.top_constants if isinstance(r.top_constants, str) else ""
+        names = [part.rsplit(" ", 1)[0] for part in top.split("; ") if part][:2]
+        row += [_share(r.ranking_kept_share), ", ".join(f"`{n}`" for n in names) or "none"]
+        out[f"ranking.{r.indicator}.{r.year}"] = _share(r.ranking_kept_share)
+        rows.append(row)
+    out["table"] = markdown_table(header, rows)
+    out["runs"] = fmt(record["runs"])
+    out["constants"] = str(record["constants"])
+    args = dict(zip(ROBUSTNESS_ARGS[::2], ROBUSTNESS_ARGS[1::2], strict=True))
+    out["samples"] = fmt(int(args["--samples"]))
+    out["seed"] = args["--seed"]
+    out["trajectories"] = args["--trajectories"]
+    out["no_effect"] = f"1/{1 / NO_EFFECT:,.0f}"
+    out["seconds"] = f"{record['seconds']:.0f}"
+    out["paths"] = ", ".join(f"{short[p]} = `{p}`" for p in paths)
+    return out
 
 
 if __name__ == "__main__":

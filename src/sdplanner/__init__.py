@@ -11,7 +11,6 @@ from sdplanner.api import shipped_scenarios, simulate, simulate_many
 from sdplanner.calibrate import calibrate as run_calibration
 from sdplanner.calibrate import load_problem
 from sdplanner.compare import compare_scenarios
-from sdplanner.ensemble import run_ensemble
 from sdplanner.errors import (
     CalibrationError,
     DataError,
@@ -23,8 +22,7 @@ from sdplanner.errors import (
 )
 from sdplanner.model import load_model
 from sdplanner.run import prepare_run, run_scenario
-from sdplanner.sensitivity import run_sensitivity
-from sdplanner.uncertainty import load_uncertainty
+from sdplanner.uncertainty import load_uncertainty, run_ensemble, run_sensitivity
 
 __all__ = [
     "CalibrationError",

@@ -76,7 +76,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdplanner.engine.equations import (
+from sdplanner.engine.equations import read_model
+from sdplanner.engine.ir import (
     Bin,
     Call,
     Cmp,
@@ -87,7 +88,6 @@ from sdplanner.engine.equations import (
     Ref,
     TimeRef,
     ToRegion,
-    read_model,
 )
 
 __all__ = [

@@ -130,7 +130,7 @@ def ensemble_bytes(
     variables : int, optional
         Output variables (the streaming percentiles work on one variable's cells at a time).
     memory_budget, slab_bytes, pilot, bins, block : int
-        The ensemble's constants (`sdplanner.ensemble`): values kept in memory before
+        The ensemble's constants (`sdplanner.uncertainty.percentiles`): values kept in memory before
         spilling (byte), a spilled slab read back (byte), pilot samples, histogram bins,
         samples per Latin hypercube block.
 

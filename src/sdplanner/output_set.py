@@ -30,7 +30,7 @@ from pathlib import Path
 from sdplanner.errors import OutputError, show_path
 from sdplanner.executors import pid_alive
 
-__all__ = ["MANIFEST", "OutputSet"]
+__all__ = ["MANIFEST", "OutputSet", "current_umask"]
 
 #: Name of the manifest, written last into every set.
 MANIFEST = "manifest.json"
@@ -193,7 +193,7 @@ class OutputSet:
         try:
             self._carry_over()
             mode = self.target.stat().st_mode & 0o7777 if self.target.is_dir() else None
-            os.chmod(self.path, mode if mode is not None else 0o777 & ~_umask())
+            os.chmod(self.path, mode if mode is not None else 0o777 & ~current_umask())
             if self.target.is_dir() and _exchange(self.path, self.target):
                 shutil.rmtree(self.path, ignore_errors=True)  # now the old set
             elif self.target.is_dir():
@@ -221,7 +221,8 @@ def _link(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         shutil.copy2(src, dst, follow_symlinks=False)
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """Return the process's file mode creation mask (read when asked, never at import)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

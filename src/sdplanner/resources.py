@@ -17,6 +17,7 @@ __all__ = [
     "default_params_path",
     "repo_root",
     "shipped_scenarios_dir",
+    "shipped_uncertainty_dir",
 ]
 
 _PKG = Path(__file__).resolve().parent
@@ -127,4 +128,21 @@ def shipped_scenarios_dir() -> Path:
     root = repo_root()
     if root is not None:
         return root / "scenarios"
+    return packaged
+
+
+def shipped_uncertainty_dir() -> Path:
+    """Return the folder of the shipped uncertainty files (default, rank-robustness).
+
+    Returns
+    -------
+    pathlib.Path
+        ``sdplanner/_uncertainty`` in a wheel, ``uncertainty/`` in a checkout.
+    """
+    packaged = _PKG / "_uncertainty"
+    if packaged.is_dir():
+        return packaged
+    root = repo_root()
+    if root is not None:
+        return root / "uncertainty"
     return packaged

@@ -28,6 +28,7 @@ import pandas as pd
 from sdplanner.engine.base import SimulationOutput
 from sdplanner.errors import NonFiniteOutputError, OutputError, quote
 from sdplanner.model import ModelInfo, file_sha256
+from sdplanner.output_set import current_umask
 from sdplanner.spec import OutputSpec
 from sdplanner.validation import FORMULA_LEADS
 
@@ -229,15 +230,6 @@ def prepare_output_dir(path: str | os.PathLike) -> Path:
     return out
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -245,7 +237,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(Path(tmp))
         # mkstemp makes the file 0600; give it the permissions a plain open() would.
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror})") from None

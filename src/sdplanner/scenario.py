@@ -30,7 +30,6 @@ one-line message names the file and the key path.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from collections.abc import Mapping
@@ -40,29 +39,41 @@ from typing import Any
 
 import numpy as np
 
-from sdplanner.engine.base import ParamValue, TimeSeries
+from sdplanner.engine.base import ParamValue
 from sdplanner.errors import ScenarioError, did_you_mean, quote, show_path
 from sdplanner.model import ModelInfo
+from sdplanner.parameters import (
+    RegionValues,
+    check_parameter_range,
+    load_parameter_file,
+    merge_params,
+    parameters_words,
+    parse_parameters,
+    read_mapping,
+    resolve_region,
+)
 from sdplanner.resources import shipped_scenarios_dir
-from sdplanner.safe_yaml import load_yaml
+from sdplanner.schema import check, describe, validate
+from sdplanner.schema.scenario import LeverFile, ScenarioFile
 from sdplanner.spec import LeverSpec
-from sdplanner.validation import check_identifier, check_in_range, finite_float
+from sdplanner.validation import check_identifier
 
 __all__ = [
+    "MAX_RAMP_YEARS",
+    "MAX_TITLE_CHARS",
     "LeverSetting",
     "RegionValues",
     "Scenario",
+    "apply_levers",
+    "check_parameter_range",
     "load_parameter_file",
     "load_scenario",
     "merge_params",
     "parse_parameters",
+    "resolve_region",
 ]
 
-_SCENARIO_KEYS = ("name", "title", "description", "extends", "final_time", "levers", "parameters")
 _LEVER_FIELDS = ("strength", "start", "ramp_years")
-_LEVER_KEYS = (*_LEVER_FIELDS, "regions")
-_PARAMETER_FILE_KEYS = ("parameters", "description", "source", "metadata")
-_CONTROL = ("initial_time", "final_time", "time_step", "saveper")
 #: Longest ramp accepted (year) when the .mdl declares no upper end for a lever's ramp.
 MAX_RAMP_YEARS = 100.0
 #: Longest scenario title (characters): it is a legend entry.
@@ -70,44 +81,6 @@ MAX_TITLE_CHARS = 60
 #: Longest ``extends`` name, and longest folder or file name in it (characters).
 MAX_EXTENDS_NAME = 1024
 _MAX_PART = 255
-
-
-class RegionValues(np.ndarray):
-    """Per-region values of a constant of which a file set only some regions.
-
-    A float array of shape ``(n_regions,)`` in the model's element order, holding the
-    model's default for the regions the file does not set; ``given`` marks the regions it
-    sets. `merge_params` merges such a value element-wise over a lower layer (e.g. the
-    calibrated parameters), so the regions not named keep the lower layer's values.
-    Engines see a plain float array.
-
-    Parameters
-    ----------
-    values : array-like
-        One value per region, in the constant's units.
-    given : array-like of bool
-        True for the regions the file sets.
-    """
-
-    given: np.ndarray | None
-
-    def __new__(cls, values, given) -> RegionValues:
-        """Build from values and the mask of the regions given."""
-        obj = np.array(values, dtype=float).view(cls)
-        obj.given = np.array(given, dtype=bool)
-        if obj.given.shape != obj.shape:
-            raise ValueError("given must have the shape of values")
-        return obj
-
-    def __array_finalize__(self, obj) -> None:
-        given = getattr(obj, "given", None)
-        self.given = given if given is not None and given.shape == self.shape else None
-
-    def __reduce__(self):
-        return (RegionValues, (np.asarray(self), self._mask()))
-
-    def _mask(self) -> np.ndarray:
-        return self.given if self.given is not None else np.ones(self.shape, dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -281,106 +254,70 @@ def _lever_hint(model: ModelInfo, name: object) -> str:
     return did_you_mean(name, [lever.name for lever in model.spec.levers])
 
 
-def resolve_region(name: object, where: str, model: ModelInfo) -> str:
-    """Validate a region name typed by a user and return its display name.
-
-    Parameters
-    ----------
-    name : object
-        What the user wrote.
-    where : str
-        Prefix for the error message (file and key path).
-    model : ModelInfo
-        The model (its spec's region dimension).
-
-    Returns
-    -------
-    str
-        The display name.
-
-    Raises
-    ------
-    ScenarioError
-        When the name is not a region of the model; the message suggests the closest.
-    """
-    dim = model.spec.dimension
-    labels = dim.labels if dim is not None else ()
-    if isinstance(name, str) and name in labels:
-        return name
-    raise ScenarioError(
-        f"{where}: expected one of the {len(labels)} regions, found {quote(name)}"
-        f"{did_you_mean(name, labels)}"
-    )
-
-
-def _show(path: Path) -> str:
-    return show_path(path)
-
-
-def _read_yaml(path: Path, kind: str = "scenario") -> dict:
-    shown = _show(path)
-    data = load_yaml(path, kind=kind, error=ScenarioError)
-    if data is None:
-        raise ScenarioError(f"{shown}: expected a YAML mapping, found an empty file")
-    if not isinstance(data, dict):  # the content is not echoed: the file may be anything
-        what = "a list" if isinstance(data, list) else f"a single {type(data).__name__} value"
-        raise ScenarioError(f"{shown}: expected a YAML mapping of keys to values, found {what}")
-    return data
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, str):
-        return f"the text {quote(value)}"
-    return quote(value)
-
-
-def _number(value: Any, where: str, what: str = "a number") -> float:
-    number = finite_float(value)
-    if number is None:
-        hint = ""
-        if isinstance(value, str):
-            try:
-                float(value)
-                hint = " (write a plain number such as 0.01, without quotes)"
-            except ValueError:
-                pass
-        raise ScenarioError(f"{where}: expected {what}, found {_kind(value)}{hint}")
-    return number
-
-
-def _check_range(value: float, lo: float, hi: float, where: str, what: str) -> float:
-    if not lo <= value <= hi:
-        raise ScenarioError(f"{where}: expected {what} in {lo:g}..{hi:g}, found {value:g}")
-    return value
+def _lever_ranges(lever: LeverSpec, model: ModelInfo) -> dict[str, tuple[float, float, str]]:
+    """Each field's valid range and what it is, in words (the .mdl's ranges and the run's)."""
+    t0, t1 = model.initial_time, model.final_time
+    ramp_hi = lever.ramp_range[1] if lever.ramp_range[1] < math.inf else MAX_RAMP_YEARS
+    return {
+        "strength": (lever.minimum, lever.maximum, f"a strength ({lever.unit})"),
+        "start": (max(t0, lever.start_range[0]), min(t1, lever.start_range[1]), "a year"),
+        "ramp_years": (max(0.0, lever.ramp_range[0]), ramp_hi, "a number of years"),
+    }
 
 
 def _lever_fields(raw: Mapping, lever: LeverSpec, model: ModelInfo, where: str) -> dict[str, float]:
+    """Check each field given against its range; return them as floats."""
     out: dict[str, float] = {}
-    t0, t1 = model.initial_time, model.final_time
-    for key in _LEVER_FIELDS:
-        if key not in raw:
+    for key, (lo, hi, what) in _lever_ranges(lever, model).items():
+        if raw.get(key) is None:
             continue
-        value, w = raw[key], f"{where}.{key}"
-        if key == "strength":
-            what = f"a strength ({lever.unit})"
-            v = _number(value, w, f"{what} in {lever.minimum:g}..{lever.maximum:g}")
-            out[key] = _check_range(v, lever.minimum, lever.maximum, w, what)
-        elif key == "start":
-            lo, hi = max(t0, lever.start_range[0]), min(t1, lever.start_range[1])
-            v = _number(value, w, f"a year in {lo:g}..{hi:g}")
-            out[key] = _check_range(v, lo, hi, w, "a year")
-        else:
-            lo = max(0.0, lever.ramp_range[0])
-            hi = lever.ramp_range[1] if lever.ramp_range[1] < math.inf else MAX_RAMP_YEARS
-            v = _number(value, w, f"a number of years in {lo:g}..{hi:g}")
-            out[key] = _check_range(v, lo, hi, w, "a number of years")
+        value = float(raw[key])
+        if not lo <= value <= hi:
+            raise ScenarioError(
+                f"{where}.{key}: expected {what} in {lo:g}..{hi:g}, found {value:g}"
+            )
+        out[key] = value
     return out
+
+
+def _lever_words(model: ModelInfo, name: object, path: tuple) -> str | None:
+    """Return what a lever's settings expect at ``path`` below the lever, in words."""
+    lever = model.spec.lever(name) if isinstance(name, str) else None
+    if not path:
+        return "a mapping with strength, start, ramp_years"
+    if path == ("regions",):
+        return "a mapping of region names to settings"
+    if len(path) == 2 and path[0] == "regions":
+        return "a strength or a mapping with strength, start, ramp_years"
+    if lever is not None and path[-1] in _LEVER_FIELDS:
+        lo, hi, what = _lever_ranges(lever, model)[path[-1]]
+        return f"{what} in {lo:g}..{hi:g}"
+    return None
+
+
+def _scenario_words(model: ModelInfo):
+    """Return the words of what a scenario file expects at each key path."""
+    t0, t1 = model.initial_time + 1, model.final_time
+    params = parameters_words(model)
+    fixed = {
+        ("name",): "a scenario name",
+        ("description",): "text",
+        ("title",): "text",
+        ("extends",): "a scenario file name",
+        ("final_time",): f"a year in {t0:g}..{t1:g}",
+        ("levers",): "a mapping of lever names to settings",
+    }
+
+    def words(path: tuple) -> str | None:
+        if path in fixed:
+            return fixed[path]
+        if path[:1] == ("levers",) and len(path) >= 2:
+            return _lever_words(model, path[1], path[2:])
+        if path[:1] == ("parameters",):
+            return params(path[1:])
+        return None
+
+    return words
 
 
 def _parse_lever(
@@ -389,15 +326,7 @@ def _parse_lever(
     lever = model.spec.lever(name) if isinstance(name, str) else None
     if lever is None:
         raise ScenarioError(f"{where}: unknown lever {quote(name)}{_lever_hint(model, name)}")
-    if raw is None or not isinstance(raw, dict):
-        raise ScenarioError(
-            f"{where}: expected a mapping with strength, start, ramp_years, found {_kind(raw)}"
-        )
-    for key in raw:
-        if key not in _LEVER_KEYS:
-            raise ScenarioError(
-                f"{where}.{quote(key, bare=True)}: unknown key{did_you_mean(key, _LEVER_KEYS)}"
-            )
+    check(LeverFile, raw, where, ScenarioError, lambda path: _lever_words(model, name, path))
     fields = _lever_fields(raw, lever, model, where)
     strength = fields.get("strength", base.strength if base else None)
     if strength is None:
@@ -410,265 +339,18 @@ def _parse_lever(
     regions: dict[str, dict[str, float]] = {
         r: dict(o) for r, o in (base.regions if base else {}).items()
     }
-    raw_regions = raw.get("regions")
-    if raw_regions is None:
-        raw_regions = {}
-    if not isinstance(raw_regions, dict):
-        raise ScenarioError(
-            f"{where}.regions: expected a mapping of region names to settings,"
-            f" found {_kind(raw_regions)}"
-        )
-    for region, override in raw_regions.items():
+    for region, override in (raw.get("regions") or {}).items():
         w = f"{where}.regions.{quote(region, bare=True)}"
         region = resolve_region(region, f"{where}.regions", model)
-        if isinstance(override, int | float) and not isinstance(override, bool):
+        if not isinstance(override, dict):
             override = {"strength": override}
-        if not isinstance(override, dict) or not override:
+        if not override:
             raise ScenarioError(
                 f"{w}: expected a strength or a mapping with strength, start, ramp_years,"
-                f" found {_kind(override)}"
-            )
-        for key in override:
-            if key not in _LEVER_FIELDS:
-                raise ScenarioError(
-                    f"{w}.{quote(key, bare=True)}: unknown key{did_you_mean(key, _LEVER_FIELDS)}"
-                )
-        regions.setdefault(region, {}).update(_lever_fields(override, lever, model, w))
-    return LeverSetting(lever.name, strength, start, ramp, regions)
-
-
-def _is_year_key(key: object) -> bool:
-    return isinstance(key, int | float) and not isinstance(key, bool)
-
-
-def _year(key: Any, model: ModelInfo, where: str) -> float:
-    t0, t1 = model.initial_time, model.final_time
-    year = finite_float(key)
-    if year is None:
-        raise ScenarioError(f"{where}.{quote(key)}: expected a year in {t0:g}..{t1:g}")
-    return _check_range(year, t0, t1, f"{where}.{key}", "a year")
-
-
-def _parse_value(raw: Any, model: ModelInfo, where: str, default) -> ParamValue:
-    subscripted = isinstance(default, np.ndarray)
-    if isinstance(raw, dict):
-        if not raw:
-            raise ScenarioError(
-                f"{where}: expected a number, a region -> value or a year -> value mapping,"
                 " found an empty mapping"
             )
-        keys = list(raw)
-        years_given = [_is_year_key(k) for k in keys]
-        if all(years_given):
-            pairs = sorted((_year(k, model, where), _number(raw[k], f"{where}.{k}")) for k in keys)
-            years = np.array([y for y, _ in pairs])
-            if len(np.unique(years)) != len(years):
-                raise ScenarioError(f"{where}: expected distinct years, found {quote(keys)}")
-            vals = np.array([v for _, v in pairs])
-            if subscripted:
-                vals = np.repeat(vals[:, None], len(model.regions), axis=1)
-            return TimeSeries(years, vals)
-        if any(years_given):
-            raise ScenarioError(
-                f"{where}: expected either region names or years as keys, found both"
-            )
-        if not subscripted:
-            raise ScenarioError(
-                f"{where}: expected a number or a year -> value mapping (the constant has no"
-                f" regions), found region keys {quote(keys[:3])}"
-            )
-        values = np.array(default, dtype=float)
-        given = np.zeros(len(model.regions), dtype=bool)
-        for key, value in raw.items():
-            region = resolve_region(key, where, model)
-            i = model.regions.index(region)
-            values[i] = _number(value, f"{where}.{quote(key, bare=True)}")
-            given[i] = True
-        return RegionValues(values, given)
-    return _number(
-        raw,
-        where,
-        "a number, a region -> value or a year -> value mapping" if subscripted else "a number",
-    )
-
-
-def parse_parameters(raw: Any, model: ModelInfo, where: str) -> dict[str, ParamValue]:
-    """Validate a ``parameters`` mapping against the model's constants.
-
-    Parameters
-    ----------
-    raw : object
-        The mapping as read from YAML: constant name (Python or ``.mdl`` spelling) -> a
-        number, a region -> number mapping, or a year -> number mapping (constant units).
-    model : ModelInfo
-        The model.
-    where : str
-        Error prefix (file and key path).
-
-    Returns
-    -------
-    dict
-        PySD name -> float, `RegionValues` (regions not named keep the model's value) or
-        `TimeSeries`.
-
-    Raises
-    ------
-    ScenarioError
-        On an unknown constant (with the closest name), a lever constant, a computed
-        variable, a wrong type, an unknown region or a year out of the simulated range.
-    """
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ScenarioError(
-            f"{where}: expected a mapping of constant names to values, found {_kind(raw)}"
-        )
-    lever_constants = {}
-    for lever in model.spec.levers:
-        for const in (lever.strength_constant, lever.start_constant, lever.ramp_constant):
-            lever_constants[const] = lever.name
-    settable = [c for c in model.constants if c not in _CONTROL and c not in lever_constants]
-    out: dict[str, ParamValue] = {}
-    for key, value in raw.items():
-        w = f"{where}.{quote(key, bare=True)}"
-        name = model.resolve(str(key)) if isinstance(key, str) and len(key) <= 200 else None
-        if name in lever_constants:
-            raise ScenarioError(
-                f"{w}: a lever constant; set it under 'levers.{lever_constants[name]}',"
-                " not as a parameter"
-            )
-        if name in _CONTROL:
-            hint = " (use final_time in a scenario file)" if name == "final_time" else ""
-            raise ScenarioError(f"{w}: a simulation control, not a settable constant{hint}")
-        if name is not None and name not in model.constants:
-            raise ScenarioError(
-                f"{w}: {quote(name)} is computed by the model, not a constant; set the constants"
-                " it is computed from"
-            )
-        if name is None:
-            renamed = model.spec.renamed.get(str(key))
-            hint = (
-                f" (this model replaced it: {renamed})" if renamed else did_you_mean(key, settable)
-            )
-            raise ScenarioError(f"{w}: unknown model constant{hint}")
-        if name in out:
-            raise ScenarioError(f"{w}: {quote(name)} is set twice (under two spellings)")
-        out[name] = _parse_value(value, model, w, model.constants[name])
-        check_parameter_range(out[name], model.variables[name].limits, w, model)
-    return out
-
-
-def check_parameter_range(
-    value: ParamValue, limits: tuple | None, where: str, model: ModelInfo
-) -> None:
-    """Refuse a parameter value outside the constant's range declared in the ``.mdl``.
-
-    Parameters
-    ----------
-    value : float, numpy.ndarray or TimeSeries
-        The value (constant's units): a number, one per region (a `RegionValues` is checked
-        for the regions it sets) or a series.
-    limits : tuple or None
-        ``(lower, upper)`` of the constant (`sdplanner.model.VariableInfo.limits`).
-    where : str
-        Error prefix (file and key path).
-    model : ModelInfo
-        The model (region names for the message).
-
-    Raises
-    ------
-    ScenarioError
-        Naming the key (and region or year), the range and the value.
-    """
-    if isinstance(value, TimeSeries):
-        values = np.asarray(value.values, dtype=float).reshape(len(value.years), -1)
-        for i, year in enumerate(value.years):
-            for v in values[i]:
-                check_in_range(float(v), limits, f"{where}.{year:g}", ScenarioError)
-        return
-    if isinstance(value, np.ndarray):
-        given = value._mask() if isinstance(value, RegionValues) else np.ones(value.shape, bool)
-        for region, v, g in zip(model.regions, np.asarray(value, dtype=float), given, strict=True):
-            if g:
-                check_in_range(float(v), limits, f"{where}.{region}", ScenarioError)
-        return
-    check_in_range(float(value), limits, where, ScenarioError)
-
-
-def _merge_value(old: ParamValue | None, new: ParamValue) -> ParamValue:
-    if not isinstance(new, RegionValues) or new.given is None or old is None:
-        return new
-    if isinstance(old, TimeSeries):
-        return new
-    base = np.broadcast_to(np.asarray(old, dtype=float), new.shape)
-    values = np.where(new.given, np.asarray(new), base)
-    if isinstance(old, RegionValues):
-        return RegionValues(values, old._mask() | new.given)
-    return np.array(values, dtype=float)
-
-
-def merge_params(*layers: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
-    """Merge parameter layers; later layers win.
-
-    A `RegionValues` (a per-region value of which only some regions were set) merges
-    element-wise: the regions it sets win, the others keep the lower layer's value (a
-    scalar lower value is broadcast). Any other value replaces the lower one.
-
-    Parameters
-    ----------
-    *layers : mapping
-        PySD name -> value, lowest priority first.
-
-    Returns
-    -------
-    dict
-        The merged mapping.
-    """
-    out: dict[str, ParamValue] = {}
-    for layer in layers:
-        for key, value in layer.items():
-            out[key] = _merge_value(out.get(key), value)
-    return out
-
-
-def load_parameter_file(path: str | os.PathLike, model: ModelInfo) -> dict[str, ParamValue]:
-    """Read a parameter file (a YAML mapping with a ``parameters`` key).
-
-    Other top-level keys (``description``, ``source``, ``metadata``, fit statistics ...)
-    are ignored, except scenario keys, which are rejected.
-
-    Parameters
-    ----------
-    path : path-like
-        The file (e.g. ``calibration/seed-2010-2012.params.yaml``).
-    model : ModelInfo
-        The model.
-
-    Returns
-    -------
-    dict
-        PySD name -> value (see `parse_parameters`).
-
-    Raises
-    ------
-    ScenarioError
-        With a one-line message naming the file and the key path.
-    """
-    path = Path(path)
-    data = _read_yaml(path, "parameter")
-    shown = _show(path)
-    for key in ("levers", "extends", "name", "final_time"):
-        if key in data:
-            raise ScenarioError(
-                f"{shown}: {key}: a parameter file holds only 'parameters'; put {quote(key)} in a"
-                " scenario file"
-            )
-    if "parameters" not in data:
-        keys = [k for k in data if isinstance(k, str) and len(k) <= 100]
-        close = difflib.get_close_matches("parameters", keys, n=1)
-        hint = f" ({quote(close[0])}: did you mean 'parameters'?)" if close else ""
-        raise ScenarioError(f"{shown}: expected a 'parameters' mapping, found none{hint}")
-    return parse_parameters(data["parameters"], model, f"{shown}: parameters")
+        regions.setdefault(region, {}).update(_lever_fields(override, lever, model, w))
+    return LeverSetting(lever.name, strength, start, ramp, regions)
 
 
 def _resolve(path: Path, where: str) -> Path:
@@ -677,7 +359,7 @@ def _resolve(path: Path, where: str) -> Path:
         return path.resolve()
     except (RuntimeError, OSError, ValueError) as exc:  # a symlink loop, a NUL byte ...
         reason = "a symlink loop" if isinstance(exc, RuntimeError) else "an unusable path"
-        raise ScenarioError(f"{where}: cannot follow {_show(path)}: {reason}") from None
+        raise ScenarioError(f"{where}: cannot follow {show_path(path)}: {reason}") from None
 
 
 def _extends_target(ext: Any, path: Path, shown: str) -> Path:
@@ -688,7 +370,9 @@ def _extends_target(ext: Any, path: Path, shown: str) -> Path:
     read any other file.
     """
     if not isinstance(ext, str) or not ext.strip():
-        raise ScenarioError(f"{shown}: extends: expected a scenario file name, found {_kind(ext)}")
+        raise ScenarioError(
+            f"{shown}: extends: expected a scenario file name, found {describe(ext)}"
+        )
     name = ext.strip()
     parts = name.replace("\\", "/").split("/")
     if (
@@ -709,31 +393,16 @@ def _extends_target(ext: Any, path: Path, shown: str) -> Path:
     roots = [_resolve(path.parent, shown), _resolve(shipped_scenarios_dir(), shown)]
     if not any(real.is_relative_to(root) for root in roots):
         raise ScenarioError(
-            f"{shown}: extends: expected a scenario file in {_show(path.parent)} or the shipped"
+            f"{shown}: extends: expected a scenario file in {show_path(path.parent)} or the shipped"
             f" scenarios folder, found {quote(name)} outside both"
         )
     return target
 
 
-def _title(raw: Any, shown: str) -> str:
-    """Return a scenario's title: one line of printable text, at most `MAX_TITLE_CHARS`."""
-    if raw is None:
-        return ""
-    if not isinstance(raw, str):
-        raise ScenarioError(f"{shown}: title: expected text, found {_kind(raw)}")
-    title = raw.strip()
-    if len(title) > MAX_TITLE_CHARS or not title.isprintable():
-        raise ScenarioError(
-            f"{shown}: title: expected one line of at most {MAX_TITLE_CHARS} printable"
-            f" characters, found {quote(title)}"
-        )
-    return title
-
-
 def _load(
     path: Path, model: ModelInfo, stack: tuple[tuple[Path, str], ...], via: str | None
 ) -> Scenario:
-    shown = _show(path)
+    shown = show_path(path)
     resolved = _resolve(path, via or shown)
     if any(resolved == seen for seen, _ in stack):
         chain = " -> ".join([*(s for _, s in stack), shown])
@@ -741,44 +410,33 @@ def _load(
     if via is not None and not path.is_file():
         what = "file not found" if not path.exists() else "expected a YAML file, found a directory"
         raise ScenarioError(f"{via}: extends: {what}: {shown}")
-    data = _read_yaml(path)
-    for key in data:
-        if key not in _SCENARIO_KEYS:
-            raise ScenarioError(
-                f"{shown}: {quote(key, bare=True)}: unknown key{did_you_mean(key, _SCENARIO_KEYS)}"
-            )
+    data = read_mapping(path, "scenario")
+    validate(ScenarioFile, data, shown, ScenarioError, _scenario_words(model))
     base: Scenario | None = None
     ext = data.get("extends")
     if ext is not None:
         parent = _extends_target(ext, path, shown)
         base = _load(parent, model, (*stack, (resolved, shown)), shown)
     name = check_identifier(data.get("name"), f"{shown}: name", ScenarioError, "a scenario name")
-    description = data.get("description", "") or ""
-    if not isinstance(description, str):
-        raise ScenarioError(f"{shown}: description: expected text, found {_kind(description)}")
-    title = _title(data.get("title"), shown)
+    description = data.get("description") or ""
+    title = (data.get("title") or "").strip()
+    if len(title) > MAX_TITLE_CHARS or not title.isprintable():
+        raise ScenarioError(
+            f"{shown}: title: expected one line of at most {MAX_TITLE_CHARS} printable"
+            f" characters, found {quote(title)}"
+        )
     final_time = base.final_time if base else None
     if data.get("final_time") is not None:
         t0, t1 = model.initial_time + 1, model.final_time
-        ft = _number(data["final_time"], f"{shown}: final_time", f"a year in {t0:g}..{t1:g}")
-        final_time = _check_range(ft, t0, t1, f"{shown}: final_time", "a year")
+        final_time = float(data["final_time"])
+        if not t0 <= final_time <= t1:
+            raise ScenarioError(
+                f"{shown}: final_time: expected a year in {t0:g}..{t1:g}, found {final_time:g}"
+            )
     levers = dict(base.levers) if base else {}
-    raw_levers = data.get("levers")
-    if raw_levers is None:
-        raw_levers = {}
-    if not isinstance(raw_levers, dict):
-        raise ScenarioError(
-            f"{shown}: levers: expected a mapping of lever names to settings,"
-            f" found {_kind(raw_levers)}"
-        )
-    for lname, raw in raw_levers.items():
-        key = lname if isinstance(lname, str) else None
+    for lname, raw in (data.get("levers") or {}).items():
         setting = _parse_lever(
-            lname,
-            raw,
-            model,
-            f"{shown}: levers.{quote(lname, bare=True)}",
-            levers.get(key) if key else None,
+            lname, raw, model, f"{shown}: levers.{quote(lname, bare=True)}", levers.get(lname)
         )
         levers[setting.lever] = setting
     own = parse_parameters(data.get("parameters"), model, f"{shown}: parameters")

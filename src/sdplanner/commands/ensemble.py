@@ -147,12 +147,16 @@ def register(sub) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Validate everything, connect to the backend, run, then write the outputs as one set."""
-    from sdplanner.ensemble import DEFAULT_CHUNK, execute_ensemble, plan_ensemble
     from sdplanner.executors import make_executor
     from sdplanner.output_set import OutputSet
     from sdplanner.results import write_csv
     from sdplanner.run import prepare_run
-    from sdplanner.uncertainty import load_uncertainty
+    from sdplanner.uncertainty import (
+        DEFAULT_CHUNK,
+        execute_ensemble,
+        load_uncertainty,
+        plan_ensemble,
+    )
 
     inputs = prepare_run(args.scenario, model=args.model, params=params_arg(args))
     spec = load_uncertainty(args.uncertainty, inputs.model)
@@ -227,7 +231,7 @@ def _aggregate_label(model) -> str:
 
 def _write_manifest(stage, args, inputs, plan, result, engine, seed, figures, seconds) -> None:
     """Write the ensemble's manifest (last) into the staging folder."""
-    from sdplanner.ensemble import HISTOGRAM_BINS, PILOT_SAMPLES
+    from sdplanner.uncertainty import HISTOGRAM_BINS, PILOT_SAMPLES
 
     streaming = None
     if result.bounds is not None:

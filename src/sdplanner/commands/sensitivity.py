@@ -43,14 +43,17 @@ def register(sub) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Validate everything, connect to the backend, run, then write."""
-    from sdplanner.ensemble import DEFAULT_CHUNK
     from sdplanner.ensemble_plots import sobol_chart
     from sdplanner.executors import make_executor
     from sdplanner.output_set import OutputSet
     from sdplanner.results import write_csv
     from sdplanner.run import prepare_run
-    from sdplanner.sensitivity import execute_sensitivity, plan_sensitivity
-    from sdplanner.uncertainty import load_uncertainty
+    from sdplanner.uncertainty import (
+        DEFAULT_CHUNK,
+        execute_sensitivity,
+        load_uncertainty,
+        plan_sensitivity,
+    )
 
     inputs = prepare_run(args.scenario, model=args.model, params=params_arg(args))
     spec = load_uncertainty(args.uncertainty, inputs.model)

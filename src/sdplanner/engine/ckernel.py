@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sdplanner.engine.codegen import Kernel, _pairwise_plan
-from sdplanner.engine.equations import (
+from sdplanner.engine.ir import (
     CONTROL_NAMES,
     REDUCTIONS,
     SMALL_VENSIM,

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sdplanner.engine.equations import (
+from sdplanner.engine.ir import (
     SMALL_VENSIM,
     Bin,
     Call,

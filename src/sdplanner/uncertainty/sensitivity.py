@@ -18,22 +18,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sdplanner.ensemble import (
-    DEFAULT_CHUNK,
-    CellLayout,
-    EnsembleError,
-    EnsembleJob,
-    check_chunk_size,
-    check_samples,
-    iter_cells,
-    select_outputs,
-)
 from sdplanner.errors import did_you_mean, quote
 from sdplanner.executors import Executor, InProcessExecutor
 from sdplanner.memory import check_memory, sensitivity_bytes
 from sdplanner.rng import make_generator
 from sdplanner.run import RunInputs
-from sdplanner.uncertainty import UncertaintySpec
+from sdplanner.uncertainty.cells import (
+    DEFAULT_CHUNK,
+    CellLayout,
+    EnsembleJob,
+    check_chunk_size,
+    check_years,
+    iter_cells,
+    select_outputs,
+)
+from sdplanner.uncertainty.errors import EnsembleError
+from sdplanner.uncertainty.sampling import check_samples
+from sdplanner.uncertainty.spec import UncertaintySpec
 
 __all__ = [
     "SOBOL_COLUMNS",
@@ -158,28 +159,6 @@ class SensitivityResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _check_years(years, first: float, last: float) -> list[int]:
-    if years is None:
-        return default_years(first, last)
-    if isinstance(years, str):
-        parts = [y.strip() for y in years.split(",") if y.strip()]
-        try:
-            years = [int(y) for y in parts]
-        except ValueError:
-            raise EnsembleError(
-                f"--years: expected comma-separated years, found {quote(years)}"
-            ) from None
-    out = []
-    for y in years:
-        if isinstance(y, bool) or not isinstance(y, int | np.integer) or not first <= y <= last:
-            raise EnsembleError(f"--years: expected years in {first:g}..{last:g}, found {quote(y)}")
-        if int(y) not in out:
-            out.append(int(y))
-    if not out:
-        raise EnsembleError("--years: expected at least one year, found none")
-    return sorted(out)
-
-
 def plan_sensitivity(
     inputs: RunInputs,
     spec: UncertaintySpec,
@@ -212,7 +191,8 @@ def plan_sensitivity(
     chosen = select_outputs(inputs.model.spec, outputs, view="sensitivity")
     spec.check_base(inputs.params, str(inputs.scenario.path or ""), inputs.model)
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
-    year_list = _check_years(years, float(layout.years[0]), float(layout.years[-1]))
+    first, last = float(layout.years[0]), float(layout.years[-1])
+    year_list = check_years(years, first, last, default_years(first, last))
     if region is None:
         region = layout.regions[-1]
     if region not in layout.regions:

@@ -36,139 +36,32 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import linalg, special
 
 from sdplanner.engine.base import ParamValue, TimeSeries
-from sdplanner.errors import SdplannerError, did_you_mean, quote, show_path
+from sdplanner.errors import did_you_mean, quote, show_path
 from sdplanner.model import ModelInfo
 from sdplanner.safe_yaml import load_yaml
-from sdplanner.validation import finite_float, format_range, in_range
+from sdplanner.schema import describe, validate
+from sdplanner.schema.uncertainty import UncertaintyFile
+from sdplanner.uncertainty.distributions import Distribution, distribution_of
+from sdplanner.uncertainty.errors import UncertaintyError
+from sdplanner.validation import format_range, in_range
 
 __all__ = [
-    "DISTRIBUTIONS",
     "Column",
     "Correlation",
-    "Distribution",
     "UncertainParameter",
-    "UncertaintyError",
     "UncertaintySpec",
-    "iman_conover",
+    "combine",
     "load_uncertainty",
     "parse_uncertainty",
 ]
-
-#: Distributions and their keys: required, then optional.
-DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "uniform": (("min", "max"), ()),
-    "triangular": (("min", "mode", "max"), ()),
-    "normal": (("mean", "sd"), ("min", "max")),
-    "lognormal": (("median", "sigma"), ("min", "max")),
-}
-_ALIASES = {"log-normal": "lognormal", "log_normal": "lognormal", "gaussian": "normal"}
-_PARAM_KEYS = ("distribution", "relative", "per_region", "regions", "note")
-_TOP_KEYS = ("description", "parameters", "correlations")
-_CORR_KEYS = ("parameters", "rho", "note")
-#: Unit draws are kept this far from 0 and 1 so that unbounded inverse CDFs stay finite.
-_U_EPS = 2.0**-53
-
-
-class UncertaintyError(SdplannerError):
-    """An uncertainty file is invalid, or does not fit the scenario it is applied to."""
-
-
-# --------------------------------------------------------------------------------------
-# Distributions
-# --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Distribution:
-    """A one-dimensional distribution, sampled through its inverse CDF.
-
-    Attributes
-    ----------
-    kind : str
-        ``"uniform"``, ``"triangular"``, ``"normal"`` or ``"lognormal"``.
-    values : tuple of (str, float)
-        Its parameters in the file's terms: uniform ``min, max``; triangular
-        ``min, mode, max``; normal ``mean, sd`` (and optional truncation ``min, max``);
-        lognormal ``median, sigma`` (``sigma`` is the standard deviation of the log; optional
-        truncation ``min, max``). Same units as the constant (or a multiplier when the
-        parameter is relative).
-    """
-
-    kind: str
-    values: tuple[tuple[str, float], ...]
-
-    def get(self, key: str, default: float | None = None) -> float | None:
-        """Return a parameter of the distribution, or ``default`` when absent."""
-        return dict(self.values).get(key, default)
-
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        """Return the quantiles of unit draws (the inverse CDF).
-
-        Parameters
-        ----------
-        u : numpy.ndarray
-            Probabilities in ``[0, 1]``; clipped to ``[2**-53, 1 - 2**-53]``.
-
-        Returns
-        -------
-        numpy.ndarray
-            Values of the same shape, in the distribution's units.
-        """
-        u = np.clip(np.asarray(u, dtype=float), _U_EPS, 1.0 - _U_EPS)
-        p = dict(self.values)
-        if self.kind == "uniform":
-            return p["min"] + u * (p["max"] - p["min"])
-        if self.kind == "triangular":
-            lo, mode, hi = p["min"], p["mode"], p["max"]
-            width = hi - lo
-            fc = (mode - lo) / width
-            left = lo + np.sqrt(u * width * (mode - lo))
-            right = hi - np.sqrt((1.0 - u) * width * (hi - mode))
-            return np.where(u < fc, left, right)
-        if self.kind == "normal":
-            loc, scale = p["mean"], p["sd"]
-        else:  # lognormal: a normal in log space
-            loc, scale = math.log(p["median"]), p["sigma"]
-        lo, hi = p.get("min"), p.get("max")
-        if self.kind == "lognormal":
-            lo = math.log(lo) if lo is not None and lo > 0 else None
-            hi = math.log(hi) if hi is not None else None
-        if lo is not None or hi is not None:
-            f_lo = special.ndtr((lo - loc) / scale) if lo is not None else 0.0
-            f_hi = special.ndtr((hi - loc) / scale) if hi is not None else 1.0
-            u = np.clip(f_lo + u * (f_hi - f_lo), _U_EPS, 1.0 - _U_EPS)
-        z = loc + scale * special.ndtri(u)
-        if lo is not None or hi is not None:
-            z = np.clip(z, -np.inf if lo is None else lo, np.inf if hi is None else hi)
-        return np.exp(z) if self.kind == "lognormal" else z
-
-    def support(self) -> tuple[float, float]:
-        """Return the smallest and largest value a draw can take (``-inf``/``inf`` if open).
-
-        Returns
-        -------
-        tuple of float
-            ``(lower, upper)`` in the distribution's units: ``min, max`` for a uniform or
-            triangular distribution and where a normal or lognormal one is truncated; else
-            ``-inf`` (normal) or 0 (lognormal), and ``inf``.
-        """
-        p = dict(self.values)
-        if self.kind in ("uniform", "triangular"):
-            return p["min"], p["max"]
-        lower = p.get("min", -math.inf if self.kind == "normal" else 0.0)
-        return lower, p.get("max", math.inf)
-
-    def describe(self) -> str:
-        """Return a short text such as ``uniform(min=0.2, max=0.8)``."""
-        inner = ", ".join(f"{k}={v:g}" for k, v in self.values)
-        return f"{self.kind}({inner})"
 
 
 @dataclass(frozen=True)
@@ -431,152 +324,15 @@ class UncertaintySpec:
 
 
 # --------------------------------------------------------------------------------------
-# Iman-Conover rank correlation
-# --------------------------------------------------------------------------------------
-def iman_conover(u: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Reorder the columns of a sample to give them a target rank correlation.
-
-    The method of Iman and Conover (1982): van der Waerden scores take the ranks of each
-    column, are transformed to the target correlation with two Cholesky factors, and each
-    column is then rearranged to the ranks of the transformed scores. Each column keeps its
-    values (so a Latin hypercube stays one); only their pairing changes.
-
-    Parameters
-    ----------
-    u : numpy.ndarray
-        Shape ``(n, k)``: the sample (any values, no ties within a column).
-    target : numpy.ndarray
-        Shape ``(k, k)``: a positive-definite correlation matrix.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape ``(n, k)``: the rearranged sample.
-
-    Raises
-    ------
-    UncertaintyError
-        When ``n`` is too small for ``k`` columns (the score correlation is singular).
-    """
-    n, k = u.shape
-    ranks = np.argsort(np.argsort(u, axis=0, kind="stable"), axis=0, kind="stable")
-    scores = special.ndtri(np.arange(1, n + 1) / (n + 1))
-    m = scores[ranks]
-    try:
-        f = linalg.cholesky(np.corrcoef(m, rowvar=False), lower=True)
-        p = linalg.cholesky(target, lower=True)
-    except linalg.LinAlgError:
-        raise UncertaintyError(
-            f"correlations: expected at least {k + 2} samples for {k} correlated draws, found {n}"
-        ) from None
-    t = m @ linalg.solve_triangular(f, p.T, lower=True, trans="T")
-    new_ranks = np.argsort(np.argsort(t, axis=0, kind="stable"), axis=0, kind="stable")
-    return np.take_along_axis(np.sort(u, axis=0), new_ranks, axis=0)
-
-
-# --------------------------------------------------------------------------------------
 # Reading and validating
 # --------------------------------------------------------------------------------------
 
 
-def _number(value: Any, where: str, what: str = "a number") -> float:
-    number = finite_float(value)
-    if number is None:
-        raise UncertaintyError(f"{where}: expected {what}, found {quote(value)}")
-    return number
-
-
-def _flag(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise UncertaintyError(f"{where}: expected true or false, found {quote(value)}")
-    return value
-
-
-def _parse_distribution(raw: Mapping, where: str) -> Distribution:
-    kind = raw.get("distribution")
-    if kind is None:
-        raise UncertaintyError(
-            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found none"
-        )
-    key = _ALIASES.get(str(kind).lower(), str(kind).lower())
-    if key not in DISTRIBUTIONS:
-        raise UncertaintyError(
-            f"{where}.distribution: expected one of {', '.join(DISTRIBUTIONS)}, found"
-            f" {quote(kind)}{did_you_mean(kind, DISTRIBUTIONS)}"
-        )
-    required, optional = DISTRIBUTIONS[key]
-    allowed = (*_PARAM_KEYS, *required, *optional)
-    for k in raw:
-        if k not in allowed:
-            raise UncertaintyError(
-                f"{where}.{quote(k, bare=True)}: unknown key for a {key} distribution (expected"
-                f" {', '.join((*required, *optional))}){did_you_mean(k, allowed)}"
-            )
-    vals: dict[str, float] = {}
-    for k in required:
-        if k not in raw:
-            raise UncertaintyError(
-                f"{where}.{k}: expected a number for a {key} distribution, found none"
-            )
-        vals[k] = _number(raw[k], f"{where}.{k}")
-    for k in optional:
-        if raw.get(k) is not None:
-            vals[k] = _number(raw[k], f"{where}.{k}")
-    _check_bounds(key, vals, where)
-    order = (*required, *(k for k in optional if k in vals))
-    return Distribution(key, tuple((k, vals[k]) for k in order))
-
-
-def _check_bounds(kind: str, v: dict[str, float], where: str) -> None:
-    if kind == "uniform" and not v["min"] < v["max"]:
-        raise UncertaintyError(
-            f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
-        )
-    if kind == "triangular":
-        if not v["min"] < v["max"]:
-            raise UncertaintyError(
-                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
-            )
-        if not v["min"] <= v["mode"] <= v["max"]:
-            raise UncertaintyError(
-                f"{where}.mode: expected a mode in {v['min']:g}..{v['max']:g}, found {v['mode']:g}"
-            )
-    if kind in ("normal", "lognormal"):
-        spread = "sd" if kind == "normal" else "sigma"
-        if not v[spread] > 0:
-            raise UncertaintyError(f"{where}.{spread}: expected a number > 0, found {v[spread]:g}")
-        if kind == "lognormal":
-            if not v["median"] > 0:
-                raise UncertaintyError(
-                    f"{where}.median: expected a number > 0, found {v['median']:g}"
-                )
-            if "min" in v and v["min"] < 0:
-                raise UncertaintyError(
-                    f"{where}.min: expected a number >= 0 for a lognormal, found {v['min']:g}"
-                )
-        if "min" in v and "max" in v and not v["min"] < v["max"]:
-            raise UncertaintyError(
-                f"{where}: expected min < max, found min={v['min']:g}, max={v['max']:g}"
-            )
-        centre = v["mean"] if kind == "normal" else v["median"]
-        scale = v["sd"] if kind == "normal" else v["sigma"]
-        lo, hi = v.get("min"), v.get("max")
-        if kind == "lognormal":
-            centre, lo = math.log(centre), (math.log(lo) if lo else None)
-            hi = math.log(hi) if hi is not None else None
-        if (lo is not None and lo > centre + 8 * scale) or (
-            hi is not None and hi < centre - 8 * scale
-        ):
-            raise UncertaintyError(
-                f"{where}: expected truncation bounds that keep some probability, found"
-                f" min={v.get('min')}, max={v.get('max')} more than 8 spreads from the centre"
-            )
-
-
 def _parse_parameter(
-    key: Any, raw: Any, model: ModelInfo, settable: list[str], lever_constants: set, where: str
+    key: str, entry: Any, model: ModelInfo, settable: list[str], lever_constants: set, where: str
 ) -> UncertainParameter:
-    name = model.resolve(str(key))
+    """Resolve one schema-valid parameter against the model (name, regions, range)."""
+    name = model.resolve(key)
     if name is None or name not in settable:
         if name in lever_constants:
             raise UncertaintyError(
@@ -584,46 +340,35 @@ def _parse_parameter(
                 " constant (set levers in the scenario)"
             )
         raise UncertaintyError(f"{where}: unknown model constant{did_you_mean(key, settable)}")
-    if not isinstance(raw, dict):
-        raise UncertaintyError(
-            f"{where}: expected a mapping with 'distribution' and its parameters,"
-            f" found {quote(raw)}"
-        )
-    dist = _parse_distribution(raw, where)
+    dist = distribution_of(entry, where)
     limits = model.variables[name].limits if name in model.variables else None
-    relative = _flag(raw.get("relative", False), f"{where}.relative")
-    if not relative:
+    if not entry.relative:
         _check_support(dist.support(), limits, where, "draws")
-    per_region = _flag(raw.get("per_region", False), f"{where}.per_region")
     subscripted = isinstance(model.constants[name], np.ndarray)
     regions: tuple[str, ...] | None = None
     if subscripted:
         regions = tuple(model.regions)
-        raw_regions = raw.get("regions")
-        if raw_regions is not None:
-            if not isinstance(raw_regions, list) or not raw_regions:
-                raise UncertaintyError(
-                    f"{where}.regions: expected a non-empty list of region names, found"
-                    f" {quote(raw_regions)}"
-                )
+        if entry.regions is not None:
             chosen = set()
-            for r in raw_regions:
+            for r in entry.regions:
                 if r not in model.regions:
                     raise UncertaintyError(
-                        f"{where}.regions: expected one of the 14 regions, found"
-                        f" {quote(r)}{did_you_mean(r, model.regions)}"
+                        f"{where}.regions: expected one of the {len(model.regions)} regions,"
+                        f" found {quote(r)}{did_you_mean(r, model.regions)}"
                     )
                 if r in chosen:
                     raise UncertaintyError(f"{where}.regions: region {quote(r)} listed twice")
                 chosen.add(r)
             regions = tuple(r for r in model.regions if r in chosen)
     else:
-        for k in ("per_region", "regions"):
-            if raw.get(k) not in (None, False):
+        for k, value in (("per_region", entry.per_region), ("regions", entry.regions)):
+            if value not in (None, False):
                 raise UncertaintyError(
-                    f"{where}.{k}: the constant has no regions, found {k}: {quote(raw[k])}"
+                    f"{where}.{k}: the constant has no regions, found {k}: {quote(value)}"
                 )
-    return UncertainParameter(name, dist, relative, per_region, regions, subscripted, limits)
+    return UncertainParameter(
+        name, dist, entry.relative, entry.per_region, regions, subscripted, limits
+    )
 
 
 def _check_support(ends: tuple[float, float], limits, where: str, what: str) -> None:
@@ -637,34 +382,15 @@ def _check_support(ends: tuple[float, float], limits, where: str, what: str) -> 
         )
 
 
-def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str):
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise UncertaintyError(
-            f"{where}: expected a list of {{parameters: [a, b], rho: r}}, found {quote(raw)}"
-        )
+def _parse_correlations(entries: list, names: list[str], model: ModelInfo, where: str):
+    """Resolve the schema-valid correlations: pairs of this file's parameters, |rho| < 1."""
     out: list[Correlation] = []
     seen: set[frozenset] = set()
-    for i, item in enumerate(raw):
+    for i, item in enumerate(entries or ()):
         w = f"{where}[{i}]"
-        if not isinstance(item, dict):
-            raise UncertaintyError(
-                f"{w}: expected {{parameters: [a, b], rho: r}}, found {quote(item)}"
-            )
-        for k in item:
-            if k not in _CORR_KEYS:
-                raise UncertaintyError(
-                    f"{w}.{quote(k, bare=True)}: unknown key{did_you_mean(k, _CORR_KEYS)}"
-                )
-        pair = item.get("parameters")
-        if not isinstance(pair, list) or len(pair) != 2:
-            raise UncertaintyError(
-                f"{w}.parameters: expected a list of two uncertain parameters, found {quote(pair)}"
-            )
         resolved = []
-        for p in pair:
-            py = model.resolve(str(p))
+        for p in item.parameters:
+            py = model.resolve(p)
             if py not in names:
                 raise UncertaintyError(
                     f"{w}.parameters: expected a parameter of this file, found"
@@ -679,19 +405,38 @@ def _parse_correlations(raw: Any, names: list[str], model: ModelInfo, where: str
         if frozenset(resolved) in seen:
             raise UncertaintyError(f"{w}.parameters: the pair {resolved} is listed twice")
         seen.add(frozenset(resolved))
-        rho = _number(item.get("rho"), f"{w}.rho", "a rank correlation in (-1, 1)")
-        if not -1 < rho < 1:
+        if not -1 < item.rho < 1:
             raise UncertaintyError(
-                f"{w}.rho: expected a rank correlation in (-1, 1), found {rho:g}"
+                f"{w}.rho: expected a rank correlation in (-1, 1), found {item.rho:g}"
             )
-        out.append(Correlation(resolved[0], resolved[1], rho))
+        out.append(Correlation(resolved[0], resolved[1], item.rho))
     return tuple(out)
+
+
+_WORDS = {
+    ("parameters",): "a mapping of model constants to distributions",
+    ("correlations",): "a list of {parameters: [a, b], rho: r}",
+    ("description",): "text",
+}
+
+
+def _words(path: tuple) -> str | None:
+    """Return what an uncertainty file expects at ``path``, in words."""
+    if len(path) == 2 and path[0] == "parameters":
+        return "a mapping with 'distribution' and its parameters"
+    if len(path) == 2 and path[0] == "correlations":
+        return "{parameters: [a, b], rho: r}"
+    if len(path) == 3 and path[0] == "correlations" and path[2] == "parameters":
+        return "a list of two uncertain parameters"
+    if len(path) == 3 and path[0] == "correlations" and path[2] == "rho":
+        return "a rank correlation in (-1, 1)"
+    return _WORDS.get(path)
 
 
 def parse_uncertainty(
     data: Any, model: ModelInfo, where: str, path: Path | None = None
 ) -> UncertaintySpec:
-    """Validate the content of an uncertainty file.
+    """Validate the content of an uncertainty file against its schema and the model.
 
     Parameters
     ----------
@@ -715,44 +460,22 @@ def parse_uncertainty(
         One line naming the file and key path, what was expected and what was found.
     """
     if not isinstance(data, dict):
-        raise UncertaintyError(f"{where}: expected a YAML mapping, found {type(data).__name__}")
-    for k in data:
-        if k not in _TOP_KEYS:
-            raise UncertaintyError(
-                f"{where}: {quote(k, bare=True)}: unknown key{did_you_mean(k, _TOP_KEYS)}"
-            )
-    description = data.get("description") or ""
-    if not isinstance(description, str):
-        raise UncertaintyError(f"{where}: description: expected text, found {quote(description)}")
-    raw = data.get("parameters")
-    if not isinstance(raw, dict) or not raw:
-        raise UncertaintyError(
-            f"{where}: parameters: expected a mapping of model constants to distributions,"
-            f" found {quote(raw)}"
-        )
+        raise UncertaintyError(f"{where}: expected a YAML mapping, found {describe(data)}")
+    raw = validate(UncertaintyFile, data, where, UncertaintyError, _words)
     lever_constants = set(model.spec.lever_constants)
     settable = model.settable
     params: list[UncertainParameter] = []
-    for key, value in raw.items():
-        p = _parse_parameter(
-            key,
-            value,
-            model,
-            settable,
-            lever_constants,
-            f"{where}: parameters.{quote(key, bare=True)}",
-        )
+    for key, entry in raw.parameters.items():
+        shown = f"{where}: parameters.{quote(key, bare=True)}"
+        p = _parse_parameter(key, entry, model, settable, lever_constants, shown)
         if any(q.name == p.name for q in params):
-            raise UncertaintyError(
-                f"{where}: parameters.{quote(key, bare=True)}: {quote(p.name)} is listed twice"
-                " (once per name)"
-            )
+            raise UncertaintyError(f"{shown}: {quote(p.name)} is listed twice (once per name)")
         params.append(p)
     correlations = _parse_correlations(
-        data.get("correlations"), [p.name for p in params], model, f"{where}: correlations"
+        raw.correlations, [p.name for p in params], model, f"{where}: correlations"
     )
     spec = UncertaintySpec(
-        tuple(params), correlations, tuple(model.regions), path, description.strip()
+        tuple(params), correlations, tuple(model.regions), path, (raw.description or "").strip()
     )
     for corr in correlations:
         pa = next(p for p in params if p.name == corr.a)
@@ -799,3 +522,41 @@ def load_uncertainty(path: str | os.PathLike, model: ModelInfo) -> UncertaintySp
     if data is None:
         raise UncertaintyError(f"{show_path(path)}: expected a YAML mapping, found an empty file")
     return parse_uncertainty(data, model, show_path(path), path)
+
+
+def combine(specs: Sequence[UncertaintySpec]) -> UncertaintySpec:
+    """Return one specification holding the parameters of several files, in order.
+
+    Parameters
+    ----------
+    specs : sequence of UncertaintySpec
+        Specifications of the same model (`load_uncertainty`).
+
+    Returns
+    -------
+    UncertaintySpec
+        Their parameters and correlations; the first file's path; the descriptions joined.
+
+    Raises
+    ------
+    UncertaintyError
+        When two files give the same constant a distribution.
+    """
+    seen: dict[str, Path | None] = {}
+    for spec in specs:
+        for p in spec.parameters:
+            if p.name in seen:
+                here = show_path(spec.path) if spec.path else "uncertainty"
+                there = show_path(seen[p.name]) if seen[p.name] else "another file"
+                raise UncertaintyError(
+                    f"{here}: parameters.{p.name}: also in {there}; expected each constant in"
+                    " one file"
+                )
+            seen[p.name] = spec.path
+    return UncertaintySpec(
+        tuple(p for s in specs for p in s.parameters),
+        tuple(c for s in specs for c in s.correlations),
+        specs[0].model_regions,
+        specs[0].path,
+        " ".join(s.description for s in specs if s.description),
+    )
