@@ -83,8 +83,7 @@ def handler(args: argparse.Namespace) -> int:
     int
         0 on success.
     """
-    from sdplanner.calibrate import calibrate, load_problem
-    from sdplanner.calibration_io import write_outputs
+    from sdplanner.calibration import calibrate, load_problem, write_outputs
     from sdplanner.data import load_area_mapping
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.model import load_model

@@ -26,7 +26,8 @@ import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
-from sdplanner.calibrate import CHI2_95, CalibrationResult
+from sdplanner.calibration.fit import CalibrationResult
+from sdplanner.calibration.intervals import CHI2_95
 from sdplanner.model import ModelInfo
 from sdplanner.results import atomic_write_text, write_csv, write_manifest
 

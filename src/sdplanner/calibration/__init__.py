@@ -1,0 +1,97 @@
+"""Calibration: fit model constants to observations, with intervals and diagnostics.
+
+The flow, one module a step:
+
+1. `spec` and `parse`: a calibration spec (YAML, ``docs/calibration.md``) read and checked
+   against the model (`load_spec`);
+2. `problem`: the observation rows the spec uses, their areas and years, and the rows left
+   out and why (`build_problem`, `load_problem`); `Simulator` runs the model for them;
+3. `objective` and `fit`: weighted least squares (or a robust loss) with
+   `scipy.optimize.least_squares` from a seeded Latin hypercube of starts, the solvers'
+   evaluations batched (`batching`);
+4. `intervals`: profile-likelihood and residual-bootstrap 95 % intervals;
+5. `diagnostics`: fit statistics and identifiability;
+6. `outputs`: the tables, parameter file, plain-words reports, figures and manifest.
+
+`calibrate` does steps 3-5. Parameters are optimized in unit coordinates ``u`` in [0, 1]
+between their bounds (linear, or logarithmic with ``transform: log``).
+"""
+
+from __future__ import annotations
+
+from sdplanner.calibration.diagnostics import (
+    FIT_COLUMNS,
+    Identifiability,
+    fit_statistics,
+    identifiability,
+)
+from sdplanner.calibration.fit import (
+    CalibrationResult,
+    FitResult,
+    calibrate,
+    fit,
+    observation_table,
+)
+from sdplanner.calibration.intervals import (
+    CHI2_95,
+    Interval,
+    bootstrap_intervals,
+    profile_intervals,
+)
+from sdplanner.calibration.outputs import (
+    identifiability_text,
+    params_yaml,
+    plot_indicator,
+    report_text,
+    write_outputs,
+)
+from sdplanner.calibration.parse import load_spec, parse_spec
+from sdplanner.calibration.problem import (
+    Problem,
+    Simulator,
+    build_problem,
+    load_problem,
+    trajectories,
+)
+from sdplanner.calibration.spec import (
+    LOSSES,
+    CalibrationSpec,
+    IndicatorSpec,
+    ParameterSpec,
+    Prior,
+    YearMapping,
+)
+
+__all__ = [
+    "CHI2_95",
+    "FIT_COLUMNS",
+    "LOSSES",
+    "CalibrationResult",
+    "CalibrationSpec",
+    "FitResult",
+    "Identifiability",
+    "IndicatorSpec",
+    "Interval",
+    "ParameterSpec",
+    "Prior",
+    "Problem",
+    "Simulator",
+    "YearMapping",
+    "bootstrap_intervals",
+    "build_problem",
+    "calibrate",
+    "fit",
+    "fit_statistics",
+    "identifiability",
+    "identifiability_text",
+    "load_problem",
+    "load_spec",
+    "observation_table",
+    "params_yaml",
+    "parse_spec",
+    "plot_indicator",
+    "profile_intervals",
+    "report_text",
+    "trajectories",
+    "write_outputs",
+]

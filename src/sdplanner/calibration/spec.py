@@ -1,0 +1,218 @@
+"""Calibration specs: what to estimate and how each indicator is computed from the model.
+
+The dataclasses of a validated spec (``docs/calibration.md``); `sdplanner.calibration.parse`
+reads and checks a spec file against a model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "LOSSES",
+    "MAX_MAGNITUDE",
+    "MIN_RELATIVE_WIDTH",
+    "CalibrationSpec",
+    "IndicatorSpec",
+    "ParameterSpec",
+    "Prior",
+    "YearMapping",
+]
+
+#: Loss functions of `scipy.optimize.least_squares`; ``linear`` is weighted least squares.
+LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
+_UNITS = {"level": 1.0, "fraction": 1.0, "percent": 100.0}
+#: Largest magnitude of any number of a calibration input (spec or observations).
+MAX_MAGNITUDE = 1e15
+#: Narrowest bounds accepted, relative to their magnitude: ``upper - lower`` must exceed
+#: this times ``max(|lower|, |upper|)`` (narrower bounds leave no room for a derivative).
+MIN_RELATIVE_WIDTH = 1e-9
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior on one parameter, added to the objective as a residual.
+
+    Attributes
+    ----------
+    distribution : str
+        ``"normal"`` or ``"lognormal"``.
+    center : float
+        Mean (normal) or median (log-normal), in the parameter's units.
+    spread : float
+        Standard deviation (normal, parameter's units) or standard deviation of the
+        logarithm (log-normal, dimensionless).
+    """
+
+    distribution: str
+    center: float
+    spread: float
+
+    def residual(self, theta: np.ndarray) -> np.ndarray:
+        """Return the standardized distance of parameter values from the prior centre.
+
+        Parameters
+        ----------
+        theta : numpy.ndarray
+            Parameter values (parameter's units).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(theta - mean) / sd`` or ``(log theta - log median) / sdlog`` (dimensionless).
+        """
+        if self.distribution == "normal":
+            return (theta - self.center) / self.spread
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (np.log(np.maximum(theta, 1e-300)) - math.log(self.center)) / self.spread
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One estimated quantity: a constant, shared by all regions or for one region.
+
+    Attributes
+    ----------
+    name : str
+        PySD name of the model constant.
+    region : str or None
+        Region display name when the constant is estimated for that region alone; None
+        when one value is shared (a subscripted constant then gets it in every region).
+    lower, upper : float
+        Bounds, in the constant's units.
+    transform : str
+        ``"linear"`` or ``"log"``: how unit coordinates map to values.
+    prior : Prior or None
+        Optional prior.
+    default : float
+        The ``.mdl`` value (the region's value for a per-region estimate).
+    units : str
+        The constant's units.
+    """
+
+    name: str
+    region: str | None
+    lower: float
+    upper: float
+    transform: str = "linear"
+    prior: Prior | None = None
+    default: float = math.nan
+    units: str = ""
+
+    @property
+    def label(self) -> str:
+        """``name`` or ``name[Region]``."""
+        return self.name if self.region is None else f"{self.name}[{self.region}]"
+
+    def to_value(self, u: np.ndarray) -> np.ndarray:
+        """Map unit coordinates (0 = lower, 1 = upper) to values (constant's units)."""
+        u = np.asarray(u, dtype=float)
+        if self.transform == "log":
+            lo, hi = math.log(self.lower), math.log(self.upper)
+            return np.exp(lo + u * (hi - lo))
+        return self.lower + u * (self.upper - self.lower)
+
+    def to_unit(self, value: np.ndarray) -> np.ndarray:
+        """Map values (constant's units) to unit coordinates."""
+        value = np.asarray(value, dtype=float)
+        if self.transform == "log":
+            lo, hi = math.log(self.lower), math.log(self.upper)
+            return (np.log(value) - lo) / (hi - lo)
+        return (value - self.lower) / (self.upper - self.lower)
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    """How an indicator of the data is computed from the model.
+
+    Attributes
+    ----------
+    name : str
+        Indicator name in the data.
+    variable : str
+        PySD name of the model variable.
+    unit : str
+        ``"level"``, ``"fraction"`` or ``"percent"``: the data's unit relative to the model's.
+    scale : float
+        Data units per model unit (100 for a percent of a fraction).
+    aggregate : str
+        ``"sum"`` or ``"mean"``: how the 14 regions make the aggregate.
+    weight : tuple of str
+        For ``mean``: model variables whose sum weights the regions (the population the
+        rate is of); empty for an unweighted mean or a sum.
+    sigma : dict
+        Area kind (``region``, ``aggregate``, ``sub-area``) -> default standard error in
+        data units, for rows without a ``sigma``.
+    """
+
+    name: str
+    variable: str
+    unit: str = "level"
+    scale: float = 1.0
+    aggregate: str = "sum"
+    weight: tuple[str, ...] = ()
+    sigma: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class YearMapping:
+    """A row dated outside the horizon, compared with the model at another year.
+
+    Attributes
+    ----------
+    indicator : str
+        Indicator it applies to.
+    area : str or None
+        Area name it applies to, or None for every area.
+    source : int
+        The year the data give (year).
+    target : int
+        The model year it is compared with (year).
+    """
+
+    indicator: str
+    area: str | None
+    source: int
+    target: int
+
+
+@dataclass(frozen=True)
+class CalibrationSpec:
+    """A validated calibration spec.
+
+    Attributes
+    ----------
+    name : str
+        Name (``seed-2010-2012``).
+    description : str
+        Free text.
+    path : pathlib.Path or None
+        The file it was read from.
+    parameters : tuple of ParameterSpec
+        What to estimate.
+    indicators : dict
+        Indicator name -> `IndicatorSpec`.
+    year_mapping : tuple of YearMapping
+        Year remappings.
+    loss : str
+        One of `LOSSES`.
+    f_scale : float
+        Standardized residual at which a robust loss softens (dimensionless).
+    final_time : float or None
+        Last simulated year of calibration runs; the last observed year when None.
+    """
+
+    name: str
+    parameters: tuple[ParameterSpec, ...]
+    indicators: Mapping[str, IndicatorSpec]
+    description: str = ""
+    path: Path | None = None
+    year_mapping: tuple[YearMapping, ...] = ()
+    loss: str = "linear"
+    f_scale: float = 1.0
+    final_time: float | None = None
