@@ -2,10 +2,11 @@
 
 The flow, one module a step:
 
-1. `spec` and `parse`: a calibration spec (YAML, ``docs/calibration.md``) read and checked
-   against the model (`load_spec`);
-2. `problem`: the observation rows the spec uses, their areas and years, and the rows left
-   out and why (`build_problem`, `load_problem`); `Simulator` runs the model for them;
+1. `spec`, `parse` and `indicators`: a calibration spec (YAML, ``docs/calibration.md``)
+   read and checked against the model (`load_spec`), with its deflators, confidence rule
+   and pooled region factors;
+2. `rows` and `problem`: the observation rows the spec uses, held out or leaves out and why
+   (`build_problem`, `load_problem`); `simulate`: `Simulator` runs the model for them;
 3. `objective` and `fit`: weighted least squares (or a robust loss) with
    `scipy.optimize.least_squares` from a seeded Latin hypercube of starts, the solvers'
    evaluations batched (`batching`);
@@ -46,16 +47,13 @@ from sdplanner.calibration.outputs import (
     write_outputs,
 )
 from sdplanner.calibration.parse import load_spec, parse_spec
-from sdplanner.calibration.problem import (
-    Problem,
-    Simulator,
-    build_problem,
-    load_problem,
-    trajectories,
-)
+from sdplanner.calibration.problem import Problem, build_problem, load_problem
+from sdplanner.calibration.simulate import Simulator, trajectories
 from sdplanner.calibration.spec import (
     LOSSES,
     CalibrationSpec,
+    ConfidenceRule,
+    Deflator,
     IndicatorSpec,
     ParameterSpec,
     Prior,
@@ -68,6 +66,8 @@ __all__ = [
     "LOSSES",
     "CalibrationResult",
     "CalibrationSpec",
+    "ConfidenceRule",
+    "Deflator",
     "FitResult",
     "Identifiability",
     "IndicatorSpec",

@@ -21,7 +21,8 @@ from sdplanner.calibration.batching import run_tasks
 from sdplanner.calibration.diagnostics import Identifiability, fit_statistics, identifiability
 from sdplanner.calibration.intervals import Interval, bootstrap_intervals, profile_intervals
 from sdplanner.calibration.objective import jacobian_values, local_solve, make_objective
-from sdplanner.calibration.problem import Problem, Simulator, trajectories
+from sdplanner.calibration.problem import Problem
+from sdplanner.calibration.simulate import Simulator, trajectories
 from sdplanner.calibration.spec import ParameterSpec
 from sdplanner.errors import CalibrationError
 from sdplanner.memory import calibration_bytes, check_memory
@@ -289,11 +290,13 @@ def observation_table(problem: Problem, best: FitResult) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The columns of `Problem.rows` plus ``simulated`` (data units) and ``residual``
-        (``sqrt(weight) * (simulated - observed) / sigma``).
+        The columns of `Problem.rows` plus ``simulated`` (data units), ``offset`` (the
+        fitted level offset of the row's offset group, data units; 0 outside groups) and
+        ``residual`` (``sqrt(weight) * (simulated + offset - observed) / sigma``).
     """
     table = problem.rows.copy()
     table["simulated"] = best.predicted
+    table["offset"] = make_objective(problem).offsets(best.predicted[None])[0]
     table["residual"] = best.residuals[: len(table)]
     return table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,9 +19,16 @@ from sdplanner.rng import make_generator
 
 if TYPE_CHECKING:
     from sdplanner.calibration.fit import FitResult
-    from sdplanner.calibration.problem import Problem, Simulator
+    from sdplanner.calibration.problem import Problem
+    from sdplanner.calibration.simulate import Simulator
 
-__all__ = ["CHI2_95", "Interval", "bootstrap_intervals", "profile_intervals"]
+__all__ = [
+    "CHI2_95",
+    "Interval",
+    "bootstrap_intervals",
+    "effective_parameters",
+    "profile_intervals",
+]
 
 #: Likelihood-ratio threshold of a 95 % profile interval: chi-square(1) quantile.
 CHI2_95 = float(stats.chi2.ppf(0.95, 1))
@@ -193,6 +201,36 @@ def profile_intervals(
     return out
 
 
+def effective_parameters(jacobian: np.ndarray, m: int, groups: np.ndarray | None = None) -> float:
+    """Return the degrees of freedom a fit uses: the trace of its hat matrix, plus offsets.
+
+    With priors (pseudo-observations below the ``m`` data rows of the Jacobian), a
+    parameter the data hardly move uses less than one degree of freedom:
+    ``trace(J_d (J' J)^+ J_d')`` with ``J_d`` the data rows. Each offset group uses one more.
+
+    Parameters
+    ----------
+    jacobian : numpy.ndarray
+        d residual / d value at the fit, data rows then prior rows, ``(m + n_priors, p)``.
+    m : int
+        Number of data rows.
+    groups : numpy.ndarray, optional
+        Offset group codes of the data rows (-1 for none).
+
+    Returns
+    -------
+    float
+        Effective number of parameters (dimensionless).
+    """
+    scale = np.sqrt(np.sum(jacobian**2, axis=0))
+    scale = np.where(scale > 0, scale, 1.0)
+    jac = jacobian / scale
+    info = jac.T @ jac
+    hat = jac[:m] @ np.linalg.pinv(info, rcond=1e-12) @ jac[:m].T
+    n_groups = 0 if groups is None else len(set(groups[groups >= 0].tolist()))
+    return float(np.trace(hat)) + n_groups
+
+
 def bootstrap_intervals(
     problem: Problem,
     simulator: Simulator,
@@ -205,7 +243,8 @@ def bootstrap_intervals(
 
     Synthetic data are the fitted values plus standardized residuals of the fit drawn with
     replacement (scaled back by each row's sigma and weight, and inflated by
-    ``sqrt(m / (m - p))`` for the degrees of freedom the fit used when ``m > p``); each set
+    ``sqrt(m / (m - p_eff))`` for the degrees of freedom the fit used, `effective_parameters`:
+    a parameter its prior holds uses less than one); each set
     is refitted from the estimate. Rows no parameter can change (a zero Jacobian row) do not
     enter the residual pool. A prior is a pseudo-observation: its centre is redrawn from the
     prior itself (a standard normal shift of its standardized residual), so a parameter only
@@ -239,25 +278,23 @@ def bootstrap_intervals(
     p = problem.n_parameters
     if pool.size == 0:
         raise CalibrationError("bootstrap: no observation depends on the parameters")
-    if pool.size > p:
-        pool = pool * math.sqrt(pool.size / (pool.size - p))
+    used = effective_parameters(best.jacobian, m, objective.groups)
+    if pool.size > used:
+        pool = pool * math.sqrt(pool.size / (pool.size - used))
     draws = rng.choice(pool, size=(n, m), replace=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         noise = np.where(weight > 0, draws * objective.sigma / np.sqrt(weight), 0.0)
-    synthetic = best.predicted[None] + noise
+    fitted = best.predicted + objective.offsets(best.predicted[None])[0]
+    synthetic = fitted[None] + noise
     n_prior = best.residuals.size - m
     shifts = rng.standard_normal((n, n_prior)) if n_prior else None
     free = np.arange(p)
 
     def task(k):
-        obj = Objective(
-            synthetic[k],
-            objective.sigma,
-            weight,
-            objective.parameters,
-            objective.loss,
-            objective.f_scale,
-            None if shifts is None else shifts[k],
+        obj = dataclasses.replace(
+            objective,
+            observed=synthetic[k],
+            prior_shift=None if shifts is None else shifts[k],
         )
         return lambda evaluate: local_solve(obj, evaluate, best.u, free)[0]
 

@@ -18,9 +18,10 @@ from scipy import optimize
 from sdplanner.calibration.spec import ParameterSpec
 
 if TYPE_CHECKING:
-    from sdplanner.calibration.problem import Problem, Simulator
+    from sdplanner.calibration.problem import Problem
+    from sdplanner.calibration.simulate import Simulator
 
-__all__ = ["Objective", "jacobian_values", "local_solve", "make_objective"]
+__all__ = ["Objective", "group_codes", "jacobian_values", "local_solve", "make_objective"]
 
 _FD_STEP = 1e-6  # forward-difference step in unit coordinates
 _PENALTY = 1e3  # standardized residual given to a run that returns NaN or inf
@@ -41,6 +42,10 @@ class Objective:
         The loss of `scipy.optimize.least_squares` and its soft threshold.
     prior_shift : numpy.ndarray or None
         Shifts of the prior residuals (a bootstrap redraws the priors' centres).
+    groups : numpy.ndarray or None
+        Offset group of each row (an integer code, -1 for none): rows of a group share one
+        unknown level offset, chosen to minimize their squared residuals (so only their
+        changes count).
     """
 
     observed: np.ndarray
@@ -50,13 +55,60 @@ class Objective:
     loss: str
     f_scale: float
     prior_shift: np.ndarray | None = None
+    groups: np.ndarray | None = None
+
+    def _scaled(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return raw standardized residuals (NaN set to 0), their scale and the NaN mask."""
+        a = np.sqrt(self.weight) / self.sigma
+        with np.errstate(invalid="ignore"):
+            r = np.sqrt(self.weight) * (np.atleast_2d(pred) - self.observed) / self.sigma
+        bad = ~np.isfinite(r)
+        return np.where(bad, 0.0, r), a, bad
+
+    def offsets(self, pred: np.ndarray) -> np.ndarray:
+        """Return each row's fitted level offset (data units; 0 outside offset groups).
+
+        Parameters
+        ----------
+        pred : numpy.ndarray
+            ``(k, m)`` simulated values (data units).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(k, m)``: the offset added to the simulated value of each row of a group,
+            ``-sum(a_i r_i) / sum(a_i^2)`` with ``a_i = sqrt(weight_i) / sigma_i``.
+        """
+        r, a, _ = self._scaled(pred)
+        out = np.zeros_like(r)
+        if self.groups is None:
+            return out
+        for g in np.unique(self.groups[self.groups >= 0]):
+            idx = np.flatnonzero(self.groups == g)
+            norm = float(a[idx] @ a[idx])
+            if norm > 0:
+                out[:, idx] = (-(r[:, idx] @ a[idx]) / norm)[:, None]
+        return out
 
     def residuals(self, pred: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """``(k, m + n_priors)`` residuals for ``(k, m)`` predictions at ``(k, p)`` points."""
+        """Return the standardized residuals, offsets fitted, then the priors' residuals.
+
+        Parameters
+        ----------
+        pred : numpy.ndarray
+            ``(k, m)`` simulated values (data units).
+        u : numpy.ndarray
+            ``(k, p)`` unit coordinates of the parameters.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(k, m + n_priors)``; a row whose run failed gets a large residual.
+        """
         u = np.atleast_2d(u)
-        with np.errstate(invalid="ignore"):
-            r = np.sqrt(self.weight) * (pred - self.observed) / self.sigma
-        bad = ~np.isfinite(r)
+        r, a, bad = self._scaled(pred)
+        if self.groups is not None and (self.groups >= 0).any():
+            r = r + a * self.offsets(pred)
         if bad.any():
             r = np.where(bad, _PENALTY, r)
         priors = [
@@ -176,7 +228,28 @@ def make_objective(problem: Problem, observed: np.ndarray | None = None) -> Obje
         parameters=problem.parameters,
         loss=problem.spec.loss,
         f_scale=problem.spec.f_scale,
+        groups=group_codes(rows.offset_group) if "offset_group" in rows else None,
     )
+
+
+def group_codes(groups) -> np.ndarray | None:
+    """Return integer codes of offset groups (-1 for a row in none), or None without any.
+
+    Parameters
+    ----------
+    groups : sequence of str
+        Each row's offset group key ("" for none).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Codes in order of first appearance.
+    """
+    keys = [str(g) for g in groups]
+    if not any(keys):
+        return None
+    order = {k: i for i, k in enumerate(dict.fromkeys(k for k in keys if k))}
+    return np.array([order.get(k, -1) for k in keys], dtype=int)
 
 
 def jacobian_values(

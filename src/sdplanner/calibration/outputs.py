@@ -256,10 +256,12 @@ def plot_indicator(result: CalibrationResult, indicator: str) -> tuple[Figure, n
         col = regions.index(area) if area in regions else len(regions)
         ax.plot(result.times, path[:, col], color="C0", label="simulated")
         for k, (name, g) in enumerate(rows[rows.compared_with == area].groupby("area", sort=False)):
+            # observations on the trajectory's scale: the model's prices and basis
+            display = spec.conversion.scale / g.factor
             ax.errorbar(
                 g.year,
-                g.observed,
-                yerr=1.96 * g.sigma / np.sqrt(np.where(g.weight > 0, g.weight, np.nan)),
+                (g.observed - g.offset) * display,
+                yerr=1.96 * g.sigma * display / np.sqrt(np.where(g.weight > 0, g.weight, np.nan)),
                 fmt="o",
                 color=f"C{k + 1}",
                 capsize=3,

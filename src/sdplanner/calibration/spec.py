@@ -13,11 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
+from sdplanner.units import UNIT_SCALES, Conversion, Deflator
+
 __all__ = [
     "LOSSES",
     "MAX_MAGNITUDE",
     "MIN_RELATIVE_WIDTH",
     "CalibrationSpec",
+    "ConfidenceRule",
+    "Deflator",
     "IndicatorSpec",
     "ParameterSpec",
     "Prior",
@@ -26,7 +30,7 @@ __all__ = [
 
 #: Loss functions of `scipy.optimize.least_squares`; ``linear`` is weighted least squares.
 LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
-_UNITS = {"level": 1.0, "fraction": 1.0, "percent": 100.0}
+_UNITS = UNIT_SCALES
 #: Largest magnitude of any number of a calibration input (spec or observations).
 MAX_MAGNITUDE = 1e15
 #: Narrowest bounds accepted, relative to their magnitude: ``upper - lower`` must exceed
@@ -93,6 +97,12 @@ class ParameterSpec:
         The ``.mdl`` value (the region's value for a per-region estimate).
     units : str
         The constant's units.
+    pooled_with : str or None
+        For a region factor estimated with partial pooling: the PySD name of the shared
+        value it multiplies (region value = shared value x factor). Its prior is then
+        log-normal with median 1 and sdlog ``tau``.
+    tau : float or None
+        Spread of the region factors around 1 (sdlog, dimensionless) under pooling.
     """
 
     name: str
@@ -103,6 +113,8 @@ class ParameterSpec:
     prior: Prior | None = None
     default: float = math.nan
     units: str = ""
+    pooled_with: str | None = None
+    tau: float | None = None
 
     @property
     def label(self) -> str:
@@ -148,6 +160,17 @@ class IndicatorSpec:
     sigma : dict
         Area kind (``region``, ``aggregate``, ``sub-area``) -> default standard error in
         data units, for rows without a ``sigma``.
+    prices : str
+        ``"current"`` (a deflator converts), ``"constant"`` (the model's price base) or
+        ``""`` for a variable without money.
+    conversion : Conversion
+        Unit, basis and prices: data units per model unit in each year.
+    basis : str
+        Plain words on the data's definition against the model's (``"disposable income
+        against the model's net income"``), or ``""`` when they are the same.
+    offset : str or None
+        Offset group: rows of indicators in the same group and area share one unknown
+        level offset, so only their changes over time are evidence.
     """
 
     name: str
@@ -157,6 +180,51 @@ class IndicatorSpec:
     aggregate: str = "sum"
     weight: tuple[str, ...] = ()
     sigma: Mapping[str, float] = field(default_factory=dict)
+    prices: str = ""
+    conversion: Conversion = field(default_factory=Conversion)
+    basis: str = ""
+    offset: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfidenceRule:
+    """How a data row's confidence widens the spec's default sigma.
+
+    Attributes
+    ----------
+    factors : dict
+        Confidence label (``high``, ``medium``, ``low``) -> multiplier of the default sigma
+        (dimensionless, >= 1 for a less trusted figure).
+    recalled : float
+        Further multiplier for a row whose source starts with ``recalled`` (a figure not
+        found in any source).
+    unlabelled : float
+        Multiplier for a row without a confidence label (a file without the column).
+    """
+
+    factors: Mapping[str, float]
+    recalled: float = 1.0
+    unlabelled: float = 1.0
+
+    def factor(self, confidence: str, recalled: bool) -> float | None:
+        """Return the sigma multiplier of a row, or None for a label the rule lacks.
+
+        Parameters
+        ----------
+        confidence : str
+            The row's label ("" without one).
+        recalled : bool
+            Whether its source says it was recalled.
+
+        Returns
+        -------
+        float or None
+            The multiplier (dimensionless).
+        """
+        base = self.unlabelled if not confidence else self.factors.get(confidence)
+        if base is None:
+            return None
+        return base * (self.recalled if recalled else 1.0)
 
 
 @dataclass(frozen=True)
@@ -205,6 +273,11 @@ class CalibrationSpec:
         Standardized residual at which a robust loss softens (dimensionless).
     final_time : float or None
         Last simulated year of calibration runs; the last observed year when None.
+    deflators : dict
+        Name -> `Deflator` for series in current prices.
+    confidence : ConfidenceRule or None
+        Sigma rule of the data's confidence labels; None when the spec states none (a
+        labelled row is then refused).
     """
 
     name: str
@@ -216,3 +289,5 @@ class CalibrationSpec:
     loss: str = "linear"
     f_scale: float = 1.0
     final_time: float | None = None
+    deflators: Mapping[str, Deflator] = field(default_factory=dict)
+    confidence: ConfidenceRule | None = None
