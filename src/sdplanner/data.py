@@ -400,6 +400,8 @@ class SkippedRow:
         As written in the row.
     reason : str
         Plain words.
+    file : str
+        The file's name when rows of several files are listed together ("" otherwise).
     """
 
     line: int
@@ -407,10 +409,12 @@ class SkippedRow:
     area: str
     year: str
     reason: str
+    file: str = ""
 
     def describe(self) -> str:
         """Return one line: where, what and why."""
-        return f"line {self.line}: {self.indicator}, {self.area}, {self.year}: {self.reason}"
+        where = f"{self.file}: line {self.line}" if self.file else f"line {self.line}"
+        return f"{where}: {self.indicator}, {self.area}, {self.year}: {self.reason}"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -109,6 +109,10 @@ class Identifiability:
         without a prior.
     weak_directions : list of str
         Combinations of parameters the data hardly change, in plain words.
+    data_information : numpy.ndarray
+        Per parameter, the data's information about its relative change (sum of the data
+        rows' squared Jacobian, the column scaled by the estimate); compare with a
+        log-normal prior's ``1 / sdlog**2``.
     """
 
     correlation: np.ndarray
@@ -117,6 +121,7 @@ class Identifiability:
     undetermined: list[tuple[str, str]]
     prior_ratio: np.ndarray
     weak_directions: list[str]
+    data_information: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def identifiability(
@@ -202,4 +207,4 @@ def identifiability(
                 )
         if p > m:
             weak.append(f"{p} parameters against {m} observations: the fit cannot determine all")
-    return Identifiability(corr, pairs, at_bound, undetermined, prior_ratio, weak)
+    return Identifiability(corr, pairs, at_bound, undetermined, prior_ratio, weak, data_info)

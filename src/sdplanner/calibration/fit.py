@@ -29,12 +29,14 @@ from sdplanner.memory import calibration_bytes, check_memory
 from sdplanner.rng import make_generator
 
 __all__ = [
+    "ROLES",
     "CalibrationResult",
     "FitResult",
     "bound_flag",
     "calibrate",
     "fit",
     "observation_table",
+    "other_rows_table",
 ]
 
 
@@ -205,7 +207,10 @@ class CalibrationResult:
         Saved years of `trajectories` (year).
     trajectories : dict
         Indicator -> simulated values at the estimate, ``(n_times, n_regions + 1)`` (the
-        14 regions in model order, then the aggregate), in the indicator's data units.
+        14 regions in model order, then the aggregate), in the indicator's display units.
+    others : pandas.DataFrame
+        Rows compared at the estimate but not fitted (`other_rows_table`): anchors, rows of
+        indicators compared only, and rows held out after the fit window.
     """
 
     problem: Problem
@@ -221,6 +226,7 @@ class CalibrationResult:
     wall_time: float
     times: np.ndarray = field(default_factory=lambda: np.zeros(0))
     trajectories: dict[str, np.ndarray] = field(default_factory=dict)
+    others: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def parameter_values(self) -> dict[str, float | dict[str, float]]:
         """Return the estimate as a ``parameters`` mapping of a parameter file.
@@ -301,6 +307,60 @@ def observation_table(problem: Problem, best: FitResult) -> pd.DataFrame:
     return table
 
 
+#: Role of each row of ``observations.csv``.
+ROLES = ("fitted", "anchor", "compared", "held out")
+
+
+def other_rows_table(
+    problem: Problem, engine, best: FitResult, fitted: pd.DataFrame
+) -> pd.DataFrame:
+    """Compare the rows that were not fitted with the model at the estimate.
+
+    Parameters
+    ----------
+    problem : Problem
+        The problem (its anchors, compared-only and held-out rows).
+    engine : object
+        The engine (``run_batch``).
+    best : FitResult
+        The estimate.
+    fitted : pandas.DataFrame
+        `observation_table` of the fitted rows (their groups' offsets).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows with ``role`` (``anchor``, ``compared`` or ``held out``), ``simulated``
+        (data units), ``offset`` (their offset group's level: fitted from the group's fitted
+        rows, else the anchor's own miss; 0 outside groups; NaN for a group without a row in
+        the fit window) and ``residual``.
+    """
+    parts = [
+        frame.assign(role=role)
+        for frame, role in (
+            (problem.anchors, "anchor"),
+            (problem.compared, "compared"),
+            (problem.held_out, "held out"),
+        )
+        if len(frame)
+    ]
+    if not parts:
+        return pd.DataFrame(columns=[*fitted.columns, "role"])
+    table = pd.concat(parts, ignore_index=True)
+    table["simulated"] = Simulator(problem, engine, rows=table).predict(best.u[None])[0]
+    levels = dict(zip(fitted.offset_group, fitted.offset, strict=True))
+    anchors = table[table.role == "anchor"]
+    levels.update(zip(anchors.offset_group, anchors.observed - anchors.simulated, strict=True))
+    levels[""] = 0.0
+    # a group with no row in the fit window has no level: its rows cannot be compared (NaN)
+    table["offset"] = [levels.get(g, math.nan) for g in table.offset_group]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["residual"] = (
+            np.sqrt(table.weight) * (table.simulated + table.offset - table.observed) / table.sigma
+        )
+    return table
+
+
 #: Keys of the independent random streams of a calibration (`sdplanner.rng`).
 _STARTS_STREAM = 0
 _BOOTSTRAP_STREAM = 1
@@ -358,6 +418,7 @@ def calibrate(
         more, boot = bootstrap_intervals(problem, simulator, best, n=bootstrap, seed=boot_rng)
         intervals = intervals + more
     table = observation_table(problem, best)
+    others = other_rows_table(problem, engine, best, table)
     plot_end = min(
         problem.model.final_time, max(problem.final_time, problem.model.initial_time + 5)
     )
@@ -376,4 +437,5 @@ def calibrate(
         wall_time=time.perf_counter() - t0,
         times=times,
         trajectories=paths,
+        others=others,
     )

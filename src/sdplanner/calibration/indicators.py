@@ -34,6 +34,7 @@ _INDICATOR_KEYS = (
     "deflator",
     "basis",
     "offset",
+    "fit",
     "description",
 )
 _KIND_SIGMA = ("region", "aggregate", "sub-area")
@@ -307,6 +308,16 @@ def parse_indicator(
     basis, basis_words = 1.0, ""
     if "basis" in raw:
         basis, basis_words = _parse_basis(raw["basis"], f"{where}.basis")
+    fit, fit_reason = True, ""
+    if "fit" in raw:
+        fit_raw = mapping(raw["fit"], f"{where}.fit", "{fitted: false, reason: ...}")
+        check_keys(fit_raw, ("fitted", "reason"), f"{where}.fit")
+        if not isinstance(fit_raw.get("fitted"), bool):
+            raise CalibrationError(f"{where}.fit.fitted: expected true or false")
+        fit = fit_raw["fitted"]
+        fit_reason = str(fit_raw.get("reason") or "").strip()
+        if not fit and not fit_reason:
+            raise CalibrationError(f"{where}.fit.reason: expected why it is not fitted")
     offset = None
     if raw.get("offset") is not None:
         offset = check_identifier(raw["offset"], f"{where}.offset", CalibrationError, "a group")
@@ -322,6 +333,8 @@ def parse_indicator(
         Conversion(scale, basis, deflator),
         basis_words,
         offset,
+        fit,
+        fit_reason,
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,7 @@ from sdplanner.calibration.rows import (
 from sdplanner.calibration.spec import CalibrationSpec, ParameterSpec
 from sdplanner.data import AreaMap, ObservationSet, SkippedRow, load_area_mapping
 from sdplanner.engine.base import TimeSeries
-from sdplanner.errors import CalibrationError, DataError, did_you_mean
+from sdplanner.errors import CalibrationError, DataError, did_you_mean, show_path
 from sdplanner.model import ModelInfo
 
 __all__ = ["Problem", "build_problem", "load_problem"]
@@ -65,6 +65,12 @@ class Problem:
         held-out rows and are no evidence (same columns as ``rows``).
     held_out : pandas.DataFrame
         Rows after the fit window (same columns), compared but not fitted.
+    compared : pandas.DataFrame
+        Rows in the fit window of indicators the spec compares without fitting.
+    context : pandas.DataFrame
+        Rows of context areas (provinces, the nation): ``file, indicator, area, year,
+        value``,
+        never compared with the model, shown beside it in reports.
     until : int or None
         Last year of the fit window (None: every row is fitted).
     """
@@ -79,12 +85,24 @@ class Problem:
     base_params: dict = field(default_factory=dict)
     anchors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ROW_COLUMNS))
     held_out: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ROW_COLUMNS))
+    compared: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ROW_COLUMNS))
+    context: pd.DataFrame = field(default_factory=pd.DataFrame)
     until: int | None = None
 
     @property
     def n_parameters(self) -> int:
         """Number of estimated values."""
         return len(self.spec.parameters)
+
+    @property
+    def run_params(self) -> dict:
+        """The base constants every run gets: `base_params` less the estimated ones.
+
+        The estimated constants go in each run's batch (`batch`), starting from the base
+        layer's values; an engine takes a constant either way, never both.
+        """
+        estimated = {p.name for p in self.parameters}
+        return {k: v for k, v in self.base_params.items() if k not in estimated}
 
     @property
     def parameters(self) -> tuple[ParameterSpec, ...]:
@@ -128,7 +146,7 @@ class Problem:
 def build_problem(
     model: ModelInfo,
     spec: CalibrationSpec,
-    observations: ObservationSet,
+    observations: ObservationSet | Sequence[ObservationSet],
     *,
     base_params: Mapping | None = None,
     until: int | None = None,
@@ -141,8 +159,8 @@ def build_problem(
         The model (its horizon and variables).
     spec : CalibrationSpec
         The spec.
-    observations : ObservationSet
-        The validated file.
+    observations : ObservationSet or sequence of ObservationSet
+        The validated file or files (rows of several files are named by file and line).
     base_params : mapping, optional
         Constant overrides under the estimated parameters; the estimated ones start from
         these values (their ``default``) where the mapping sets them.
@@ -164,39 +182,60 @@ def build_problem(
     CalibrationError
         A used row without a sigma when the spec has no default, or no row left.
     """
-    where = str(observations.path) if observations.path is not None else "data"
+    sets = [observations] if isinstance(observations, ObservationSet) else list(observations)
+    several = len(sets) > 1
+    where = ", ".join(show_path(s.path) if s.path is not None else "data" for s in sets)
     known = set(spec.indicators) | set(model.variables) | shipped_indicators()
-    used, held, ignored = [], [], []
-    seen: dict[tuple, int] = {}
-    for obs in observations.rows:
-        w = f"{where}: line {obs.line}"
-        if obs.indicator not in known:
-            raise DataError(
-                f"{w}: unknown indicator {obs.indicator!r}{did_you_mean(obs.indicator, known)};"
-                " expected one of the spec's indicators or a model variable"
-            )
-        skip = SkippedRow(obs.line, obs.indicator, obs.area.name, str(obs.year), "")
-        found = classify(obs, spec, model, w, until)
-        if found.record is None:
-            ignored.append(reason(skip, found.reason))
-            continue
-        check_duplicate(seen, found.record, w)
-        (held if found.held_out else used).append(found.record)
+    used, held, compared, ignored, skipped, context = [], [], [], [], [], []
+    seen: dict[tuple, str] = {}
+    for obs_set in sets:
+        name = obs_set.path.name if several and obs_set.path is not None else ""
+        shown = show_path(obs_set.path) if obs_set.path is not None else "data"
+        skipped += [dataclasses.replace(s, file=name) for s in obs_set.skipped]
+        for obs in obs_set.rows:
+            w = f"{shown}: line {obs.line}"
+            if obs.indicator not in known:
+                raise DataError(
+                    f"{w}: unknown indicator {obs.indicator!r}"
+                    f"{did_you_mean(obs.indicator, known)}; expected one of the spec's"
+                    " indicators or a model variable"
+                )
+            skip = SkippedRow(obs.line, obs.indicator, obs.area.name, str(obs.year), "", name)
+            found = classify(obs, spec, model, w, until)
+            if found.record is None:
+                ignored.append(reason(skip, found.reason))
+                if found.context:
+                    context.append(
+                        {
+                            "file": str(obs_set.path or ""),
+                            "indicator": obs.indicator,
+                            "area": obs.area.name,
+                            "year": obs.year,
+                            "value": obs.value,
+                        }
+                    )
+                continue
+            found.record["file"] = name
+            check_duplicate(seen, found.record, w)
+            target = held if found.held_out else compared if found.compared_only else used
+            target.append(found.record)
+    n_rows = sum(len(s.rows) for s in sets)
     if not used or not any(r["weight"] > 0 for r in used):
         window = f" up to {until}" if until is not None else ""
         raise CalibrationError(
-            f"{where}: no data left: none of its {len(observations.rows)} rows with a value"
+            f"{where}: no data left: none of its {n_rows} rows with a value"
             f" matches an indicator of the spec ({', '.join(spec.indicators)}) in a modelled"
             f" area{window} with a positive weight"
         )
     rows, anchors = split_anchors(pd.DataFrame(used, columns=ROW_COLUMNS))
     held_out = pd.DataFrame(held, columns=ROW_COLUMNS)
+    compared_rows = pd.DataFrame(compared, columns=ROW_COLUMNS)
     if rows.empty:
         raise CalibrationError(
             f"{where}: no data left: every used row is alone in its offset group (a level"
             " offset leaves it no information)"
         )
-    last = max(float(rows.year.max()), float(held_out.year.max()) if len(held_out) else 0.0)
+    last = max([float(f.year.max()) for f in (rows, held_out, compared_rows, anchors) if len(f)])
     final_time = spec.final_time if spec.final_time is not None else last
     final_time = max(final_time, last, model.initial_time + 1)
     variables: list[str] = []
@@ -212,13 +251,15 @@ def build_problem(
         model=model,
         spec=spec,
         rows=rows,
-        skipped=list(observations.skipped),
+        skipped=skipped,
         ignored=ignored,
         final_time=final_time,
         variables=variables,
         base_params=base_params,
         anchors=anchors,
         held_out=held_out,
+        compared=compared_rows,
+        context=pd.DataFrame(context, columns=["file", "indicator", "area", "year", "value"]),
         until=until,
     )
 
@@ -249,7 +290,7 @@ def _dimension(model: ModelInfo):
 
 
 def load_problem(
-    data: str | os.PathLike,
+    data: str | os.PathLike | Sequence[str | os.PathLike],
     spec: str | os.PathLike,
     model: ModelInfo,
     *,
@@ -261,8 +302,8 @@ def load_problem(
 
     Parameters
     ----------
-    data : path-like
-        Observation CSV.
+    data : path-like or sequence of path-like
+        Observation CSV, or several (their rows are used together).
     spec : path-like
         Calibration spec (YAML).
     model : ModelInfo
@@ -285,7 +326,8 @@ def load_problem(
     calibration_spec = load_spec(spec, model)
     if areas is None:
         areas = load_area_mapping(None, _dimension(model))
-    observations = read_observations(data, areas)
+    files = [data] if isinstance(data, str | os.PathLike) else list(data)
+    observations = [read_observations(f, areas) for f in files]
     return build_problem(
         model, calibration_spec, observations, base_params=base_params, until=until
     )

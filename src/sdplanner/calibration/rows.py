@@ -37,6 +37,7 @@ __all__ = [
 
 #: Columns of a table of compared rows (used, anchors, held out).
 ROW_COLUMNS = [
+    "file",
     "line",
     "indicator",
     "area",
@@ -118,11 +119,17 @@ class Classified:
         True when the row is dated after the fit window.
     reason : str
         Why the row is left out ("" when it is used or held out).
+    compared_only : bool
+        True when the spec compares the indicator with the model without fitting it.
+    context : bool
+        True for a row of a context area (a province, the nation): kept for reports.
     """
 
     record: dict | None
     held_out: bool = False
     reason: str = ""
+    compared_only: bool = False
+    context: bool = False
 
 
 def _model_year(obs: Observation, spec: CalibrationSpec) -> int:
@@ -203,7 +210,9 @@ def classify(
     if ind is None:
         return Classified(None, reason="indicator not in the spec")
     if not obs.area.modelled:
-        return Classified(None, reason=f"context area ({obs.area.area_type}): not modelled")
+        return Classified(
+            None, reason=f"context area ({obs.area.area_type}): not modelled", context=True
+        )
     if obs.area.kind == "sub-area" and ind.aggregate == "sum":
         return Classified(
             None,
@@ -248,6 +257,7 @@ def classify(
             f" {MIN_RELATIVE_SIGMA:g} times the value {obs.value:g}; expected a larger one"
         )
     record = {
+        "file": "",
         "line": obs.line,
         "indicator": obs.indicator,
         "area": obs.area.name,
@@ -263,7 +273,8 @@ def classify(
         "offset_group": f"{ind.offset}|{obs.area.name}|{obs.area.area_type}" if ind.offset else "",
         "confidence": obs.confidence + (" (recalled)" if obs.recalled else ""),
     }
-    return Classified(record, held_out=until is not None and obs.year > until)
+    held_out = until is not None and obs.year > until
+    return Classified(record, held_out=held_out, compared_only=not ind.fit and not held_out)
 
 
 def split_anchors(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -290,17 +301,19 @@ def split_anchors(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return rows[~alone].reset_index(drop=True), rows[alone].reset_index(drop=True)
 
 
-def check_duplicate(seen: dict[tuple, int], record: dict, where: str) -> None:
+def check_duplicate(seen: dict[tuple, str], record: dict, where: str) -> None:
     """Raise `DataError` when a row repeats an earlier one after year mapping."""
     key = (record["indicator"], record["area"], record["area_type"], record["year"])
     if key in seen:
         raise DataError(
             f"{where}: duplicate row after year mapping: {record['indicator']},"
-            f" {record['area']}, {record['year']} repeats line {seen[key]}"
+            f" {record['area']}, {record['year']} repeats {seen[key]}"
         )
-    seen[key] = record["line"]
+    seen[key] = (
+        f"{record['file']}: line {record['line']}" if record["file"] else (f"line {record['line']}")
+    )
 
 
 def reason(row: SkippedRow, why: str) -> SkippedRow:
     """Return the skipped row with a reason."""
-    return SkippedRow(row.line, row.indicator, row.area, row.year, why)
+    return SkippedRow(row.line, row.indicator, row.area, row.year, why, row.file)

@@ -80,7 +80,7 @@ class Simulator:
         u = np.atleast_2d(np.asarray(u, dtype=float))
         n = u.shape[0]
         out = self.engine.run_batch(
-            self.problem.base_params,
+            self.problem.run_params,
             batch=self.problem.batch(u),
             final_time=self.problem.final_time,
             variables=self.problem.variables,
@@ -157,7 +157,7 @@ def trajectories(
         prices and basis (`sdplanner.units.Conversion.to_display` puts observations on it).
     """
     out = simulator.engine.run_batch(
-        problem.base_params,
+        problem.run_params,
         batch=problem.batch(np.asarray(u)[None]),
         final_time=final_time,
         variables=problem.variables,

@@ -171,6 +171,11 @@ class IndicatorSpec:
     offset : str or None
         Offset group: rows of indicators in the same group and area share one unknown
         level offset, so only their changes over time are evidence.
+    fit : bool
+        False for an indicator compared with the model (reports, backtests) but never
+        fitted, e.g. one that repeats another's information.
+    fit_reason : str
+        Why an indicator is not fitted.
     """
 
     name: str
@@ -184,6 +189,8 @@ class IndicatorSpec:
     conversion: Conversion = field(default_factory=Conversion)
     basis: str = ""
     offset: str | None = None
+    fit: bool = True
+    fit_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,14 @@ def register(sub) -> None:
             " report.txt, plots/ and manifest.json. Spec format: docs/calibration.md."
         ),
     )
-    p.add_argument("--data", required=True, metavar="CSV", help="observations (long CSV)")
+    p.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        action="extend",
+        metavar="CSV",
+        help="observations (long CSV); several files are used together",
+    )
     p.add_argument("--spec", required=True, metavar="SPEC", help="calibration spec (YAML)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -65,6 +72,12 @@ def register(sub) -> None:
         help="parameter file under the estimated constants; they start from its values"
         " (default: the .mdl values)",
     )
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="scenario whose levers and parameters run under the estimated constants (the"
+        " policies in force in the observed years; default: none)",
+    )
     p.add_argument("--areas", metavar="CSV", help="area mapping (default: data/area_mapping.csv)")
     p.add_argument("--no-plots", action="store_true", help="do not write plots/")
     p.set_defaults(handler=handler)
@@ -76,7 +89,8 @@ def handler(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``data, spec, out, seed, starts, bootstrap, model, params, areas, no_plots``.
+        ``data, spec, out, seed, starts, bootstrap, model, params, scenario, areas,
+        no_plots``.
 
     Returns
     -------
@@ -88,11 +102,14 @@ def handler(args: argparse.Namespace) -> int:
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.model import load_model
     from sdplanner.output_set import OutputSet
-    from sdplanner.scenario import load_parameter_file
+    from sdplanner.scenario import load_parameter_file, load_scenario, merge_params
 
     model = load_model(args.model)
     areas = load_area_mapping(args.areas, model.spec.dimension) if args.areas else None
-    base = load_parameter_file(args.params, model) if args.params else None
+    layers = [load_parameter_file(args.params, model)] if args.params else []
+    if args.scenario:
+        layers.append(load_scenario(args.scenario, model).to_params(model))
+    base = merge_params(*layers) if layers else None
     problem = load_problem(args.data, args.spec, model, areas=areas, base_params=base)
     outputs = OutputSet(args.out)
     engine = BatchEngine.from_mdl(model.path)
@@ -119,6 +136,8 @@ def handler(args: argparse.Namespace) -> int:
             bootstrap=args.bootstrap,
             plots=not args.no_plots,
             params=args.params,
+            scenario=args.scenario,
+            areas=areas,
         )
         out = outputs.commit()
     table = result.parameters_table()
