@@ -37,7 +37,7 @@ from sdplanner.plots import (
     plot_regional,
     render,
 )
-from sdplanner.resources import data_path
+from sdplanner.resources import calibration_name, data_path
 from sdplanner.results import write_csv, write_manifest
 
 __all__ = ["EFFECT_YEAR", "handler", "register"]
@@ -143,7 +143,8 @@ def handler(args: argparse.Namespace) -> int:
     print(format_summary(table, baseline=baseline, region=region))
     print()
     print(
-        f"{len(inputs)} scenarios run with the {engine} engine in {elapsed:.1f} s;"
+        f"{len(inputs)} scenarios run with the {engine} engine in {elapsed:.1f} s"
+        f" (calibration: {calibration_name(inputs[0].params_files)});"
         f" {len(written)} files -> {out}"
     )
     return 0
@@ -162,6 +163,7 @@ def _manifest(stage, inputs, observed_file, engine, baseline, written, elapsed) 
         engine=engine,
         extra={
             "scenarios": [i.scenario.name for i in inputs],
+            "calibration": calibration_name(inputs[0].params_files),
             "baseline": baseline,
             "files": written,
             "run_seconds": round(elapsed, 3),

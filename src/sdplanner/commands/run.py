@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sdplanner.output_set import OutputSet
+from sdplanner.resources import calibration_name
 from sdplanner.results import write_csv, write_manifest
 from sdplanner.run import prepare_run, run_prepared
 
@@ -88,7 +89,10 @@ def handler(args: argparse.Namespace) -> int:
             command="run",
             inputs={"scenario": inputs.scenario.files, "parameters": inputs.params_files},
             engine=engine,
-            extra={"scenarios": [inputs.scenario.name]},
+            extra={
+                "scenarios": [inputs.scenario.name],
+                "calibration": calibration_name(inputs.params_files),
+            },
         )
         out = outputs.commit()
     agg = frame[(frame.region == "All 14 regions") & (frame.year.isin([2010, 2030, 2050]))]
@@ -96,6 +100,7 @@ def handler(args: argparse.Namespace) -> int:
         agg.variable.isin(["urbanization_rate", "rural_income_per_capita", "poverty_incidence"])
     ]
     print(f"scenario {inputs.scenario.name!r}: {len(frame)} rows -> {out / 'results.csv'}")
+    print(f"calibration: {calibration_name(inputs.params_files)}")
     print(
         table.pivot(index="variable", columns="year", values="value").to_string(
             float_format="{:.4g}".format
