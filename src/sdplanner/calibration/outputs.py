@@ -38,10 +38,13 @@ from sdplanner.safe_yaml import load_yaml
 
 __all__ = [
     "all_rows",
+    "figure_indicators",
     "identifiability_text",
     "params_yaml",
     "plot_indicator",
+    "plotted_with",
     "report_text",
+    "save_png",
     "write_outputs",
 ]
 
@@ -358,6 +361,34 @@ def _changes_lines(changes: pd.DataFrame) -> list[str]:
     return out
 
 
+def plotted_with(result: CalibrationResult, indicator: str) -> list[str]:
+    """Return the indicators drawn in one figure with ``indicator``: its offset group's.
+
+    Parameters
+    ----------
+    result : CalibrationResult
+        The calibration.
+    indicator : str
+        An indicator of the spec.
+
+    Returns
+    -------
+    list of str
+        ``[indicator]``, or every indicator of its offset group in spec order.
+    """
+    indicators = result.problem.spec.indicators
+    group = indicators[indicator].offset
+    if group is None:
+        return [indicator]
+    return [name for name, ind in indicators.items() if ind.offset == group]
+
+
+def figure_indicators(rows: pd.DataFrame, result: CalibrationResult) -> list[str]:
+    """Return one indicator per figure: the first of each offset group with rows drawn."""
+    drawn = rows[rows.role != "anchor"]
+    return list(dict.fromkeys(plotted_with(result, name)[0] for name in drawn.indicator))
+
+
 #: How each role of a row is drawn: marker, filled, label. Fitted rows are evidence;
 #: anchors only fix a level; compared rows are shown, not fitted; held-out rows are the
 #: test. Rows reproduced by construction are never drawn.
@@ -396,8 +427,10 @@ def plot_indicator(result: CalibrationResult, indicator: str) -> tuple[Figure, n
     with it (a sub-area's rows appear in its region's panel) on the path's scale (the
     data's unit at the model's prices and basis, less the row's level offset), with 95 %
     error bars (1.96 sigma). Fitted rows are filled circles; held-out rows filled
-    triangles, past a line where the fit window ends; anchors (a level, no evidence) and
-    rows compared without fitting are hollow. Rows reproduced by construction are not drawn.
+    triangles, past a line where the fit window ends; rows compared without fitting are
+    hollow. Rows of the indicators of its offset group are drawn with it
+    (`plotted_with`). Anchors (a level, no evidence: drawn, they would sit on the path) and
+    rows reproduced by construction are not drawn.
 
     Parameters
     ----------
@@ -412,7 +445,8 @@ def plot_indicator(result: CalibrationResult, indicator: str) -> tuple[Figure, n
         ``(figure, axes)``; the caller saves the figure.
     """
     table = all_rows(result)
-    rows = table[table.indicator == indicator]
+    family = plotted_with(result, indicator)
+    rows = table[table.indicator.isin(family) & (table.role != "anchor")]
     panels = list(dict.fromkeys(rows.compared_with))
     n = len(panels)
     ncols = min(4, n)
@@ -458,6 +492,14 @@ def plot_indicator(result: CalibrationResult, indicator: str) -> tuple[Figure, n
         ax.set_visible(False)
     fig.suptitle(f"{indicator}" + (f" ({unit})" if unit else ""), fontsize=10)
     return fig, axes
+
+
+def save_png(fig: Figure, target: Path) -> Path:
+    """Save a figure as PNG atomically (a temporary file, then a rename); return the path."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    os.replace(tmp, target)
+    return target
 
 
 def write_outputs(
@@ -546,13 +588,9 @@ def write_outputs(
     if plots:
         folder = out / "plots"
         folder.mkdir(exist_ok=True)
-        for indicator in dict.fromkeys(all_rows(result).indicator):
+        for indicator in figure_indicators(all_rows(result), result):
             fig, _ = plot_indicator(result, indicator)
-            target = folder / f"{indicator}.png"
-            tmp = folder / f".{indicator}.png.tmp"
-            fig.savefig(tmp, dpi=110, format="png")
-            os.replace(tmp, target)
-            written.append(target)
+            written.append(save_png(fig, folder / f"{indicator}.png"))
     manifest = write_manifest(
         out,
         model=model,

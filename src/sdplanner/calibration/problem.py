@@ -31,7 +31,7 @@ from sdplanner.engine.base import TimeSeries
 from sdplanner.errors import CalibrationError, DataError, did_you_mean, show_path
 from sdplanner.model import ModelInfo
 
-__all__ = ["Problem", "build_problem", "load_problem"]
+__all__ = ["Problem", "build_problem", "check_until", "load_problem"]
 
 
 @dataclass
@@ -220,6 +220,8 @@ def build_problem(
             target = held if found.held_out else compared if found.compared_only else used
             target.append(found.record)
     n_rows = sum(len(s.rows) for s in sets)
+    if until is not None:
+        check_until(until, [o.year for s in sets for o in s.rows], held)
     if not used or not any(r["weight"] > 0 for r in used):
         window = f" up to {until}" if until is not None else ""
         raise CalibrationError(
@@ -262,6 +264,37 @@ def build_problem(
         context=pd.DataFrame(context, columns=["file", "indicator", "area", "year", "value"]),
         until=until,
     )
+
+
+def check_until(until: int, years: Sequence[int], held: Sequence) -> None:
+    """Refuse a fit window outside the data's years, or with nothing after it to compare.
+
+    Parameters
+    ----------
+    until : int
+        Last year of the fit window.
+    years : sequence of int
+        Years of every row with a value in the data files.
+    held : sequence
+        The rows after ``until`` that map to a model variable.
+
+    Raises
+    ------
+    CalibrationError
+        ``until`` before the first year or not before the last one; or no row after it
+        that maps to a model variable.
+    """
+    first, last = (min(years), max(years)) if years else (until, until)
+    if not first <= until < last:
+        raise CalibrationError(
+            f"--fit-until {until}: expected a year in {first}..{last - 1}, within the years of"
+            " the data with at least one later year"
+        )
+    if not held:
+        raise CalibrationError(
+            f"--fit-until {until}: no observation after {until} maps to a model variable;"
+            " nothing to compare"
+        )
 
 
 def _start_from(par: ParameterSpec, base: Mapping, model: ModelInfo) -> ParameterSpec:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["handler", "register"]
+__all__ = ["add_input_options", "base_layer", "handler", "register"]
 
 
 def _count(text: str) -> int:
@@ -19,6 +19,45 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, found {value}")
     return value
+
+
+def add_input_options(p, params_help: str) -> None:
+    """Add ``--model``, ``--params``, ``--areas`` and ``--no-plots`` (calibrate, backtest).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    params_help : str
+        Help text of ``--params``.
+    """
+    p.add_argument("--model", help="Vensim .mdl file (default: the shipped model)")
+    p.add_argument("--params", metavar="FILE", help=params_help)
+    p.add_argument("--areas", metavar="CSV", help="area mapping (default: data/area_mapping.csv)")
+    p.add_argument("--no-plots", action="store_true", help="do not write plots/")
+
+
+def base_layer(model, params, scenario):
+    """Return the constants under the estimated ones: a parameter file, then a scenario.
+
+    Parameters
+    ----------
+    model : ModelInfo
+        The model.
+    params, scenario : path-like or None
+        ``--params`` and ``--scenario``.
+
+    Returns
+    -------
+    dict or None
+        PySD name -> value, or None when neither is given.
+    """
+    from sdplanner.scenario import load_parameter_file, load_scenario, merge_params
+
+    layers = [load_parameter_file(params, model)] if params else []
+    if scenario:
+        layers.append(load_scenario(scenario, model).to_params(model))
+    return merge_params(*layers) if layers else None
 
 
 def register(sub) -> None:
@@ -65,11 +104,9 @@ def register(sub) -> None:
         metavar="B",
         help="residual-bootstrap refits for a second set of intervals (default 0: none)",
     )
-    p.add_argument("--model", help="Vensim .mdl file (default: the shipped model)")
-    p.add_argument(
-        "--params",
-        metavar="FILE",
-        help="parameter file under the estimated constants; they start from its values"
+    add_input_options(
+        p,
+        "parameter file under the estimated constants; they start from its values"
         " (default: the .mdl values)",
     )
     p.add_argument(
@@ -78,8 +115,6 @@ def register(sub) -> None:
         help="scenario whose levers and parameters run under the estimated constants (the"
         " policies in force in the observed years; default: none)",
     )
-    p.add_argument("--areas", metavar="CSV", help="area mapping (default: data/area_mapping.csv)")
-    p.add_argument("--no-plots", action="store_true", help="do not write plots/")
     p.set_defaults(handler=handler)
 
 
@@ -102,14 +137,10 @@ def handler(args: argparse.Namespace) -> int:
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.model import load_model
     from sdplanner.output_set import OutputSet
-    from sdplanner.scenario import load_parameter_file, load_scenario, merge_params
 
     model = load_model(args.model)
     areas = load_area_mapping(args.areas, model.spec.dimension) if args.areas else None
-    layers = [load_parameter_file(args.params, model)] if args.params else []
-    if args.scenario:
-        layers.append(load_scenario(args.scenario, model).to_params(model))
-    base = merge_params(*layers) if layers else None
+    base = base_layer(model, args.params, args.scenario)
     problem = load_problem(args.data, args.spec, model, areas=areas, base_params=base)
     outputs = OutputSet(args.out)
     engine = BatchEngine.from_mdl(model.path)
