@@ -12,7 +12,9 @@ The flow, one module a step:
    evaluations batched (`batching`);
 4. `intervals`: profile-likelihood and residual-bootstrap 95 % intervals;
 5. `diagnostics`: fit statistics and identifiability;
-6. `outputs`: the tables, parameter file, plain-words reports, figures and manifest.
+6. `regional`, `outputs` and `figures`: changes by region beside the provinces, the
+   tables, parameter file, plain-words reports, figures and manifest;
+7. `backtest` and `backtest_outputs`: fit up to a year, project, score the later figures.
 
 `calibrate` does steps 3-5. Parameters are optimized in unit coordinates ``u`` in [0, 1]
 between their bounds (linear, or logarithmic with ``transform: log``).
@@ -26,6 +28,7 @@ from sdplanner.calibration.diagnostics import (
     fit_statistics,
     identifiability,
 )
+from sdplanner.calibration.figures import plot_indicator
 from sdplanner.calibration.fit import (
     CalibrationResult,
     FitResult,
@@ -42,7 +45,6 @@ from sdplanner.calibration.intervals import (
 from sdplanner.calibration.outputs import (
     identifiability_text,
     params_yaml,
-    plot_indicator,
     report_text,
     write_outputs,
 )

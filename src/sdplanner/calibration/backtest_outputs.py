@@ -24,14 +24,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sdplanner.calibration.backtest import Backtest, band_width
-from sdplanner.calibration.outputs import (
-    all_rows,
+from sdplanner.calibration.figures import (
     figure_indicators,
     plot_indicator,
     plotted_with,
-    report_text,
     save_png,
 )
+from sdplanner.calibration.fit import all_rows
+from sdplanner.calibration.outputs import report_text
 from sdplanner.model import ModelInfo
 from sdplanner.results import atomic_write_text, write_csv, write_manifest
 

@@ -32,6 +32,7 @@ __all__ = [
     "ROLES",
     "CalibrationResult",
     "FitResult",
+    "all_rows",
     "bound_flag",
     "calibrate",
     "fit",
@@ -359,6 +360,26 @@ def other_rows_table(
             np.sqrt(table.weight) * (table.simulated + table.offset - table.observed) / table.sigma
         )
     return table
+
+
+def all_rows(result: CalibrationResult) -> pd.DataFrame:
+    """Return every compared row with its role: fitted rows, then the others.
+
+    Parameters
+    ----------
+    result : CalibrationResult
+        The calibration.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``observations.csv``: the rows' columns, ``simulated``, ``offset``, ``residual``
+        and ``role`` (`sdplanner.calibration.fit.ROLES`).
+    """
+    fitted = result.observations.assign(role="fitted")
+    if result.others is None or result.others.empty:
+        return fitted
+    return pd.concat([fitted, result.others[fitted.columns]], ignore_index=True)
 
 
 #: Keys of the independent random streams of a calibration (`sdplanner.rng`).
