@@ -23,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
 
     t0 = time.perf_counter()
-    from sdplanner.calibrate import calibrate, load_problem
+    from sdplanner.calibration import calibrate, load_problem
     from sdplanner.engine.batch import BatchEngine
 
     engine = BatchEngine.from_mdl()

@@ -32,7 +32,8 @@ def test_seed_figures_load_as_they_are():
     assert [(s.line, s.area, s.reason) for s in obs.skipped] == [
         (14, "Tibetan areas of Yunnan-Sichuan-Gansu-Qinghai", "empty value")
     ]
-    assert obs.extra_columns == ("unit", "where_in_seed", "note")
+    assert obs.extra_columns == ("where_in_seed", "note")
+    assert {o.unit for o in obs.rows} >= {"percent", "yuan/person/year"}
     # Tibet is a region and a province: area_type is part of the identity
     tibet = [o for o in obs.rows if o.area.name == "Tibet"]
     assert {(o.area.kind, o.value) for o in tibet} == {("region", 23.79), ("context", 23.8)}
@@ -51,9 +52,10 @@ def test_mapping_names_every_area_of_the_seed():
         if a.kind == "sub-area":
             assert a.region in REGIONS, a
         if a.kind == "context":
-            assert not a.modelled and a.region is None
+            # a province may name a region it holds part of: context for it, never modelled
+            assert not a.modelled and (a.region is None or a.region in REGIONS)
     agg = [a for a in areas.areas if a.kind == "aggregate"]
-    assert {a.name for a in agg} == {"14 regions", "All 14 regions"}
+    assert {a.name for a in agg} == {"14 regions", "All 14 regions", "14 contiguous poor areas"}
     assert all(a.model_area == AGGREGATE for a in agg)
 
 
@@ -154,10 +156,17 @@ def test_missing_file_is_one_line(tmp_path):
     [
         ("X,region,region,Atlantis,", "expected one of the 14 regions"),
         ("X,prefecture,province,,", "kind: expected one of"),
-        ("X,nation,context,Tibet,", "expected an empty cell for a context"),
+        ("X,nation,aggregate,Tibet,,,", "expected an empty cell for a aggregate"),
+        ("X,province,context,Atlantis,,,", "expected one of the 14 regions"),
+        ("X,province,context,Tibet,,1.5,src", "expected a share in \\[0, 1\\], found 1.5"),
+        ("X,province,context,Tibet,,0.5,", "share_source: expected the source"),
+        ("X,province,context,,,0.5,src", "expected an empty cell for a context without a region"),
+        ("X,prefecture,sub-area,Tibet,,0.5,src", "expected an empty cell for a sub-area"),
     ],
 )
 def test_bad_mapping_rows(tmp_path, row, message):
-    path = _write(tmp_path, f"area,area_type,kind,region,note\n{row}\n", "map.csv")
+    row = row if row.count(",") == 6 else row + ",,"
+    header = "area,area_type,kind,region,note,population_share,share_source"
+    path = _write(tmp_path, f"{header}\n{row}\n", "map.csv")
     with pytest.raises(DataError, match=message):
         load_area_mapping(path, SPEC.dimension)

@@ -233,7 +233,11 @@ SPEC = st.fixed_dictionaries(
         "indicators": st.fixed_dictionaries(
             {
                 "rural_income_per_capita": st.fixed_dictionaries(
-                    {"variable": st.just("rural_income_per_capita"), "sigma": number(50, 500)}
+                    {
+                        "variable": st.just("rural_income_per_capita"),
+                        "prices": st.just("constant"),
+                        "sigma": number(50, 500),
+                    }
                 )
             },
             optional={

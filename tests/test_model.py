@@ -113,9 +113,9 @@ def test_every_constant_has_a_range_and_a_source_label(model):
 def test_money_is_constant_2010_yuan(model):
     text = (ROOT / "models" / "sdplanner.mdl").read_text(encoding="utf-8")
     assert "Money is constant 2010 yuan throughout" in text
-    # the one current-price variable says so, and converts with the rural price index
-    comment = model.variables["rural_income_per_capita_at_current_prices"].comment
-    assert "current yuan" in comment
+    assert model.spec.price_base == 2010
+    # no variable converts to current prices: calibration specs name deflators instead
+    assert not [v for v in model.variables if "current_prices" in v or "price_index" in v]
 
 
 def test_every_variable_has_units_and_comment(model):

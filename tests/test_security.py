@@ -521,7 +521,7 @@ def test_calibration_refuses_degenerate_bounds(case, tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text(
         f"parameters:\n  {line}\nindicators:\n  rural_income_per_capita:\n"
-        "    variable: rural_income_per_capita\n    sigma: 300\n"
+        "    variable: rural_income_per_capita\n    prices: constant\n    sigma: 300\n"
     )
     out = precious_folder(tmp_path / "out")
     argv = ["calibrate", "--data", DATA, "--spec", spec, "--out", out, "--starts", 0]
@@ -542,7 +542,8 @@ def test_calibration_refuses_a_huge_weight_and_a_tiny_spec_sigma(tmp_path):
     spec = tmp_path / "s.yaml"
     spec.write_text(
         "parameters:\n  farm_income_share: {lower: 0.1, upper: 0.7}\nindicators:\n"
-        "  rural_income_per_capita:\n    variable: rural_income_per_capita\n    sigma: 1.0e-320\n"
+        "  rural_income_per_capita:\n    variable: rural_income_per_capita\n"
+        "    prices: constant\n    sigma: 1.0e-320\n"
     )
     data.write_text("indicator,area,year,value\nrural_income_per_capita,Tibet,2012,4900\n")
     argv = ["calibrate", "--data", data, "--spec", spec, "--out", out, "--starts", 0]

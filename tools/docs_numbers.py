@@ -163,6 +163,10 @@ def _g(value: float) -> str:
     return f"{value:,.6g}" if abs(value) >= 1000 else f"{value:.6g}"
 
 
+def _g4(value: float) -> str:
+    return f"{value:,.4g}"
+
+
 def _escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -465,6 +469,95 @@ def _robustness_figures() -> dict[str, str]:
     out["no_effect"] = f"1/{1 / NO_EFFECT:,.0f}"
     out["seconds"] = f"{record['seconds']:.0f}"
     out["paths"] = ", ".join(f"{short[p]} = `{p}`" for p in paths)
+    return out
+
+
+@family("history")
+def _history_figures() -> dict[str, str]:
+    """Return the history calibration's fit, the 2012 backtest and as-happened's 2020 figures.
+
+    The tables are those `sdplanner calibrate` and `sdplanner backtest` wrote under
+    calibration/ (tests/test_history.py and tests/test_backtest.py regenerate them); the
+    as-happened figures come from `sdplanner compare` (compare_scenarios).
+    """
+    import pandas as pd
+
+    from sdplanner.compare import compare_scenarios
+
+    cal = ROOT / "calibration"
+    out: dict[str, str] = {}
+    changes = pd.read_csv(cal / "history-2010-2015" / "regional_changes.csv")
+    data = changes[changes.source == "data"].set_index("region")
+    for key, region in (("tibet", "Tibet"), ("wulingshan", "Wulingshan")):
+        row = data.loc[region]
+        out[f"{key}_model"] = fmt(row.model_change, 2, signed=True)
+        out[f"{key}_data"] = fmt(row.data_change, 2, signed=True)
+        out[f"{key}_sigma"] = fmt(row.sigma, 2)
+    obs = pd.read_csv(cal / "history-2010-2015" / "observations.csv")
+    fitted = obs[obs.role == "fitted"]
+    out["n_fitted"] = str(len(fitted))
+    out["n_anchors"] = str(int((obs.role == "anchor").sum()))
+    params = pd.read_csv(cal / "history-2010-2015" / "parameters.csv")
+    out["n_values"] = str(int((params.method == "profile").sum()))
+    pack = fitted[fitted.indicator.str.startswith("contiguous_areas")]
+    rows = [
+        [
+            f"`{r.indicator}`",
+            str(r.year),
+            _g4(r.observed),
+            _g4(r.simulated + r.offset),
+            _g4(r.sigma),
+            fmt(r.residual, 2, signed=True),
+        ]
+        for r in pack.itertuples()
+    ]
+    out["fit_table"] = markdown_table(
+        ["series (14 areas)", "year", "observed", "model", "sigma", "z"], rows
+    )
+    summary = pd.read_csv(cal / "backtest-2012" / "summary.csv")
+    rows = [
+        [
+            f"`{r.indicator}`",
+            str(r.n),
+            _g4(r.rmse),
+            fmt(r.mape, 1),
+            _g4(r.mean_error),
+            "n/a" if pd.isna(r.theil_um) else fmt(r.theil_um, 2),
+            "n/a" if pd.isna(r.theil_us) else fmt(r.theil_us, 2),
+            "n/a" if pd.isna(r.theil_uc) else fmt(r.theil_uc, 2),
+            fmt(100 * r.band_coverage, 0) + " %",
+        ]
+        for r in summary.itertuples()
+    ]
+    out["backtest_summary"] = markdown_table(
+        ["indicator", "n", "RMSE", "MAPE %", "mean error", "U^M", "U^S", "U^C", "in band"],
+        rows,
+    )
+    scores = pd.read_csv(cal / "backtest-2012" / "scores.csv")
+    out["backtest_scored"] = str(len(scores))
+    out["backtest_inside"] = str(int(scores.inside_band.sum()))
+    pov = scores[
+        (scores.series == "contiguous_areas_poverty_incidence") & (scores.year == 2015)
+    ].iloc[0]
+    out["poverty_2015_observed"] = fmt(pov.observed, 1)
+    out["poverty_2015_projected"] = fmt(pov.projected, 1)
+    out["poverty_2015_low"] = fmt(pov.band_low, 1)
+    out["poverty_2015_high"] = fmt(pov.band_high, 1)
+    res = compare_scenarios(
+        [ROOT / "scenarios" / "baseline.yaml", ROOT / "scenarios" / "as-happened.yaml"],
+        engine="batch",
+    )
+    comp = res.comparison
+    agg = res.inputs[0].model.spec.dimension.aggregate
+    row = comp[
+        (comp.scenario == "as-happened")
+        & (comp.region == agg)
+        & (comp.indicator == "poverty_incidence")
+        & (comp.year == 2020)
+    ].iloc[0]
+    out["as_happened_poverty_2020"] = fmt(100 * row.value, 1)
+    out["as_happened_baseline_poverty_2020"] = fmt(100 * row.baseline_value, 1)
+    out["as_happened_cost_2020"] = fmt(row.cumulative_cost_billion_yuan, 0)
     return out
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from sdplanner.api import shipped_scenarios, simulate, simulate_many
-from sdplanner.calibrate import calibrate as run_calibration
-from sdplanner.calibrate import load_problem
+from sdplanner.calibration import calibrate as run_calibration
+from sdplanner.calibration import load_problem
 from sdplanner.compare import compare_scenarios
 from sdplanner.errors import (
     CalibrationError,

@@ -1,11 +1,15 @@
 """Observations for calibration: reading and validating them, and mapping areas to regions.
 
-An observation file is a long CSV with one figure per row::
+An observation file is a long CSV with one figure per row, in either of two layouts::
 
     indicator,area,year,value[,sigma][,weight][,area_type][,any other column]
+    series,area,year,value,unit,source,confidence
 
-- ``indicator``: a name such as ``rural_income_per_capita``; the calibration spec says which
-  model variable each indicator is compared with.
+(``data/seed_figures.csv`` has the first, the history pack ``data/history_2010_2015.csv``
+the second). The columns:
+
+- ``indicator`` or ``series`` (one of the two): a name such as ``rural_income_per_capita``;
+  the calibration spec says which model variable each indicator is compared with.
 - ``area``: one of the 14 regions, the aggregate (``All 14 regions`` or ``14 regions``), a
   sub-area (prefecture, district) or a context area (province, the nation), as named in the
   area mapping (``data/area_mapping.csv``).
@@ -17,8 +21,14 @@ An observation file is a long CSV with one figure per row::
 - ``weight`` (optional): a non-negative multiplier of the row's squared residual; empty means 1.
 - ``area_type`` (optional): when present it is part of a row's identity, so the same name can
   be two areas (``Tibet`` is a region and a province in ``seed_figures.csv``).
+- ``unit`` (optional): the figure's unit as the source writes it; the calibration refuses a
+  unit in current prices (``yuan_per_capita_current``) compared without a deflator.
+- ``confidence`` (optional): ``high``, ``medium``, ``low`` ...: the calibration spec's
+  confidence rule turns it into a larger sigma (never a dropped row).
+- ``source`` (optional): where the figure comes from; a source starting with ``recalled``
+  marks a figure not found in any source (the spec's rule weighs it less).
 
-Other columns (``unit``, ``note`` ...) are kept out of the way and ignored. A file is at
+Other columns (``note`` ...) are kept out of the way and ignored. A file is at
 most `MAX_CSV_BYTES`; a column name appears once; indicator and area names are identifiers
 (`sdplanner.validation.check_identifier`); numbers are finite and at most `MAX_MAGNITUDE` in
 magnitude, and a sigma is at least `MIN_RELATIVE_SIGMA` times the value's magnitude. Errors
@@ -58,10 +68,13 @@ __all__ = [
 
 #: Kinds of area in the mapping file.
 AREA_KINDS = ("region", "aggregate", "sub-area", "context")
-#: Required columns of an observation file, then the optional ones it understands.
+#: Required columns of an observation file (``series`` may stand for ``indicator``), then
+#: the optional ones it understands.
 OBSERVATION_COLUMNS = ("indicator", "area", "year", "value")
-_OPTIONAL = ("sigma", "weight", "area_type")
+_OPTIONAL = ("sigma", "weight", "area_type", "unit", "confidence", "source")
+_INDICATOR_ALIASES = ("indicator", "series")
 _MAPPING_COLUMNS = ("area", "area_type", "kind", "region", "note")
+_MAPPING_OPTIONAL = ("population_share", "share_source")
 #: Largest observation or mapping file read (byte).
 MAX_CSV_BYTES = 64 << 20
 #: Largest magnitude of a value, sigma or weight.
@@ -90,6 +103,11 @@ class Area:
         Free text.
     aggregate : str
         Label of the model's aggregate rows (what an ``"aggregate"`` area is compared with).
+    population_share : float or None
+        For a context area named with a region: the share of that region's population
+        living in it (fraction), where known.
+    share_source : str
+        Where ``population_share`` comes from.
     """
 
     name: str
@@ -98,6 +116,8 @@ class Area:
     region: str | None
     note: str = ""
     aggregate: str = ""
+    population_share: float | None = None
+    share_source: str = ""
 
     @property
     def modelled(self) -> bool:
@@ -174,6 +194,22 @@ class AreaMap:
     def _source(self) -> str:
         return str(self.path) if self.path is not None else "the area mapping"
 
+    def context_of(self, region: str) -> list[Area]:
+        """Return the context areas (provinces) a region lies in.
+
+        Parameters
+        ----------
+        region : str
+            A region's display name.
+
+        Returns
+        -------
+        list of Area
+            Context rows naming that region, in file order, each with the share of the
+            region's population it holds where known.
+        """
+        return [a for a in self.areas if a.kind == "context" and a.region == region]
+
 
 def _read_csv_rows(path: Path, error) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     shown = show_path(path)
@@ -211,8 +247,10 @@ def load_area_mapping(path: str | os.PathLike | None, dimension: Dimension) -> A
     Parameters
     ----------
     path : path-like or None
-        CSV with columns ``area, area_type, kind, region, note``; the shipped
-        ``data/area_mapping.csv`` when None.
+        CSV with columns ``area, area_type, kind, region, note`` and optionally
+        ``population_share, share_source``; the shipped ``data/area_mapping.csv`` when
+        None. A context area (a province) may be listed once per region it holds part of,
+        with ``region`` and the share of that region's population it holds.
     dimension : Dimension
         The model's regions: every ``region`` cell must be one of them.
 
@@ -225,7 +263,8 @@ def load_area_mapping(path: str | os.PathLike | None, dimension: Dimension) -> A
     ------
     DataError
         On a missing column, an unknown kind, a region that is not one of the model's, a
-        sub-area without a region, or a repeated (area, area_type).
+        sub-area without a region, a share outside [0, 1] or without a source, or a
+        repeated (area, area_type, region).
     """
     path = data_path("area_mapping.csv") if path is None else Path(path)
     return _load_area_mapping(path, dimension)
@@ -252,7 +291,7 @@ def _load_area_mapping(path: Path, dimension: Dimension) -> AreaMap:
             raise DataError(
                 f"{where}: kind: expected one of {list(AREA_KINDS)}, found {quote(kind)}"
             )
-        if kind in ("region", "sub-area"):
+        if kind in ("region", "sub-area") or (kind == "context" and region is not None):
             if region not in dimension.labels:
                 raise DataError(
                     f"{where}: region: expected one of the {len(dimension.labels)} regions of"
@@ -261,13 +300,45 @@ def _load_area_mapping(path: Path, dimension: Dimension) -> AreaMap:
                 )
         elif region is not None:
             raise DataError(f"{where}: region: expected an empty cell for a {kind}")
-        key = (name, area_type)
+        share, share_source = _population_share(row, kind, region, where)
+        key = (name, area_type, region if kind == "context" else None)
         if key in seen:
             raise DataError(f"{where}: area {quote(name)} ({area_type}) repeats line {seen[key]}")
         seen[key] = line
         note = (row.get("note") or "").strip()
-        areas.append(Area(name, area_type, kind, region, note, dimension.aggregate))
+        areas.append(
+            Area(
+                name,
+                area_type,
+                kind,
+                region,
+                note,
+                dimension.aggregate,
+                share,
+                share_source,
+            )
+        )
     return AreaMap(tuple(areas), path)
+
+
+def _population_share(
+    row: dict[str, str], kind: str, region: str | None, where: str
+) -> tuple[float | None, str]:
+    text = (row.get("population_share") or "").strip()
+    source = (row.get("share_source") or "").strip()
+    if not text:
+        return None, source
+    if kind != "context" or region is None:
+        raise DataError(
+            f"{where}: population_share: expected an empty cell for a {kind} without a region"
+            " (a share belongs to a context area and the region it holds part of)"
+        )
+    share = _float(text, f"{where}: population_share", "a share in [0, 1]")
+    if not 0.0 <= share <= 1.0:
+        raise DataError(f"{where}: population_share: expected a share in [0, 1], found {share:g}")
+    if not source:
+        raise DataError(f"{where}: share_source: expected the source of the share, found none")
+    return share, source
 
 
 @dataclass(frozen=True)
@@ -290,6 +361,12 @@ class Observation:
         Standard error in the same unit, or None for the spec's default.
     weight : float
         Multiplier of the squared residual (dimensionless, >= 0).
+    unit : str
+        The unit the file gives ("" without a ``unit`` column).
+    confidence : str
+        The file's confidence label ("" without a ``confidence`` column).
+    source : str
+        The file's source ("" without a ``source`` column).
     """
 
     line: int
@@ -299,6 +376,14 @@ class Observation:
     value: float
     sigma: float | None = None
     weight: float = 1.0
+    unit: str = ""
+    confidence: str = ""
+    source: str = ""
+
+    @property
+    def recalled(self) -> bool:
+        """True when the source says the figure was recalled, not found in a source."""
+        return self.source.lower().startswith("recalled")
 
 
 @dataclass(frozen=True)
@@ -315,6 +400,8 @@ class SkippedRow:
         As written in the row.
     reason : str
         Plain words.
+    file : str
+        The file's name when rows of several files are listed together ("" otherwise).
     """
 
     line: int
@@ -322,10 +409,12 @@ class SkippedRow:
     area: str
     year: str
     reason: str
+    file: str = ""
 
     def describe(self) -> str:
         """Return one line: where, what and why."""
-        return f"line {self.line}: {self.indicator}, {self.area}, {self.year}: {self.reason}"
+        where = f"{self.file}: line {self.line}" if self.file else f"line {self.line}"
+        return f"{where}: {self.indicator}, {self.area}, {self.year}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -413,14 +502,22 @@ def read_observations(path: str | os.PathLike, areas: AreaMap) -> ObservationSet
     """
     path = Path(path)
     header, raw = _read_csv_rows(path, DataError)
-    missing = [c for c in OBSERVATION_COLUMNS if c not in header]
+    names = [c for c in _INDICATOR_ALIASES if c in header]
+    if len(names) > 1:
+        raise DataError(
+            f"{show_path(path)}: line 1: expected one of the columns {list(_INDICATOR_ALIASES)},"
+            " found both"
+        )
+    column = names[0] if names else "indicator"
+    missing = [c for c in (column, *OBSERVATION_COLUMNS[1:]) if c not in header]
     if missing:
         raise DataError(
-            f"{path}: expected columns {list(OBSERVATION_COLUMNS)} (optional"
-            f" {list(_OPTIONAL)}), missing {missing}; found {header}"
+            f"{show_path(path)}: expected columns {list(OBSERVATION_COLUMNS)} ('series' may"
+            f" stand for 'indicator'; optional {list(_OPTIONAL)}), missing {missing};"
+            f" found {header}"
         )
     has_type = "area_type" in header
-    extra = tuple(c for c in header if c not in OBSERVATION_COLUMNS + _OPTIONAL)
+    extra = tuple(c for c in header if c not in (column, *OBSERVATION_COLUMNS[1:], *_OPTIONAL))
     rows: list[Observation] = []
     skipped: list[SkippedRow] = []
     seen: dict[tuple, int] = {}
@@ -433,10 +530,10 @@ def read_observations(path: str | os.PathLike, areas: AreaMap) -> ObservationSet
             raise DataError(
                 f"{where}: expected {len(header)} cells, found {len(header) + len(row[None])}"
             )
-        indicator = cells.get("indicator", "")
+        indicator = cells.get(column, "")
         if not indicator:
-            raise DataError(f"{where}: indicator: expected a name, found an empty cell")
-        indicator = check_identifier(indicator, f"{where}: indicator", DataError, "a name")
+            raise DataError(f"{where}: {column}: expected a name, found an empty cell")
+        indicator = check_identifier(indicator, f"{where}: {column}", DataError, "a name")
         name = cells.get("area", "")
         area_type = cells.get("area_type", "") if has_type else None
         area = areas.resolve(name, area_type, where)
@@ -476,5 +573,18 @@ def read_observations(path: str | os.PathLike, areas: AreaMap) -> ObservationSet
                 raise DataError(
                     f"{where}: weight: expected a non-negative weight, found {weight:g}"
                 )
-        rows.append(Observation(line, indicator, area, int(year), value, sigma, weight))
+        rows.append(
+            Observation(
+                line,
+                indicator,
+                area,
+                int(year),
+                value,
+                sigma,
+                weight,
+                cells.get("unit", ""),
+                cells.get("confidence", ""),
+                cells.get("source", ""),
+            )
+        )
     return ObservationSet(path, tuple(rows), tuple(skipped), extra)

@@ -209,7 +209,7 @@ def calibration_bytes(
     int
         Bytes: the starts and their records, the bootstrap's draws (three arrays of
         ``bootstrap x rows``) and estimates, and one batch of model runs (64 solvers of
-        ``2 p + 1`` points each, as `sdplanner.calibrate` gathers them).
+        ``2 p + 1`` points each, as `sdplanner.calibration` gathers them).
     """
     solvers = min(64, max(int(starts) + 1, int(bootstrap), 2 * parameters))
     batch = solvers * (2 * parameters + 1) * cells_per_run * _F8 * 2

@@ -11,7 +11,9 @@ import os
 from pathlib import Path
 
 __all__ = [
+    "DEFAULT_CALIBRATIONS",
     "cache_dir",
+    "calibration_name",
     "data_path",
     "default_model_path",
     "default_params_path",
@@ -95,23 +97,48 @@ def data_path(name: str) -> Path:
     return packaged
 
 
+#: Shipped calibrations, the default first: the one on every figure up to 2015, then the
+#: seed's 2010-2012 calibration.
+DEFAULT_CALIBRATIONS = ("history-2010-2015", "seed-2010-2012")
+
+
 def default_params_path() -> Path | None:
     """Return the shipped calibrated parameter file, or None when there is none.
 
     Returns
     -------
     pathlib.Path or None
-        ``calibration/seed-2010-2012.params.yaml`` in the package or the checkout.
+        The first of `DEFAULT_CALIBRATIONS` that exists, ``calibration/<name>.params.yaml``
+        in the package or the checkout (``history-2010-2015`` once it is shipped).
     """
-    packaged = _PKG / "_calibration" / "seed-2010-2012.params.yaml"
-    if packaged.is_file():
-        return packaged
     root = repo_root()
-    if root is not None:
-        candidate = root / "calibration" / "seed-2010-2012.params.yaml"
-        if candidate.is_file():
-            return candidate
+    for name in DEFAULT_CALIBRATIONS:
+        packaged = _PKG / "_calibration" / f"{name}.params.yaml"
+        if packaged.is_file():
+            return packaged
+        if root is not None:
+            candidate = root / "calibration" / f"{name}.params.yaml"
+            if candidate.is_file():
+                return candidate
     return None
+
+
+def calibration_name(files) -> str:
+    """Return which calibration parameter files a run used, in words.
+
+    Parameters
+    ----------
+    files : sequence of path-like
+        The parameter files, lowest layer first.
+
+    Returns
+    -------
+    str
+        Their names without ``.params.yaml`` joined by ``+`` (``history-2010-2015``), or
+        ``none (the .mdl values)``.
+    """
+    names = [Path(f).name.removesuffix(".yaml").removesuffix(".params") for f in files]
+    return " + ".join(names) if names else "none (the .mdl values)"
 
 
 def shipped_scenarios_dir() -> Path:

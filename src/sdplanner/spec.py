@@ -179,6 +179,8 @@ class ModelSpec:
         Earlier names -> what replaced them.
     price_base : int or None
         The model's money is constant yuan of this year.
+    money_unit : str
+        The unit of money in the .mdl's units strings (``yuan``).
     cumulative_cost : str or None
         PySD name of the stock of the levers' spending since the initial time (yuan).
     comparison_years, summary_years : tuple of int
@@ -198,6 +200,7 @@ class ModelSpec:
     views: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     renamed: Mapping[str, str] = field(default_factory=dict)
     price_base: int | None = None
+    money_unit: str = "yuan"
     cumulative_cost: str | None = None
     comparison_years: tuple[int, ...] = ()
     summary_years: tuple[int, ...] = ()
@@ -369,6 +372,7 @@ class _Resolver:
             views=views,
             renamed=dict(raw.renamed),
             price_base=raw.money.price_base,
+            money_unit=raw.money.unit,
             cumulative_cost=(
                 self.name("cumulative_cost", raw.cumulative_cost, ("stock",))
                 if raw.cumulative_cost

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["handler", "register"]
+__all__ = ["add_input_options", "base_layer", "handler", "register"]
 
 
 def _count(text: str) -> int:
@@ -19,6 +19,45 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, found {value}")
     return value
+
+
+def add_input_options(p, params_help: str) -> None:
+    """Add ``--model``, ``--params``, ``--areas`` and ``--no-plots`` (calibrate, backtest).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    params_help : str
+        Help text of ``--params``.
+    """
+    p.add_argument("--model", help="Vensim .mdl file (default: the shipped model)")
+    p.add_argument("--params", metavar="FILE", help=params_help)
+    p.add_argument("--areas", metavar="CSV", help="area mapping (default: data/area_mapping.csv)")
+    p.add_argument("--no-plots", action="store_true", help="do not write plots/")
+
+
+def base_layer(model, params, scenario):
+    """Return the constants under the estimated ones: a parameter file, then a scenario.
+
+    Parameters
+    ----------
+    model : ModelInfo
+        The model.
+    params, scenario : path-like or None
+        ``--params`` and ``--scenario``.
+
+    Returns
+    -------
+    dict or None
+        PySD name -> value, or None when neither is given.
+    """
+    from sdplanner.scenario import load_parameter_file, load_scenario, merge_params
+
+    layers = [load_parameter_file(params, model)] if params else []
+    if scenario:
+        layers.append(load_scenario(scenario, model).to_params(model))
+    return merge_params(*layers) if layers else None
 
 
 def register(sub) -> None:
@@ -40,7 +79,14 @@ def register(sub) -> None:
             " report.txt, plots/ and manifest.json. Spec format: docs/calibration.md."
         ),
     )
-    p.add_argument("--data", required=True, metavar="CSV", help="observations (long CSV)")
+    p.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        action="extend",
+        metavar="CSV",
+        help="observations (long CSV); several files are used together",
+    )
     p.add_argument("--spec", required=True, metavar="SPEC", help="calibration spec (YAML)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -58,15 +104,17 @@ def register(sub) -> None:
         metavar="B",
         help="residual-bootstrap refits for a second set of intervals (default 0: none)",
     )
-    p.add_argument("--model", help="Vensim .mdl file (default: the shipped model)")
-    p.add_argument(
-        "--params",
-        metavar="FILE",
-        help="parameter file under the estimated constants; they start from its values"
+    add_input_options(
+        p,
+        "parameter file under the estimated constants; they start from its values"
         " (default: the .mdl values)",
     )
-    p.add_argument("--areas", metavar="CSV", help="area mapping (default: data/area_mapping.csv)")
-    p.add_argument("--no-plots", action="store_true", help="do not write plots/")
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="scenario whose levers and parameters run under the estimated constants (the"
+        " policies in force in the observed years; default: none)",
+    )
     p.set_defaults(handler=handler)
 
 
@@ -76,24 +124,23 @@ def handler(args: argparse.Namespace) -> int:
     Parameters
     ----------
     args : argparse.Namespace
-        ``data, spec, out, seed, starts, bootstrap, model, params, areas, no_plots``.
+        ``data, spec, out, seed, starts, bootstrap, model, params, scenario, areas,
+        no_plots``.
 
     Returns
     -------
     int
         0 on success.
     """
-    from sdplanner.calibrate import calibrate, load_problem
-    from sdplanner.calibration_io import write_outputs
+    from sdplanner.calibration import calibrate, load_problem, write_outputs
     from sdplanner.data import load_area_mapping
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.model import load_model
     from sdplanner.output_set import OutputSet
-    from sdplanner.scenario import load_parameter_file
 
     model = load_model(args.model)
     areas = load_area_mapping(args.areas, model.spec.dimension) if args.areas else None
-    base = load_parameter_file(args.params, model) if args.params else None
+    base = base_layer(model, args.params, args.scenario)
     problem = load_problem(args.data, args.spec, model, areas=areas, base_params=base)
     outputs = OutputSet(args.out)
     engine = BatchEngine.from_mdl(model.path)
@@ -120,6 +167,8 @@ def handler(args: argparse.Namespace) -> int:
             bootstrap=args.bootstrap,
             plots=not args.no_plots,
             params=args.params,
+            scenario=args.scenario,
+            areas=areas,
         )
         out = outputs.commit()
     table = result.parameters_table()

@@ -43,7 +43,7 @@ from sdplanner.figures import comparison_figures
 from sdplanner.output_set import OutputSet
 from sdplanner.plots import FORMATS, observed_points, render
 from sdplanner.readers import read_observed, read_percentiles
-from sdplanner.resources import data_path
+from sdplanner.resources import calibration_name, data_path
 from sdplanner.results import atomic_write_bytes, write_csv, write_manifest
 from sdplanner.tables import write_tables
 
@@ -212,7 +212,8 @@ def handler(args: argparse.Namespace) -> int:
     )
     print()
     print(
-        f"{len(inputs)} scenarios run with the {engine} engine in {elapsed:.1f} s;"
+        f"{len(inputs)} scenarios run with the {engine} engine in {elapsed:.1f} s"
+        f" (calibration: {calibration_name(inputs[0].params_files)});"
         f" {len(written)} files -> {out}"
     )
     return 0
@@ -232,6 +233,7 @@ def _manifest(stage, inputs, files, engine, baseline, written, elapsed, titles) 
         extra={
             "scenarios": [i.scenario.name for i in inputs],
             "scenario_titles": titles,
+            "calibration": calibration_name(inputs[0].params_files),
             "baseline": baseline,
             "files": written,
             "run_seconds": round(elapsed, 3),

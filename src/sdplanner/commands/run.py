@@ -13,6 +13,7 @@ import textwrap
 
 from sdplanner.display import format_number
 from sdplanner.output_set import OutputSet
+from sdplanner.resources import calibration_name
 from sdplanner.results import write_csv, write_manifest
 from sdplanner.run import prepare_run, run_prepared
 from sdplanner.tables import TABLE_FORMATS, write_tables
@@ -120,6 +121,7 @@ def handler(args: argparse.Namespace) -> int:
             extra={
                 "scenarios": [scen.name],
                 "scenario_titles": {scen.name: scen.display_title},
+                "calibration": calibration_name(inputs.params_files),
                 "files": ["results.csv", *extra, "manifest.json"],
             },
         )
@@ -127,6 +129,7 @@ def handler(args: argparse.Namespace) -> int:
     print(f"scenario {scen.display_title!r}: {len(frame):,} rows -> {out / 'results.csv'}")
     for name in extra:
         print(f"also {out / name}")
+    print(f"calibration: {calibration_name(inputs.params_files)}")
     print(_headline(frame, inputs.model.spec))
     return 0
 

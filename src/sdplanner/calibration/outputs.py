@@ -1,10 +1,13 @@
-"""Writers and plots of a calibration: tables, parameter file, plain-words reports, figures.
+"""Writers of a calibration: tables, parameter file, plain-words reports, figures, manifest.
 
 `write_outputs` writes, in an output directory:
 
 - ``parameters.csv``: ``parameter, region, estimate, lower_95, upper_95, method, at_bound``;
 - ``fit.csv``: per indicator and area, ``n, rmse, mape, r2, theil_um, theil_us, theil_uc``;
-- ``observations.csv``: every row used, with its simulated value and standardized residual;
+- ``observations.csv``: every row compared, with its role (fitted, anchor, compared, held
+  out), simulated value, level offset and standardized residual;
+- ``regional_changes.csv``: per region, the model's change beside the data's and the
+  provinces' (`sdplanner.calibration.regional`), when the spec has offset groups;
 - ``starts.csv``: where each start began and ended;
 - ``calibrated.params.yaml``: the estimate as a parameter file for ``run --params``;
 - ``identifiability.txt``: bounds hit, correlated pairs, what the data do not determine;
@@ -12,8 +15,7 @@
 - ``plots/<indicator>.png``: simulated against observed for every calibrated series;
 - ``manifest.json``: model and input hashes, versions, seed, model runs.
 
-Every file is written atomically. Plot functions return ``(figure, axes)`` and leave saving
-to the caller; figures are built without pyplot, so nothing stays registered.
+Every file is written atomically; the figures come from `sdplanner.calibration.figures`.
 """
 
 from __future__ import annotations
@@ -23,20 +25,20 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import yaml
-from matplotlib.figure import Figure
 
-from sdplanner.calibrate import CHI2_95, CalibrationResult
+from sdplanner.calibration.figures import figure_indicators, plot_indicator, save_png
+from sdplanner.calibration.fit import CalibrationResult, all_rows
+from sdplanner.calibration.intervals import CHI2_95
+from sdplanner.calibration.regional import regional_changes
+from sdplanner.data import AreaMap, load_area_mapping
+from sdplanner.errors import CalibrationError
 from sdplanner.model import ModelInfo
 from sdplanner.results import atomic_write_text, write_csv, write_manifest
+from sdplanner.safe_yaml import load_yaml
 
-__all__ = [
-    "identifiability_text",
-    "params_yaml",
-    "plot_indicator",
-    "report_text",
-    "write_outputs",
-]
+__all__ = ["identifiability_text", "params_yaml", "report_text", "write_outputs"]
 
 
 def _fmt(value: float) -> str:
@@ -45,7 +47,9 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def params_yaml(result: CalibrationResult, *, source: dict | None = None) -> str:
+def params_yaml(
+    result: CalibrationResult, *, source: dict | None = None, base: dict | None = None
+) -> str:
     """Return the estimate as a parameter file (the format ``run --params`` reads).
 
     Parameters
@@ -54,6 +58,10 @@ def params_yaml(result: CalibrationResult, *, source: dict | None = None) -> str
         The calibration.
     source : dict, optional
         Facts recorded under ``source`` (spec, data, seed ...).
+    base : dict, optional
+        The ``parameters`` mapping of the parameter file the calibration started from
+        (``calibrate --params``): its constants are kept under the estimate, so the file is
+        a complete calibration on its own.
 
     Returns
     -------
@@ -62,17 +70,34 @@ def params_yaml(result: CalibrationResult, *, source: dict | None = None) -> str
         ``{region: value}``), values at full precision.
     """
     spec = result.problem.spec
+    values: dict = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (base or {}).items()}
+    for name, value in result.parameter_values().items():
+        if isinstance(value, dict) and isinstance(values.get(name), dict):
+            values[name].update(value)
+        else:
+            values[name] = value
+    kept = len(set(values) - set(result.parameter_values()))
     doc = {
         "description": (
             f"Calibrated by `sdplanner calibrate` with spec {spec.name!r}: best fit of"
-            f" {len(spec.parameters)} values to {len(result.problem.rows)} observations."
-            " Intervals and caveats: parameters.csv and identifiability.txt beside the"
+            f" {len(spec.parameters)} values to {len(result.problem.rows)} observations"
+            + (f", over {kept} constants of the file it started from" if base else "")
+            + ". Intervals and caveats: parameters.csv and identifiability.txt beside the"
             " calibration's outputs."
         ),
         "source": dict(source or {}),
-        "parameters": result.parameter_values(),
+        "parameters": values,
     }
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _base(params: str | os.PathLike | None) -> dict | None:
+    """Return the ``parameters`` mapping of the parameter file a calibration started from."""
+    if params is None:
+        return None
+    raw = load_yaml(Path(params), kind="parameter file", error=CalibrationError)
+    found = raw.get("parameters") if isinstance(raw, dict) else None
+    return dict(found) if isinstance(found, dict) else {}
 
 
 def identifiability_text(result: CalibrationResult) -> str:
@@ -125,12 +150,20 @@ def identifiability_text(result: CalibrationResult) -> str:
             )
     else:
         lines.append("  None.")
+    pooled = {par.label for par in spec.parameters if par.pooled_with}
     lines += ["", "Parameters the data do not determine"]
-    if idf.undetermined:
-        for label, reason in idf.undetermined:
+    plain = [(label, reason) for label, reason in idf.undetermined if label not in pooled]
+    if plain:
+        for label, reason in plain:
             lines.append(f"  - {label}: {reason}.")
     else:
-        lines.append("  None: every 95 % profile interval closes inside the bounds.")
+        lines.append(
+            "  None"
+            + (" (pooled region factors below)" if pooled else "")
+            + ": every 95 % profile interval closes inside the bounds."
+        )
+    if pooled:
+        lines += _pooled_lines(result)
     if idf.weak_directions:
         lines += ["", "Combinations the data hardly see"]
         lines += [f"  - {w}." for w in idf.weak_directions]
@@ -179,13 +212,55 @@ def identifiability_text(result: CalibrationResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_text(result: CalibrationResult) -> str:
-    """Return ``report.txt``: which rows were used, skipped or ignored, and why.
+def _pooled_lines(result: CalibrationResult) -> list[str]:
+    """Describe the pooled region factors: per family, which regions the data move."""
+    spec = result.problem.spec
+    idf = result.identifiability
+    est = dict(zip([p.label for p in spec.parameters], result.best.estimate, strict=True))
+    profile = {iv.parameter.label: iv for iv in result.intervals[: len(spec.parameters)]}
+    out = []
+    families: dict[str, list[int]] = {}
+    for j, par in enumerate(spec.parameters):
+        if par.pooled_with:
+            families.setdefault(par.name, []).append(j)
+    for name, idx in families.items():
+        first = spec.parameters[idx[0]]
+        shared = est.get(first.pooled_with)
+        shared_text = (
+            f"estimated {_fmt(shared)}"
+            if shared is not None
+            else f"{_fmt(result.problem.model.constants[first.pooled_with])} (the .mdl's)"
+        )
+        # a factor the data inform at least a tenth as much as its prior does
+        moved = [j for j in idx if idf.data_information[j] * first.tau**2 >= 0.1]
+        out += [
+            "",
+            f"Pooled region factors {name}: region value = {first.pooled_with} ({shared_text})"
+            f" x factor; prior log-normal around 1, sdlog {first.tau:g}. The data inform"
+            f" {len(moved)} of {len(idx)} (at least a tenth as much as the prior does); the"
+            " others stay near 1, the shared value, with about the prior's width.",
+        ]
+        for j in idx:
+            par = spec.parameters[j]
+            iv = profile[par.label]
+            what = "data" if j in moved else "prior"
+            out.append(
+                f"  - {par.region}: {_fmt(est[par.label])} [{_fmt(iv.lower)},"
+                f" {_fmt(iv.upper)}] ({what})"
+            )
+    return out
+
+
+def report_text(result: CalibrationResult, changes: pd.DataFrame | None = None) -> str:
+    """Return ``report.txt``: which rows were used, how, and which were left out and why.
 
     Parameters
     ----------
     result : CalibrationResult
         The calibration.
+    changes : pandas.DataFrame, optional
+        `sdplanner.calibration.regional.regional_changes`: each region's modelled change
+        beside the data's and its provinces'.
 
     Returns
     -------
@@ -196,11 +271,29 @@ def report_text(result: CalibrationResult) -> str:
     rows = problem.rows
     lines = [f"Calibration {problem.spec.name!r}: data report", ""]
     lines.append(
-        f"Used: {len(rows)} rows (model runs {result.n_runs}, engine calls {result.n_calls})"
+        f"Fitted (evidence): {len(rows)} rows (model runs {result.n_runs}, engine calls"
+        f" {result.n_calls})"
     )
     for name, g in rows.groupby("indicator", sort=False):
         areas = ", ".join(dict.fromkeys(g.area))
         lines.append(f"  - {name}: {len(g)} rows ({areas})")
+    others = result.others if result.others is not None else pd.DataFrame()
+    for role, title in (
+        ("anchor", "Anchors (alone in their offset group: they fix a level, no evidence)"),
+        ("compared", "Compared with the model, not fitted"),
+        ("held out", f"Held out (after {problem.until}): compared, not fitted"),
+    ):
+        mine = others[others.role == role] if len(others) else others
+        if len(mine) == 0:
+            continue
+        lines += ["", f"{title}: {len(mine)} rows"]
+        for r in mine.itertuples():
+            why = problem.spec.indicators[r.indicator].fit_reason if role == "compared" else ""
+            lines.append(
+                f"  - line {r.line}: {r.indicator}, {r.area}, {r.year}: observed"
+                f" {_fmt(r.observed)}, model {_fmt(r.simulated + r.offset)}"
+                + (f" ({why})" if why else "")
+            )
     mapped = rows[rows.year != rows.data_year]
     if len(mapped):
         lines += ["", "Year mapping applied"]
@@ -214,6 +307,15 @@ def report_text(result: CalibrationResult) -> str:
         lines += ["", "Sub-areas compared with their region's value"]
         for (area, region), _ in sub.groupby(["area", "compared_with"], sort=False):
             lines.append(f"  - {area} -> {region}")
+    if changes is not None and len(changes):
+        lines += _changes_lines(changes)
+    built = [s for s in problem.ignored if s.reason.startswith("reproduced by construction")]
+    if built:
+        lines += [
+            "",
+            f"Reproduced by construction: {len(built)} rows are model inputs themselves;"
+            " they carry no information and are never counted as evidence (listed below).",
+        ]
     lines += ["", f"Skipped (empty value): {len(problem.skipped)} rows"]
     lines += [f"  - {s.describe()}" for s in problem.skipped]
     lines += ["", f"Ignored (not used by the spec): {len(problem.ignored)} rows"]
@@ -221,56 +323,34 @@ def report_text(result: CalibrationResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_indicator(result: CalibrationResult, indicator: str) -> tuple[Figure, np.ndarray]:
-    """Plot one indicator: the simulated path and the observations, one panel per area.
-
-    Each panel is a model area (a region or the aggregate) with the observations compared
-    with it (a sub-area's rows appear in its region's panel), drawn with 95 % error bars
-    (1.96 sigma).
-
-    Parameters
-    ----------
-    result : CalibrationResult
-        The calibration.
-    indicator : str
-        An indicator of the spec with rows used.
-
-    Returns
-    -------
-    tuple
-        ``(figure, axes)``; the caller saves the figure.
-    """
-    rows = result.observations[result.observations.indicator == indicator]
-    panels = list(dict.fromkeys(rows.compared_with))
-    n = len(panels)
-    ncols = min(4, n)
-    nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(3.4 * ncols, 2.6 * nrows + 0.6), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    path = result.trajectories[indicator]
-    spec = result.problem.spec.indicators[indicator]
-    unit = {"percent": "%", "fraction": "fraction"}.get(spec.unit, "")
-    for ax, area in zip(axes, panels, strict=False):
-        regions = result.problem.model.regions
-        col = regions.index(area) if area in regions else len(regions)
-        ax.plot(result.times, path[:, col], color="C0", label="simulated")
-        for k, (name, g) in enumerate(rows[rows.compared_with == area].groupby("area", sort=False)):
-            ax.errorbar(
-                g.year,
-                g.observed,
-                yerr=1.96 * g.sigma / np.sqrt(np.where(g.weight > 0, g.weight, np.nan)),
-                fmt="o",
-                color=f"C{k + 1}",
-                capsize=3,
-                label=name if name != area else "observed",
-            )
-        ax.set_title(area, fontsize=9)
-        ax.tick_params(labelsize=8)
-        ax.legend(fontsize=7)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    fig.suptitle(f"{indicator}" + (f" ({unit})" if unit else ""), fontsize=10)
-    return fig, axes
+def _changes_lines(changes: pd.DataFrame) -> list[str]:
+    """Format `regional_changes`: each region's model change, the data and its provinces."""
+    out = []
+    for (group, first, last), g in changes.groupby(["group", "from_year", "to_year"], sort=False):
+        out += [
+            "",
+            f"Changes {first}-{last} by region, offset group {group!r} (data units): the"
+            " model at the estimate; fitted data with sigma and z = (model - data) / sigma;"
+            " the provinces the region lies in (context, not fitted) with the share of the"
+            " region's population they hold where known",
+        ]
+        for region, r in g.groupby("region", sort=False):
+            parts = []
+            for x in r.itertuples():
+                if x.source == "data":
+                    parts.append(
+                        f"data {x.area} {x.data_change:+.2f} +/- {x.sigma:.2f} (z {x.z:+.2f})"
+                    )
+                elif x.source == "province":
+                    share = (
+                        f", share {x.population_share:.2f}"
+                        if not math.isnan(x.population_share)
+                        else ""
+                    )
+                    parts.append(f"{x.area} {x.data_change:+.2f}{share}")
+            model = r.model_change.iloc[0]
+            out.append(f"  - {region}: model {model:+.2f}; " + ("; ".join(parts) or "no figure"))
+    return out
 
 
 def write_outputs(
@@ -285,6 +365,8 @@ def write_outputs(
     bootstrap: int,
     plots: bool = True,
     params: str | os.PathLike | None = None,
+    scenario: str | os.PathLike | None = None,
+    areas: AreaMap | None = None,
 ) -> list[Path]:
     """Write every output of a calibration.
 
@@ -297,8 +379,10 @@ def write_outputs(
         (`sdplanner.output_set.OutputSet`).
     model : ModelInfo
         The model calibrated.
-    data, spec : path-like
-        The input files (recorded with their hashes).
+    data : path-like or sequence of path-like
+        The observation file or files (recorded with their hashes).
+    spec : path-like
+        The spec (recorded with its hash).
     engine : str
         Engine name.
     starts, bootstrap : int
@@ -307,6 +391,11 @@ def write_outputs(
         Write the figures.
     params : path-like, optional
         The parameter file under the estimated constants, when one was given.
+    scenario : path-like, optional
+        The scenario run under the estimated constants, when one was given.
+    areas : AreaMap, optional
+        The area mapping (provinces beside regions in the report); the shipped one when
+        omitted.
 
     Returns
     -------
@@ -322,39 +411,47 @@ def write_outputs(
 
     table(result.parameters_table(), "parameters.csv")
     table(result.fit_table, "fit.csv")
-    obs = result.observations.drop(columns=["kind"])
-    table(obs, "observations.csv")
+    table(all_rows(result).drop(columns=["kind"]), "observations.csv")
+    changes = regional_changes(result, areas or load_area_mapping(None, model.spec.dimension))
+    if len(changes):
+        table(changes, "regional_changes.csv")
     table(result.best.starts, "starts.csv")
+    files = [data] if isinstance(data, str | os.PathLike) else list(data)
     source = {
         "spec": Path(spec).name,
-        "data": Path(data).name,
+        "data": Path(files[0]).name if len(files) == 1 else [Path(f).name for f in files],
         "model_sha256": model.sha256,
         "seed": result.seed,
         "starts": starts,
         "objective": float(result.best.deviance),
     }
+    if scenario is not None:
+        source["scenario"] = Path(scenario).name
+    if params is not None:
+        source["base"] = Path(params).name
     for name, text in (
-        ("calibrated.params.yaml", params_yaml(result, source=source)),
+        ("calibrated.params.yaml", params_yaml(result, source=source, base=_base(params))),
         ("identifiability.txt", identifiability_text(result)),
-        ("report.txt", report_text(result)),
+        ("report.txt", report_text(result, changes)),
     ):
         atomic_write_text(out / name, text)
         written.append(out / name)
     if plots:
         folder = out / "plots"
         folder.mkdir(exist_ok=True)
-        for indicator in dict.fromkeys(result.observations.indicator):
+        for indicator in figure_indicators(all_rows(result), result):
             fig, _ = plot_indicator(result, indicator)
-            target = folder / f"{indicator}.png"
-            tmp = folder / f".{indicator}.png.tmp"
-            fig.savefig(tmp, dpi=110, format="png")
-            os.replace(tmp, target)
-            written.append(target)
+            written.append(save_png(fig, folder / f"{indicator}.png"))
     manifest = write_manifest(
         out,
         model=model,
         command="calibrate",
-        inputs={"data": [data], "spec": [spec], "parameters": [params] if params else []},
+        inputs={
+            "data": files,
+            "spec": [spec],
+            "parameters": [params] if params else [],
+            "scenario": [scenario] if scenario else [],
+        },
         engine=engine,
         seed=result.seed,
         extra={
