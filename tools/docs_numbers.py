@@ -454,6 +454,11 @@ def _robustness_figures() -> dict[str, str]:
             out[f"kept.{short[p]}.{r.indicator}.{r.year}"] = _share(c.rank_kept_share)
             out[f"rank.{short[p]}.{r.indicator}.{r.year}"] = str(c.central_rank)
             out[f"sign.{short[p]}.{r.indicator}.{r.year}"] = _share(c.same_sign_share)
+        firsts = [p for p in paths if cells.loc[p].central_rank == 1]
+        out[f"first.{r.indicator}.{r.year}"] = " and ".join(short[p] for p in firsts)
+        out[f"first_kept.{r.indicator}.{r.year}"] = _share(
+            min(cells.loc[p].rank_kept_share for p in firsts)
+        )
         top = r.top_constants if isinstance(r.top_constants, str) else ""
         names = [part.rsplit(" ", 1)[0] for part in top.split("; ") if part][:2]
         row += [_share(r.ranking_kept_share), ", ".join(f"`{n}`" for n in names) or "none"]
