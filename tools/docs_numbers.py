@@ -423,6 +423,68 @@ def _share(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
+@family("sketch")
+def _sketch_figures() -> dict[str, str]:
+    """Return what `sdplanner sketch models/sdplanner.mdl --write` prints (drawn to a copy)."""
+    import tempfile
+
+    from sdplanner.cli import main
+
+    model = ROOT / "models" / "sdplanner.mdl"
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "sdplanner.mdl"
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            code = main(["sketch", str(model), "--out", str(target)])
+        if code != 0:
+            raise RuntimeError(f"sketch: sdplanner sketch exited with {code}")
+    line = text.getvalue().strip().replace(str(target), "models/sdplanner.mdl")
+    return {"summary": "```\n" + line + "\n```"}
+
+
+@family("conformance")
+def _conformance_figures() -> dict[str, str]:
+    """Return the counts of docs/conformance.md (`tools/conformance.py --write`, kept current
+    by tests/test_conformance.py)."""
+    text = (ROOT / "docs" / "conformance.md").read_text(encoding="utf-8")
+
+    def count(pattern: str) -> str:
+        found = re.search(pattern, text)
+        if found is None:
+            raise RuntimeError(f"conformance: docs/conformance.md has no line {pattern!r}")
+        return found.group(1)
+
+    return {
+        "models": count(r"- Vensim models in the suite: (\d+)"),
+        "pysd_passes": count(r"- PySD matches Vensim: (\d+)"),
+        "engine_reads": count(r"- the batch engine reads: (\d+);"),
+        "engine_matches": count(r"every kernel matches Vensim: (\d+)"),
+    }
+
+
+@family("benchmarks")
+def _benchmark_figures() -> dict[str, str]:
+    """Return the engine ratios of the latest `benchmarks/bench_models.py` entry of
+    benchmarks/RESULTS.md (measured side by side in one run; pasted there with its date)."""
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    start = text.index("(`benchmarks/bench_models.py`)")
+    block = text[text.index("```", start) + 3 :]
+    block = block[: block.index("```")]
+    out: dict[str, str] = {}
+    for key, title in (("teacup", "== teacup"), ("shipped", "== shipped model")):
+        part = block[block.index(title) :]
+        part = part[: part.find("\n== ", 1)] if "\n== " in part[1:] else part
+        one = re.search(r"PySD / C: ([\d,]+)x wall, ([\d,]+)x CPU", part)
+        numpy_one = re.search(r"PySD / NumPy: ([\d,]+)x wall, ([\d,]+)x CPU", part)
+        thr = re.search(r"C +kernel +([\d,]+) runs/s per core", part)
+        if one is None or numpy_one is None or thr is None:
+            raise RuntimeError(f"benchmarks: RESULTS.md's bench_models entry lacks {key}'s ratios")
+        out[f"{key}.c_cpu_ratio"] = one.group(2)
+        out[f"{key}.numpy_cpu_ratio"] = numpy_one.group(2)
+        out[f"{key}.c_runs_per_core"] = thr.group(1)
+    return out
+
+
 @family("robustness")
 def _robustness_figures() -> dict[str, str]:
     """Return the shipped rank-robustness table (`sdplanner rank-robustness`, kept)."""
