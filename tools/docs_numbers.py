@@ -444,8 +444,11 @@ def _sketch_figures() -> dict[str, str]:
 
 @family("conformance")
 def _conformance_figures() -> dict[str, str]:
-    """Return the counts of docs/conformance.md (`tools/conformance.py --write`, kept current
-    by tests/test_conformance.py)."""
+    """Return the counts of docs/conformance.md.
+
+    That page is written by `tools/conformance.py --write` and kept current by
+    tests/test_conformance.py.
+    """
     text = (ROOT / "docs" / "conformance.md").read_text(encoding="utf-8")
 
     def count(pattern: str) -> str:
@@ -464,8 +467,10 @@ def _conformance_figures() -> dict[str, str]:
 
 @family("benchmarks")
 def _benchmark_figures() -> dict[str, str]:
-    """Return the engine ratios of the latest `benchmarks/bench_models.py` entry of
-    benchmarks/RESULTS.md (measured side by side in one run; pasted there with its date)."""
+    """Return the engine ratios of the `benchmarks/bench_models.py` entry of RESULTS.md.
+
+    The entry is measured side by side in one run and pasted there with its date.
+    """
     text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
     start = text.index("(`benchmarks/bench_models.py`)")
     block = text[text.index("```", start) + 3 :]
