@@ -316,6 +316,17 @@ def test_the_spec_loader_counts_the_models_regions(model):
     )
 
 
+def test_a_lognormal_truncated_at_or_below_zero_is_refused_by_its_schema():
+    # found by test_fuzz: max 0 made the loader take log(0) (a traceback, not a message)
+    from sdplanner.schema.uncertainty import UncertaintyFile
+    from sdplanner.uncertainty.errors import UncertaintyError
+
+    entry = {"distribution": "lognormal", "median": 0.3, "sigma": 0.2, "max": 0.0}
+    with pytest.raises(UncertaintyError) as info:
+        validate(UncertaintyFile, {"parameters": {"x": entry}}, "u.yaml", UncertaintyError)
+    assert str(info.value) == "u.yaml: parameters.x.max: expected a number > 0, found 0.0"
+
+
 def test_a_value_of_an_api_call_is_checked_with_its_place():
     with pytest.raises(ScenarioError) as info:
         check(LeverFile, {"strength": float("nan")}, "settings[2].hukou_reform", ScenarioError)
