@@ -487,6 +487,10 @@ def _benchmark_figures() -> dict[str, str]:
         out[f"{key}.c_cpu_ratio"] = one.group(2)
         out[f"{key}.numpy_cpu_ratio"] = numpy_one.group(2)
         out[f"{key}.c_runs_per_core"] = thr.group(1)
+        pysd = re.search(r"PySD +one run: median of \d+: [\d.]+ ms wall, ([\d.]+) ms CPU", part)
+        if pysd is None:
+            raise RuntimeError(f"benchmarks: the bench_models entry lacks {key}'s PySD run")
+        out[f"{key}.pysd_cpu_seconds"] = f"{float(pysd.group(1)) / 1000:.3g}"
     return out
 
 
