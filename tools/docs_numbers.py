@@ -521,6 +521,38 @@ def _benchmark_figures() -> dict[str, str]:
     return out
 
 
+@family("check")
+def _check_figures() -> dict[str, str]:
+    """Return what `sdplanner check models/sdplanner.mdl` prints, and the shipped checks."""
+    from sdplanner.checks.checks_file import load_checks
+    from sdplanner.cli import main
+
+    model_path = ROOT / "models" / "sdplanner.mdl"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        code = main(["check", str(model_path)])
+    lines = text.getvalue().strip().splitlines()
+    if code != 0 or len(lines) < 4:
+        raise RuntimeError(f"check: sdplanner check exited with {code}")
+    units = re.match(r"Units: (\d+) finding\(s\) in (\d+) equations", lines[0])
+    summary = re.match(r"Summary: .*; (\d+) of (\d+) reality checks passed", lines[-1])
+    if units is None or summary is None:
+        raise RuntimeError("check: sdplanner check printed an unexpected header or summary")
+    shown = [line.replace(str(ROOT) + "/", "") for line in lines[:2]]
+    shown += [line if len(line) <= 96 else line[:93] + "..." for line in lines[2:4]]
+    shown += ["...", re.sub(r" \([\d.]+ s\)$", "", lines[-1])]
+    checks = load_checks(ROOT / "models" / "sdplanner.checks.yaml", _model())
+    listing = "\n".join(f"- `{c.name}`: {' '.join(c.description.split())}" for c in checks)
+    return {
+        "output": "```\n" + "\n".join(shown) + "\n```",
+        "unit_findings": units.group(1),
+        "equations": units.group(2),
+        "passed": summary.group(1),
+        "checks": summary.group(2),
+        "list": listing,
+    }
+
+
 @family("robustness")
 def _robustness_figures() -> dict[str, str]:
     """Return the shipped rank-robustness table (`sdplanner rank-robustness`, kept)."""
