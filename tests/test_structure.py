@@ -29,18 +29,9 @@ CEILINGS = {
 }
 #: Modules another change is restructuring now: their size then (the larger of this branch's
 #: and main's, where the figures change of issue 17 has grown some), to lower as they shrink.
-TEMPORARY = {
-    "report.py": (1065, "issues 12 and 17: the report calls the plotting functions"),
-    "plots.py": (632, "issues 12 and 17: one display conversion and style for every figure"),
-    "web/explorer.py": (932, "issues 12 and 17: one reader per file kind, one display"),
-}
+TEMPORARY: dict[str, tuple[int, str]] = {}
 #: Pairs of modules pylint may report, and why.
-DUPLICATES_ALLOWED = {
-    frozenset({"sdplanner.report", "sdplanner.uncertainty.percentiles"}): (
-        "PERCENTILE_COLUMNS: report.py reads percentiles.csv with its own copy; one reader per"
-        " file kind comes with report.py's restructuring (issue 12)"
-    ),
-}
+DUPLICATES_ALLOWED: dict[frozenset, str] = {}
 
 
 def _sizes() -> dict[str, int]:

@@ -162,7 +162,13 @@ def check_bounds(kind: str, v: dict[str, float], where: str) -> None:
         scale = v["sd"] if kind == "normal" else v["sigma"]
         lo, hi = v.get("min"), v.get("max")
         if kind == "lognormal":
-            centre, lo = math.log(centre), (math.log(lo) if lo else None)
+            if hi is not None and hi <= 0:
+                # a log-normal lives on (0, inf): a max at or below 0 keeps no probability
+                raise UncertaintyError(
+                    f"{where}.max: expected a positive bound for a lognormal, found {hi:g}"
+                )
+            centre = math.log(centre)
+            lo = math.log(lo) if lo is not None and lo > 0 else None
             hi = math.log(hi) if hi is not None else None
         if (lo is not None and lo > centre + 8 * scale) or (
             hi is not None and hi < centre - 8 * scale
