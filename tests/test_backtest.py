@@ -194,7 +194,12 @@ def test_no_observation_after_the_window_is_refused(tmp_path, capsys):
     ("which", "text", "message"),
     [
         ("spec", "parameters: [1\n", "invalid YAML at line 2"),
-        ("spec", "parameters:\n  nothing: {lower: 0, upper: 1}\nindicators: {}\n", "unknown"),
+        (
+            "spec",
+            "parameters:\n  nothing: {lower: 0, upper: 1}\n"
+            "indicators:\n  u: {variable: urbanization_rate, unit: percent}\n",
+            "unknown parameter",
+        ),
         ("data", "indicator,area,year\nx,Tibet,2012\n", "missing ['value']"),
         ("data", "indicator,area,year,value\nx,Atlantis,2012,1\n", "unknown area 'Atlantis'"),
         ("scenario", "name: x\nlevers:\n  nothing: {strength: 1}\n", "unknown lever"),

@@ -306,7 +306,7 @@ def _spec(**parameters):
             {"farm_income_share": {"lower": 0.1, "upper": 0.7, "prior": {"distribution": "t"}}},
             "expected 'normal' or 'lognormal'",
         ),
-        ({"farm_income_share": {"lower": 0.1}}, "upper: expected a bound, found none"),
+        ({"farm_income_share": {"lower": 0.1}}, "upper: expected a bound, found nothing"),
         (
             {"infrastructure_investment_strength": {"lower": 0, "upper": 1}},
             "unknown parameter",

@@ -106,7 +106,7 @@ def test_conversion_composes_unit_basis_and_prices():
                 "prices": "constant",
                 "basis": {"data": "disposable", "model": "net", "factor": 1.06},
             },
-            "basis.source: expected a value, found none",
+            "basis.source: expected a text, found nothing",
         ),
     ],
 )

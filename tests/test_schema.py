@@ -7,15 +7,17 @@ import json
 import jsonschema
 import pytest
 
+from sdplanner.calibration import parse_spec
 from sdplanner.cli import main
-from sdplanner.errors import ModelError, ScenarioError
+from sdplanner.errors import CalibrationError, ModelError, ScenarioError
 from sdplanner.safe_yaml import load_yaml
 from sdplanner.schema import KINDS, FileModel, check, json_schema, schema_of, validate
+from sdplanner.schema.calibration import MAX_MAGNITUDE, CalibrationFile, words
 from sdplanner.schema.model_spec import SpecFile
 from sdplanner.schema.scenario import LeverFile, with_levers
 
 from .conftest import ROOT
-from .shipped import LEVERS, MODEL
+from .shipped import LEVERS, MODEL, REGIONS
 
 #: Every shipped input file and its kind.
 SHIPPED = [
@@ -24,6 +26,11 @@ SHIPPED = [
     *[("uncertainty", p) for p in sorted((ROOT / "uncertainty").glob("*.yaml"))],
     ("checks", ROOT / "models" / "sdplanner.checks.yaml"),
     ("model-spec", ROOT / "models" / "sdplanner.spec.yaml"),
+    *[
+        ("calibration", p)
+        for p in sorted((ROOT / "calibration").glob("*.yaml"))
+        if not p.name.endswith(".params.yaml")
+    ],
 ]
 
 
@@ -53,7 +60,14 @@ def test_every_shipped_file_follows_its_exported_schema(kind, path):
 
 
 def test_every_kind_has_a_schema_and_the_shipped_files_cover_them():
-    assert set(KINDS) >= {"scenario", "params", "uncertainty", "checks", "model-spec"}
+    assert set(KINDS) >= {
+        "scenario",
+        "params",
+        "uncertainty",
+        "checks",
+        "model-spec",
+        "calibration",
+    }
     for kind in KINDS:
         assert issubclass(schema_of(kind), FileModel)
         jsonschema.Draft202012Validator.check_schema(json_schema(kind))
@@ -72,6 +86,9 @@ def test_every_kind_has_a_schema_and_the_shipped_files_cover_them():
         ("uncertainty", {"parameters": {"x": {"distribution": "normal", "mean": 0, "sd": -1}}}),
         ("checks", {"checks": [{"name": "a", "expect": [{"variable": "x", "rule": "between"}]}]}),
         ("model-spec", {"model": "m.mdl", "outputs": {"x": {"label": "x", "aggregate": "avg"}}}),
+        ("calibration", {"parameters": {"a": {"lower": 0.1}}, "indicators": {"x": {}}}),
+        ("calibration", {"parameters": {"a": {"lower": 0, "upper": 1e16}}, "indicators": {}}),
+        ("calibration", {"parameters": {}, "indicators": {"x": {"variable": "v", "sigma": -1}}}),
     ],
 )
 def test_the_exported_schemas_refuse_broken_files(kind, document):
@@ -124,6 +141,190 @@ def test_model_spec_messages_name_the_key_path(document, message):
     with pytest.raises(ModelError) as info:
         validate(SpecFile, document, "m.spec.yaml", ModelError)
     assert str(info.value) == f"m.spec.yaml: {message}"
+
+
+#: A valid spec's sections, for the messages below to break one key at a time.
+_P = {"a": {"lower": 0.1, "upper": 0.7}}
+_I = {"x": {"variable": "v", "sigma": 1}}
+CALIBRATION_MESSAGES = [
+    (
+        {"parameters": {"a": {"lower": 0.7, "upper": 0.1}}},
+        "parameters.a: bounds reversed or empty: expected lower < upper, found lower 0.7 and"
+        " upper 0.1",
+    ),
+    (
+        {"parameters": {"a": {"lowr": 0.1, "upper": 1}}},
+        "parameters.a.lowr: unknown key (did you mean 'lower'?)",
+    ),
+    ({"parameters": {"a": {"lower": 0.1}}}, "parameters.a.upper: expected a bound, found nothing"),
+    (
+        {"parameters": {"a": {"lower": 0.1, "upper": 1e300}}},
+        f"parameters.a.upper: expected a bound of magnitude at most {MAX_MAGNITUDE:g},"
+        " found 1e+300",
+    ),
+    (
+        {"parameters": {"a": {"lower": 0.1, "upper": "0.7"}}},
+        "parameters.a.upper: expected a bound, found the text '0.7' (write a plain number such"
+        " as 0.01, without quotes)",
+    ),
+    (
+        {"parameters": {"a": {"lower": 0, "upper": 1, "transform": "log"}}},
+        "parameters.a.transform: expected a positive lower bound for log, found 0",
+    ),
+    (
+        {"parameters": {"a": {"lower": 0.1, "upper": 1, "regions": "Tibet"}}},
+        "parameters.a.regions: expected 'all' or a list of regions, found 'Tibet'",
+    ),
+    (
+        {"parameters": {"a": {"lower": 0.1, "upper": 1, "prior": {"distribution": "nromal"}}}},
+        "parameters.a.prior.distribution: expected 'normal' or 'lognormal', found 'nromal'"
+        " (did you mean 'normal'?)",
+    ),
+    (
+        {
+            "parameters": {
+                "a": {
+                    "lower": 0.1,
+                    "upper": 1,
+                    "prior": {"distribution": "lognormal", "median": 1, "sd": 1},
+                }
+            }
+        },
+        "parameters.a.prior.sd: unknown key for distribution 'lognormal' (expected median,"
+        " sdlog) (did you mean 'sdlog'?)",
+    ),
+    (
+        {
+            "parameters": {
+                "a": {
+                    "lower": 0.2,
+                    "upper": 5,
+                    "regions": "all",
+                    "pooling": {"shared": "b", "tau": 0},
+                }
+            }
+        },
+        "parameters.a.pooling.tau: expected a positive spread (sdlog), found 0",
+    ),
+    (
+        {"parameters": {}},
+        "parameters: expected a mapping of constants to estimate, found an empty mapping",
+    ),
+    (
+        {"indicators": {"x": {"variable": "v", "sigma": {"subarea": 1}}}},
+        "indicators.x.sigma.subarea: expected one of region, aggregate, sub-area, found"
+        " 'subarea' (did you mean 'sub-area'?)",
+    ),
+    (
+        {"indicators": {"x": {"variable": "v", "sigma": {"region": 0}}}},
+        "indicators.x.sigma.region: expected a positive standard error, found 0",
+    ),
+    (
+        {"indicators": {"x": {"variable": "v", "weight": 5}}},
+        "indicators.x.weight: expected a variable or a list of them, found 5",
+    ),
+    (
+        {"indicators": {"x": {"variable": "v", "unit": "percentage"}}},
+        "indicators.x.unit: expected one of level, fraction, percent, found 'percentage' (did"
+        " you mean 'percent'?)",
+    ),
+    (
+        {"indicators": {"x": {"variable": "v", "prices": "constant", "deflator": "d"}}},
+        "indicators.x.deflator: only a series with prices: current has one",
+    ),
+    (
+        {"indicators": {"x": {"variable": "v", "fit": {"fitted": False}}}},
+        "indicators.x.fit.reason: expected why it is not fitted, found nothing",
+    ),
+    (
+        {"deflators": {"d": {"source": "s", "values": {2010.5: 1}}}},
+        "deflators.d.values.2010.5: expected a whole year, found 2010.5",
+    ),
+    (
+        {"deflators": {"d": {"source": "s", "values": {2010: -1}}}},
+        "deflators.d.values.2010: expected a positive price level, found -1",
+    ),
+    (
+        {"confidence": {"sigma_factor": {"low": 0.5}}},
+        "confidence.sigma_factor.low: expected a sigma multiplier >= 1 (a less trusted figure"
+        " weighs less, never more), found 0.5",
+    ),
+    (
+        {"year_mapping": [{"indicator": "x", "form": 2009, "to": 2010}]},
+        "year_mapping[0].form: unknown key (did you mean 'from'?)",
+    ),
+    (
+        {"year_mapping": [{"indicator": "x", "to": 2010}]},
+        "year_mapping[0].from: expected a whole year, found nothing",
+    ),
+    (
+        {"objective": {"loss": "hubber"}},
+        "objective.loss: expected one of linear, soft_l1, huber, cauchy, arctan, found"
+        " 'hubber' (did you mean 'huber'?)",
+    ),
+    ({"filter": {"years": [2012]}}, "filter: unknown key (did you mean 'final_time'?)"),
+]
+#: What JSON Schema cannot say (one key against another's value), for editors' sake.
+NOT_IN_JSON_SCHEMA = ("bounds reversed",)
+
+
+@pytest.mark.parametrize(("change", "message"), CALIBRATION_MESSAGES)
+def test_calibration_spec_messages_name_the_key_path(change, message):
+    document = {"parameters": _P, "indicators": _I, **change}
+    with pytest.raises(CalibrationError) as info:
+        validate(CalibrationFile, document, "s.yaml", CalibrationError, words)
+    assert str(info.value) == f"s.yaml: {message}"
+    # an editor with the exported schema marks it too
+    validator = jsonschema.Draft202012Validator(json_schema("calibration"))
+    refused = list(validator.iter_errors(_as_json(document)))
+    assert bool(refused) != any(words in message for words in NOT_IN_JSON_SCHEMA)
+
+
+def test_calibration_spec_schema_keeps_what_the_file_says_and_defaults_the_rest():
+    document = {
+        "parameters": {"a": {"lower": 1, "upper": 2, "transform": "log", "regions": "all"}},
+        "indicators": {"x": {"variable": "v", "sigma": {"region": 2.5}}, "y": {"variable": "w"}},
+        "year_mapping": [{"indicator": "x", "from": 2009, "to": 2010}],
+    }
+    spec = validate(CalibrationFile, document, "s", CalibrationError, words)
+    a = spec.parameters["a"]
+    assert (a.lower, a.upper, a.transform, a.regions, a.prior) == (1, 2, "log", "all", None)
+    x, y = spec.indicators["x"], spec.indicators["y"]
+    assert (x.sigma, y.sigma, y.unit, y.scale, y.aggregate) == (
+        {"region": 2.5},
+        None,
+        "level",
+        None,
+        None,
+    )
+    assert (spec.year_mapping[0].source, spec.year_mapping[0].target) == (2009, 2010)
+    assert spec.objective is None and spec.name is None
+
+
+def test_the_spec_loader_counts_the_models_regions(model):
+    document = {
+        "parameters": {
+            "urbanization_rate_2010": {"lower": 0.1, "upper": 0.4, "regions": ["Tibett"]}
+        },
+        "indicators": {"u": {"variable": "urbanization_rate", "unit": "percent", "sigma": 1}},
+    }
+    with pytest.raises(CalibrationError) as info:
+        parse_spec(document, model)
+    assert str(info.value) == (
+        "spec: parameters.urbanization_rate_2010.regions: expected one of the"
+        f" {len(REGIONS)} regions, found 'Tibett' (did you mean 'Tibet'?)"
+    )
+
+
+def test_a_lognormal_truncated_at_or_below_zero_is_refused_by_its_schema():
+    # found by test_fuzz: max 0 made the loader take log(0) (a traceback, not a message)
+    from sdplanner.schema.uncertainty import UncertaintyFile
+    from sdplanner.uncertainty.errors import UncertaintyError
+
+    entry = {"distribution": "lognormal", "median": 0.3, "sigma": 0.2, "max": 0.0}
+    with pytest.raises(UncertaintyError) as info:
+        validate(UncertaintyFile, {"parameters": {"x": entry}}, "u.yaml", UncertaintyError)
+    assert str(info.value) == "u.yaml: parameters.x.max: expected a number > 0, found 0.0"
 
 
 def test_a_value_of_an_api_call_is_checked_with_its_place():

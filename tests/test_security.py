@@ -307,14 +307,14 @@ def test_alias_bombs_are_refused_in_one_short_line(case, tmp_path):
 
 @pytest.mark.parametrize("levels", [2, 3, 4, 5, 6])
 def test_messages_quote_at_most_80_characters_of_a_bomb(levels, tmp_path):
-    # 2 levels expand to 1,111 values (accepted by the loader): a message shows at most 80
-    # characters of them; 3 levels and more (11,111 values) are refused by the loader
+    # 2 levels expand to 1,111 values (accepted by the loader): a message shows none of
+    # them; 3 levels and more (11,111 values) are refused by the loader
     path = tmp_path / "bomb.yaml"
     path.write_text(_bomb_in("name", levels), encoding="utf-8")
     message = _refused(_command_for("spec", path, tmp_path))
     if levels == 2:
-        shown = message.split("found ", 1)[1]
-        assert shown.startswith("[[[...], [...], [...], [...], ...], ") and len(shown) <= 80
+        # the spec's schema names what it found instead of quoting its 1,111 values
+        assert message.endswith("bomb.yaml: name: expected a text, found a list")
     else:
         assert "expected at most 10,000 values after expanding aliases" in message
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from sdplanner.engine.base import ParamValue, TimeSeries
 from sdplanner.engine.ir import CONTROL_NAMES
-from sdplanner.errors import ScenarioError, did_you_mean, quote, show_path
+from sdplanner.errors import ScenarioError, SdplannerError, did_you_mean, quote, show_path
 from sdplanner.model import ModelInfo
 from sdplanner.safe_yaml import load_yaml
 from sdplanner.schema import check, validate
@@ -111,7 +111,9 @@ def read_mapping(path: Path, kind: str) -> dict:
     return data
 
 
-def resolve_region(name: object, where: str, model: ModelInfo) -> str:
+def resolve_region(
+    name: object, where: str, model: ModelInfo, error: type[SdplannerError] = ScenarioError
+) -> str:
     """Validate a region name typed by a user and return its display name.
 
     Parameters
@@ -122,6 +124,8 @@ def resolve_region(name: object, where: str, model: ModelInfo) -> str:
         Prefix for the error message (file and key path).
     model : ModelInfo
         The model (its spec's region dimension).
+    error : type of SdplannerError, optional
+        The exception raised (the file kind's).
 
     Returns
     -------
@@ -130,14 +134,15 @@ def resolve_region(name: object, where: str, model: ModelInfo) -> str:
 
     Raises
     ------
-    ScenarioError
-        When the name is not a region of the model; the message suggests the closest.
+    SdplannerError
+        ``error`` when the name is not a region of the model; the message suggests the
+        closest.
     """
     dim = model.spec.dimension
     labels = dim.labels if dim is not None else ()
     if isinstance(name, str) and name in labels:
         return name
-    raise ScenarioError(
+    raise error(
         f"{where}: expected one of the {len(labels)} regions, found {quote(name)}"
         f"{did_you_mean(name, labels)}"
     )

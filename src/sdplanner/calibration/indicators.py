@@ -11,35 +11,23 @@ without one. Errors are `CalibrationError` with one line naming the file and key
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from sdplanner.calibration.fields import check_keys, mapping, number
-from sdplanner.calibration.spec import _UNITS, ConfidenceRule, IndicatorSpec, YearMapping
+from sdplanner.calibration.spec import ConfidenceRule, IndicatorSpec, YearMapping
 from sdplanner.errors import CalibrationError, did_you_mean, quote
 from sdplanner.model import ModelInfo
-from sdplanner.units import Conversion, Deflator
+from sdplanner.schema.calibration import (
+    SIGMA_KINDS,
+    BasisEntry,
+    ConfidenceEntry,
+    DeflatorEntry,
+    IndicatorEntry,
+    YearMappingEntry,
+)
+from sdplanner.units import UNIT_SCALES, Conversion, Deflator
 from sdplanner.validation import check_identifier
 
 __all__ = ["parse_confidence", "parse_deflators", "parse_indicator", "parse_year_mapping"]
-
-_INDICATOR_KEYS = (
-    "variable",
-    "unit",
-    "scale",
-    "aggregate",
-    "weight",
-    "sigma",
-    "prices",
-    "deflator",
-    "basis",
-    "offset",
-    "fit",
-    "description",
-)
-_KIND_SIGMA = ("region", "aggregate", "sub-area")
-_PRICES = ("current", "constant")
-_BASIS_KEYS = ("data", "model", "factor", "source")
 
 
 def is_money(variable: str, model: ModelInfo) -> bool:
@@ -62,13 +50,15 @@ def is_money(variable: str, model: ModelInfo) -> bool:
     return bool(unit) and re.search(rf"\b{re.escape(unit)}\b", text) is not None
 
 
-def parse_deflators(raw: Any, model: ModelInfo, where: str) -> dict[str, Deflator]:
-    """Read the spec's ``deflators``: name -> year -> price level.
+def parse_deflators(
+    entries: Mapping[str, DeflatorEntry] | None, model: ModelInfo, where: str
+) -> dict[str, Deflator]:
+    """Check the spec's ``deflators`` against the model: each has its price base year.
 
     Parameters
     ----------
-    raw : object
-        The ``deflators`` mapping (or None).
+    entries : mapping or None
+        Name -> deflator, valid by the spec's schema.
     model : ModelInfo
         The model: its price base year must have a value.
     where : str
@@ -79,105 +69,59 @@ def parse_deflators(raw: Any, model: ModelInfo, where: str) -> dict[str, Deflato
     dict
         Name -> `sdplanner.units.Deflator`.
     """
-    if raw is None:
-        return {}
-    raw = mapping(raw, where, "a mapping of deflator names to {values, source}")
     base = model.spec.price_base
     out = {}
-    for key, item in raw.items():
+    for key, item in (entries or {}).items():
         w = f"{where}.{quote(key, bare=True)}"
         name = check_identifier(key, w, CalibrationError, "a deflator name")
-        item = mapping(item, w, "a mapping with values and source")
-        check_keys(item, ("values", "source", "description"), w)
         if base is None:
             raise CalibrationError(
                 f"{w}: the model spec states no price base (money.price_base), so nothing"
                 " can be deflated to it"
             )
-        values_raw = mapping(item.get("values"), f"{w}.values", "a mapping of years to levels")
-        values: dict[int, float] = {}
-        for year, value in values_raw.items():
-            y = number(year, f"{w}.values", "a whole year")
-            if y != int(y):
-                raise CalibrationError(f"{w}.values: expected a whole year, found {y:g}")
-            v = number(value, f"{w}.values.{int(y)}", "a positive price level")
-            if v <= 0:
-                raise CalibrationError(
-                    f"{w}.values.{int(y)}: expected a positive price level, found {v:g}"
-                )
-            values[int(y)] = v
-        if base not in values:
+        if base not in item.values:
             raise CalibrationError(
                 f"{w}.values: expected a value for the model's price base year {base},"
-                f" found years {sorted(values)}"
+                f" found years {sorted(item.values)}"
             )
-        source = str(item.get("source") or "").strip()
-        if not source:
-            raise CalibrationError(f"{w}.source: expected where the values come from, found none")
-        out[name] = Deflator(name, values, int(base), source)
+        out[name] = Deflator(name, dict(item.values), int(base), item.source.strip())
     return out
 
 
-def parse_confidence(raw: Any, where: str) -> ConfidenceRule | None:
-    """Read the spec's ``confidence`` rule: sigma multipliers by the data's confidence.
+def parse_confidence(entry: ConfidenceEntry | None, where: str) -> ConfidenceRule | None:
+    """Return the spec's ``confidence`` rule: sigma multipliers by the data's confidence.
 
     Parameters
     ----------
-    raw : object
-        ``{sigma_factor: {label: factor}, recalled: factor, unlabelled: factor}`` or None.
+    entry : ConfidenceEntry or None
+        The rule, valid by the spec's schema; None when the spec states none.
     where : str
         Error prefix.
 
     Returns
     -------
     ConfidenceRule or None
-        The rule; None when the spec states none.
+        The rule (multipliers dimensionless); None when the spec states none.
     """
-    if raw is None:
+    if entry is None:
         return None
-    raw = mapping(raw, where, "a mapping with sigma_factor, recalled and unlabelled")
-    check_keys(raw, ("sigma_factor", "recalled", "unlabelled", "description"), where)
-
-    def factor(value: Any, w: str) -> float:
-        v = number(value, w, "a sigma multiplier >= 1")
-        if v < 1:
-            raise CalibrationError(
-                f"{w}: expected a sigma multiplier >= 1 (a less trusted figure weighs less,"
-                f" never more), found {v:g}"
-            )
-        return v
-
-    labels = mapping(raw.get("sigma_factor"), f"{where}.sigma_factor", "a mapping of labels")
-    factors = {
-        check_identifier(k, f"{where}.sigma_factor", CalibrationError, "a label"): factor(
-            v, f"{where}.sigma_factor.{quote(k, bare=True)}"
-        )
-        for k, v in labels.items()
+    labels = {
+        check_identifier(k, f"{where}.sigma_factor", CalibrationError, "a label"): v
+        for k, v in entry.sigma_factor.items()
     }
-    return ConfidenceRule(
-        factors,
-        factor(raw.get("recalled", 1.0), f"{where}.recalled"),
-        factor(raw.get("unlabelled", 1.0), f"{where}.unlabelled"),
+    return ConfidenceRule(labels, entry.recalled, entry.unlabelled)
+
+
+def _basis(entry: BasisEntry | None) -> tuple[float, str]:
+    """Return the basis factor (data per model unit) and its plain words."""
+    if entry is None:
+        return 1.0, ""
+    data, model_basis = entry.data.strip(), entry.model.strip()
+    if data == model_basis:
+        return entry.factor, ""
+    return entry.factor, (
+        f"{data} against the model's {model_basis} (x {entry.factor:g}; {entry.source.strip()})"
     )
-
-
-def _parse_basis(raw: Any, where: str) -> tuple[float, str]:
-    raw = mapping(raw, where, "a mapping with data, model, factor and source")
-    check_keys(raw, _BASIS_KEYS, where)
-    for key in _BASIS_KEYS:
-        if raw.get(key) in (None, ""):
-            raise CalibrationError(f"{where}.{key}: expected a value, found none")
-    data, model_basis = str(raw["data"]).strip(), str(raw["model"]).strip()
-    factor = number(raw["factor"], f"{where}.factor", "a positive factor")
-    if factor <= 0:
-        raise CalibrationError(f"{where}.factor: expected a positive factor, found {factor:g}")
-    if data == model_basis and factor != 1:
-        raise CalibrationError(
-            f"{where}.factor: data and model have the same basis {quote(data)}: expected 1,"
-            f" found {factor:g}"
-        )
-    words = "" if data == model_basis else f"{data} against the model's {model_basis}"
-    return factor, (f"{words} (x {factor:g}; {str(raw['source']).strip()})" if words else "")
 
 
 def _default_aggregation(variable: str, model: ModelInfo) -> tuple[str, tuple[str, ...]] | None:
@@ -187,21 +131,69 @@ def _default_aggregation(variable: str, model: ModelInfo) -> tuple[str, tuple[st
     return (out.aggregate, out.weight)
 
 
+def _variables(names: Sequence[str], model: ModelInfo, where: str) -> list[str]:
+    """Return the PySD names of model variables; raise naming the closest for an unknown one."""
+    out = []
+    for name in names:
+        py = model.resolve(name)
+        if py is None:
+            hint = did_you_mean(name, [v for v in model.variables if v != "time"])
+            raise CalibrationError(f"{where}: expected a model variable, found {quote(name)}{hint}")
+        out.append(py)
+    return out
+
+
+def _deflator(
+    entry: IndicatorEntry,
+    py: str,
+    model: ModelInfo,
+    where: str,
+    deflators: Mapping[str, Deflator],
+) -> Deflator | None:
+    """Return an indicator's deflator; check its prices against the model's money."""
+    money = is_money(py, model)
+    if money and entry.prices is None:
+        raise CalibrationError(
+            f"{where}.prices: {py} is in constant {model.spec.price_base} {model.spec.money_unit};"
+            " expected prices: constant (data at those prices) or prices: current with a"
+            " deflator, found none"
+        )
+    if not money and entry.prices is not None:
+        raise CalibrationError(
+            f"{where}.prices: {py} is not measured in {model.spec.money_unit}; remove prices"
+        )
+    if entry.prices != "current":
+        return None
+    if entry.deflator is None:
+        raise CalibrationError(
+            f"{where}.deflator: a series in current prices compared with {py} (constant"
+            f" {model.spec.price_base} {model.spec.money_unit}) needs a deflator of the"
+            " spec, found none"
+        )
+    deflator = deflators.get(entry.deflator)
+    if deflator is None:
+        raise CalibrationError(
+            f"{where}.deflator: expected a deflator of the spec, found {quote(entry.deflator)}"
+            f"{did_you_mean(entry.deflator, list(deflators))}"
+        )
+    return deflator
+
+
 def parse_indicator(
     name: str,
-    raw: Any,
+    entry: IndicatorEntry,
     model: ModelInfo,
     where: str,
     deflators: Mapping[str, Deflator] | None = None,
 ) -> IndicatorSpec:
-    """Read one indicator of the spec.
+    """Check one indicator of the spec against the model and return it.
 
     Parameters
     ----------
     name : str
         The indicator's name in the data.
-    raw : object
-        Its mapping.
+    entry : IndicatorEntry
+        The indicator, valid by the spec's schema.
     model : ModelInfo
         The model.
     where : str
@@ -212,124 +204,46 @@ def parse_indicator(
     Returns
     -------
     IndicatorSpec
-        The indicator with its conversion.
+        The indicator with its conversion (data units per model unit).
     """
-    raw = mapping(raw, where, "a mapping with variable, unit, aggregate, weight, sigma")
-    check_keys(raw, _INDICATOR_KEYS, where)
-    variables = [v for v in model.variables if v != "time"]
-    var = raw.get("variable")
-    py = model.resolve(str(var)) if var is not None else None
-    if py is None:
-        hint = did_you_mean(var, variables)
-        raise CalibrationError(
-            f"{where}.variable: expected a model variable, found {quote(var)}{hint}"
-        )
-    unit = raw.get("unit", "level")
-    if not isinstance(unit, str) or unit not in _UNITS:
-        raise CalibrationError(f"{where}.unit: expected one of {list(_UNITS)}, found {quote(unit)}")
-    scale = _UNITS[unit]
-    if "scale" in raw:
-        scale = number(raw["scale"], f"{where}.scale", "a positive number")
-        if scale <= 0:
-            raise CalibrationError(f"{where}.scale: expected a positive number, found {scale:g}")
+    (py,) = _variables([entry.variable], model, f"{where}.variable")
+    scale = entry.scale if entry.scale is not None else UNIT_SCALES[entry.unit]
     default = _default_aggregation(py, model)
-    aggregate = raw.get("aggregate", default[0] if default else None)
+    aggregate = entry.aggregate or (default[0] if default else None)
     if aggregate is None:
-        aggregate = "sum" if unit == "level" else None
-    if aggregate not in ("sum", "mean"):
+        aggregate = "sum" if entry.unit == "level" else None
+    if aggregate is None:
         raise CalibrationError(
-            f"{where}.aggregate: expected 'sum' or 'mean' (with weight), found {quote(aggregate)}"
+            f"{where}.aggregate: expected 'sum' or 'mean' (with weight), found nothing"
+            f" ({py} has no aggregation in the model spec)"
         )
-    weight_raw = raw.get("weight", list(default[1]) if default and aggregate == "mean" else [])
-    if isinstance(weight_raw, str):
-        weight_raw = [weight_raw]
-    if not isinstance(weight_raw, list):
-        raise CalibrationError(f"{where}.weight: expected a variable or a list of them")
-    weight = []
-    for w in weight_raw:
-        wp = model.resolve(str(w))
-        if wp is None:
-            hint = did_you_mean(w, variables)
-            raise CalibrationError(
-                f"{where}.weight: expected a model variable, found {quote(w)}{hint}"
-            )
-        weight.append(wp)
+    weight_raw = entry.weight
+    if weight_raw is None:
+        weight_raw = list(default[1]) if default and aggregate == "mean" else []
+    weight = _variables(
+        [weight_raw] if isinstance(weight_raw, str) else weight_raw, model, f"{where}.weight"
+    )
     if aggregate == "sum" and weight:
         raise CalibrationError(f"{where}.weight: a sum takes no weight; use aggregate: mean")
-    sigma: dict[str, float] = {}
-    if "sigma" in raw:
-        s = raw["sigma"]
-        items = s.items() if isinstance(s, dict) else ((k, s) for k in _KIND_SIGMA)
-        for kind, value in items:
-            if kind not in _KIND_SIGMA:
-                raise CalibrationError(
-                    f"{where}.sigma.{kind}: expected one of {list(_KIND_SIGMA)}"
-                    f"{did_you_mean(kind, _KIND_SIGMA)}"
-                )
-            v = number(value, f"{where}.sigma", "a positive standard error")
-            if v <= 0:
-                raise CalibrationError(
-                    f"{where}.sigma: expected a positive standard error, found {v:g}"
-                )
-            sigma[kind] = v
-    prices = raw.get("prices")
-    money = is_money(py, model)
-    deflator = None
-    if prices is not None and prices not in _PRICES:
-        raise CalibrationError(
-            f"{where}.prices: expected one of {list(_PRICES)}, found {quote(prices)}"
-        )
-    if money and prices is None:
-        raise CalibrationError(
-            f"{where}.prices: {py} is in constant {model.spec.price_base} {model.spec.money_unit};"
-            " expected prices: constant (data at those prices) or prices: current with a"
-            " deflator, found none"
-        )
-    if not money and prices is not None:
-        raise CalibrationError(
-            f"{where}.prices: {py} is not measured in {model.spec.money_unit}; remove prices"
-        )
-    if prices == "current":
-        name_d = raw.get("deflator")
-        if name_d is None:
-            raise CalibrationError(
-                f"{where}.deflator: a series in current prices compared with {py} (constant"
-                f" {model.spec.price_base} {model.spec.money_unit}) needs a deflator of the"
-                " spec, found none"
-            )
-        deflator = (deflators or {}).get(str(name_d))
-        if deflator is None:
-            raise CalibrationError(
-                f"{where}.deflator: expected a deflator of the spec, found {quote(name_d)}"
-                f"{did_you_mean(name_d, list(deflators or {}))}"
-            )
-    elif "deflator" in raw:
-        raise CalibrationError(f"{where}.deflator: only a series with prices: current has one")
-    basis, basis_words = 1.0, ""
-    if "basis" in raw:
-        basis, basis_words = _parse_basis(raw["basis"], f"{where}.basis")
-    fit, fit_reason = True, ""
-    if "fit" in raw:
-        fit_raw = mapping(raw["fit"], f"{where}.fit", "{fitted: false, reason: ...}")
-        check_keys(fit_raw, ("fitted", "reason"), f"{where}.fit")
-        if not isinstance(fit_raw.get("fitted"), bool):
-            raise CalibrationError(f"{where}.fit.fitted: expected true or false")
-        fit = fit_raw["fitted"]
-        fit_reason = str(fit_raw.get("reason") or "").strip()
-        if not fit and not fit_reason:
-            raise CalibrationError(f"{where}.fit.reason: expected why it is not fitted")
+    sigma = entry.sigma
+    if sigma is not None and not isinstance(sigma, dict):
+        sigma = dict.fromkeys(SIGMA_KINDS, sigma)
+    deflator = _deflator(entry, py, model, where, deflators or {})
+    basis, basis_words = _basis(entry.basis)
+    fit = entry.fit.fitted if entry.fit is not None else True
+    fit_reason = (entry.fit.reason or "").strip() if entry.fit is not None else ""
     offset = None
-    if raw.get("offset") is not None:
-        offset = check_identifier(raw["offset"], f"{where}.offset", CalibrationError, "a group")
+    if entry.offset is not None:
+        offset = check_identifier(entry.offset, f"{where}.offset", CalibrationError, "a group")
     return IndicatorSpec(
         name,
         py,
-        unit,
+        entry.unit,
         scale,
         aggregate,
         tuple(weight),
-        sigma,
-        prices or "",
+        dict(sigma or {}),
+        entry.prices or "",
         Conversion(scale, basis, deflator),
         basis_words,
         offset,
@@ -339,14 +253,16 @@ def parse_indicator(
 
 
 def parse_year_mapping(
-    raw: Any, indicators: Mapping[str, IndicatorSpec], where: str
+    entries: Sequence[YearMappingEntry] | None,
+    indicators: Mapping[str, IndicatorSpec],
+    where: str,
 ) -> tuple[YearMapping, ...]:
-    """Read the spec's ``year_mapping`` list.
+    """Check the spec's ``year_mapping`` against its indicators.
 
     Parameters
     ----------
-    raw : object
-        The list (or None).
+    entries : sequence or None
+        The remappings, valid by the spec's schema.
     indicators : mapping
         The spec's indicators.
     where : str
@@ -355,33 +271,14 @@ def parse_year_mapping(
     Returns
     -------
     tuple of YearMapping
-        The remappings.
+        The remappings (years).
     """
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise CalibrationError(f"{where}: expected a list of {{indicator, area, from, to}}")
     out = []
-    for i, item in enumerate(raw):
-        w = f"{where}[{i}]"
-        item = mapping(item, w, "a mapping with indicator, area, from, to")
-        check_keys(item, ("indicator", "area", "from", "to", "reason"), w)
-        ind = item.get("indicator")
-        if ind not in indicators:
+    for i, item in enumerate(entries or ()):
+        if item.indicator not in indicators:
             raise CalibrationError(
-                f"{w}.indicator: expected an indicator of the spec, found {quote(ind)}"
-                f"{did_you_mean(ind, indicators)}"
+                f"{where}[{i}].indicator: expected an indicator of the spec, found"
+                f" {quote(item.indicator)}{did_you_mean(item.indicator, indicators)}"
             )
-        area = item.get("area")
-        if area is not None and not isinstance(area, str):
-            raise CalibrationError(f"{w}.area: expected an area name, found {quote(area)}")
-        years = []
-        for key in ("from", "to"):
-            y = number(item.get(key), f"{w}.{quote(key, bare=True)}", "a whole year")
-            if y != int(y):
-                raise CalibrationError(
-                    f"{w}.{quote(key, bare=True)}: expected a whole year, found {y:g}"
-                )
-            years.append(int(y))
-        out.append(YearMapping(str(ind), area, years[0], years[1]))
+        out.append(YearMapping(item.indicator, item.area, item.source, item.target))
     return tuple(out)

@@ -1,7 +1,8 @@
 """Calibration specs: what to estimate and how each indicator is computed from the model.
 
 The dataclasses of a validated spec (``docs/calibration.md``); `sdplanner.calibration.parse`
-reads and checks a spec file against a model.
+reads and checks a spec file against its schema (`sdplanner.schema.calibration`, where the
+limits `LOSSES`, `MAX_MAGNITUDE` and `MIN_RELATIVE_WIDTH` are declared) and a model.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sdplanner.units import UNIT_SCALES, Conversion, Deflator
+from sdplanner.schema.calibration import LOSSES, MAX_MAGNITUDE, MIN_RELATIVE_WIDTH
+from sdplanner.units import Conversion, Deflator
 
 __all__ = [
     "LOSSES",
@@ -27,15 +29,6 @@ __all__ = [
     "Prior",
     "YearMapping",
 ]
-
-#: Loss functions of `scipy.optimize.least_squares`; ``linear`` is weighted least squares.
-LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
-_UNITS = UNIT_SCALES
-#: Largest magnitude of any number of a calibration input (spec or observations).
-MAX_MAGNITUDE = 1e15
-#: Narrowest bounds accepted, relative to their magnitude: ``upper - lower`` must exceed
-#: this times ``max(|lower|, |upper|)`` (narrower bounds leave no room for a derivative).
-MIN_RELATIVE_WIDTH = 1e-9
 
 
 @dataclass(frozen=True)
@@ -153,7 +146,7 @@ class IndicatorSpec:
     scale : float
         Data units per model unit (100 for a percent of a fraction).
     aggregate : str
-        ``"sum"`` or ``"mean"``: how the 14 regions make the aggregate.
+        ``"sum"`` or ``"mean"``: how the model's regions make the aggregate.
     weight : tuple of str
         For ``mean``: model variables whose sum weights the regions (the population the
         rate is of); empty for an unweighted mean or a sum.

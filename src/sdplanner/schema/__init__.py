@@ -47,13 +47,14 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 #: Every input file kind -> ``"module:class"`` of its schema (imported when asked for, so
-#: listing the kinds imports nothing). The calibration spec's owner adds its kind here.
+#: listing the kinds imports nothing).
 KINDS: dict[str, str] = {
     "scenario": "sdplanner.schema.scenario:ScenarioFile",
     "params": "sdplanner.schema.scenario:ParameterFile",
     "uncertainty": "sdplanner.schema.uncertainty:UncertaintyFile",
     "checks": "sdplanner.schema.checks:ChecksFile",
     "model-spec": "sdplanner.schema.model_spec:SpecFile",
+    "calibration": "sdplanner.schema.calibration:CalibrationFile",
 }
 
 #: A finite number (an integer is one; true and false are not).
@@ -148,6 +149,10 @@ def _strip(annotation: Any) -> tuple[Any, list]:
 def _tagged(annotation: Any, data: Any) -> tuple[str, Any] | None:
     """For a union told apart by a function (`by_kind`): the tag ``data`` gets and its type."""
     annotation, meta = _strip(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and data is not None:
+        others = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(others) == 1:  # an optional value: its type's tag
+            return _tagged(others[0], data)
     chooser = next((m for m in meta if isinstance(m, Discriminator)), None)
     if chooser is None or not callable(chooser.discriminator):
         return None
@@ -201,11 +206,18 @@ def _model_class(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _keys(cls: type[BaseModel]) -> dict[str, Any]:
+    """Return a schema's keys as files spell them (a field's alias, or its name)."""
+    return {(info.alias or name): info for name, info in cls.model_fields.items()}
+
+
 def _walk(model: type[BaseModel], data: Any, loc: Sequence) -> tuple[list, Any, Any]:
     """Follow pydantic's error location through the schema and the data.
 
     Returns the key path as the file spells it (union tags and pydantic's own markers
-    dropped, a missing key kept), the annotation at its end and the data there.
+    dropped, a missing key kept), the annotation at its end and the data there. For an
+    error in a mapping's key (``[key]``), the path ends with that key and the annotation is
+    the key's type.
     """
     path: list = []
     annotation: Any = model
@@ -219,18 +231,28 @@ def _walk(model: type[BaseModel], data: Any, loc: Sequence) -> tuple[list, Any, 
         annotation = _member(annotation, node)
         cls = _model_class(annotation)
         origin = typing.get_origin(annotation)
-        if cls is not None and isinstance(part, str) and part in cls.model_fields:
+        args = typing.get_args(annotation)
+        is_key = not last and loc[i + 1] == "[key]"
+        if cls is not None and isinstance(part, str) and part in _keys(cls):
             path.append(part)
-            annotation = cls.model_fields[part].annotation
+            info = _keys(cls)[part]
+            # pydantic keeps a field's constraints apart from its type: put them back
+            annotation = (
+                Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+            )
             node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+        elif is_key and isinstance(node, dict):
+            # pydantic names a key by its text: find the key the file holds
+            key = next((k for k in node if str(k) == str(part)), part)
+            path.append(_shown(key))
+            annotation = args[0] if origin is dict and len(args) == 2 else Any
+            node = key
         elif isinstance(node, dict) and part in node:
-            path.append(part)
-            args = typing.get_args(annotation)
+            path.append(_shown(part))
             annotation = args[1] if origin is dict and len(args) == 2 else Any
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             path.append(part)
-            args = typing.get_args(annotation)
             annotation = args[0] if args else Any
             node = node[part]
         elif last and isinstance(part, str) and part != "[key]":
@@ -238,6 +260,11 @@ def _walk(model: type[BaseModel], data: Any, loc: Sequence) -> tuple[list, Any, 
             annotation, node = Any, _MISSING
         # else: one of pydantic's markers ("[key]"), not part of the file's key path
     return path, annotation, node
+
+
+def _shown(key: Any) -> Any:
+    """Return a mapping's key as a key path shows it: a number as text (``values.2010``)."""
+    return key if isinstance(key, str) else str(key)
 
 
 def key_path(path: Sequence) -> str:
@@ -278,6 +305,21 @@ def _words(annotation: Any) -> str | None:
     return {str: "a text", bool: "true or false"}.get(bare)
 
 
+def _magnitude(annotation: Any) -> float | None:
+    """Return L when a number type is bounded to ``-L <= x <= L`` (a magnitude limit)."""
+    _, meta = _strip(annotation)
+    lower = upper = None
+    for info in meta:
+        for item in [info, *getattr(info, "metadata", ())]:
+            if isinstance(item, annotated_types.Ge):
+                lower = item.ge
+            elif isinstance(item, annotated_types.Le):
+                upper = item.le
+    if lower is not None and upper is not None and lower == -upper:
+        return float(upper)
+    return None
+
+
 def _explain(
     schema: Any,
     data: Any,
@@ -289,11 +331,12 @@ def _explain(
     kind = err.get("type", "")
     path, annotation, _ = _walk(schema, data, loc)
     found = err.get("input")
-    words = expected(tuple(path)) if expected is not None else None
+    asked = (*path, "[key]") if loc and loc[-1] == "[key]" else tuple(path)
+    words = expected(asked) if expected is not None else None
     if kind == "extra_forbidden":
         _, parent, parent_node = _walk(schema, data, loc[:-1])
         cls = _model_class(_member(parent, parent_node))
-        allowed = list(cls.model_fields) if cls is not None else []
+        allowed = list(_keys(cls)) if cls is not None else []
         context = ""
         if cls is not None and cls.kind_key and isinstance(parent_node, dict):
             shown = ", ".join(k for k in allowed if k != cls.kind_key)
@@ -310,6 +353,12 @@ def _explain(
         what = words or f"one of {', '.join(choices)}"
         shown = quote(found) if isinstance(found, str) else describe(found)
         return path, f"expected {what}, found {shown}{did_you_mean(found, choices)}"
+    if kind in _BOUNDS and _magnitude(annotation) is not None:
+        limit = _magnitude(annotation)
+        return (
+            path,
+            f"expected {words or 'a number'} of magnitude at most {limit:g}, found {found!r}",
+        )
     if kind in _BOUNDS:
         bound = next(iter((err.get("ctx") or {}).values()), "")
         shown = f"{bound:g}" if isinstance(bound, int | float) else str(bound)
@@ -396,7 +445,8 @@ def validate(
         The exception raised (e.g. `sdplanner.errors.ModelError`).
     expected : callable, optional
         ``key path (tuple) -> words`` of what is expected there, for messages that say more
-        than the type (``"a strength (fraction) in 0..0.85"``), or None.
+        than the type (``"a strength (fraction) in 0..0.85"``), or None. A mapping's key
+        is asked for as its path followed by ``"[key]"``.
 
     Returns
     -------

@@ -79,7 +79,7 @@ class Lognormal(_Parameter):
     median: PositiveNumber
     sigma: PositiveNumber
     min: Annotated[float, Field(allow_inf_nan=False, strict=True, ge=0)] | None = None
-    max: Number | None = None
+    max: PositiveNumber | None = Field(None, description="Above 0: every draw is positive.")
 
 
 class _UnknownDistribution(FileModel):
