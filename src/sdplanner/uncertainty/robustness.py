@@ -260,14 +260,19 @@ def plan_robustness(
     after = [y for y in model.spec.comparison_years if start is None or y > start]
     year_list = check_years(years, first, last, after or model.spec.comparison_years)
     targets = [(o, y) for o in ranked for y in year_list]
-    aggregate = layout.regions[-1]
+    aggregate = layout.aggregate
+    if aggregate is None:
+        raise EnsembleError(
+            "model spec: expected an aggregate of the regions ('dimension: aggregate:') to"
+            " rank the paths on, found none"
+        )
     select = np.array([layout.index(o.name, aggregate, y) for o, y in targets], dtype=np.intp)
     jobs = []
     for inputs in (baseline, *paths):
         kept.check_base(inputs.params, str(inputs.scenario.path or ""), inputs.model)
         jobs.append(
             EnsembleJob.create(
-                model, engine, inputs.params, final_time, ranked, kept.names, select=select
+                model, engine, inputs.params, final_time, layout, kept.names, select=select
             )
         )
     labels = [c.label for c in kept.columns]
