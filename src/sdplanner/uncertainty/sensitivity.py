@@ -241,11 +241,15 @@ def _regions(layout: CellLayout, region: str | None) -> list[str]:
             out.append("")
             continue
         wanted = layout.aggregate if region is None else region
+        if wanted is None:
+            raise EnsembleError(
+                f"--region: expected one of {', '.join(map(quote, regions))}: the model has no"
+                " aggregate of its regions (add 'dimension: aggregate:' to its spec to get one)"
+            )
         if wanted not in regions:
-            found = "none (the model has no aggregate)" if wanted is None else quote(wanted)
             raise EnsembleError(
                 f"--region: expected one of {', '.join(map(quote, regions))}, found"
-                f" {found}{did_you_mean(wanted or '', regions)}"
+                f" {quote(wanted)}{did_you_mean(wanted, regions)}"
             )
         out.append(wanted)
     if region is not None and not any(out):
