@@ -244,14 +244,17 @@ def plan_robustness(
     if not kept.parameters:
         raise EnsembleError(
             "--uncertainty: expected constants the .mdl labels 'assumption', found none"
-            f" (left out: {', '.join(dropped) or 'none'})"
+            f" (left out: {', '.join(dropped) or 'none'}); a constant whose .mdl comment"
+            " opens with 'assumption' is one"
         )
     ranked = tuple(
         o for o in model.spec.outputs if o.better and o.name in model.spec.view("comparison")
     )
     if not ranked:
         raise EnsembleError(
-            "model spec: expected outputs of the comparison with a 'better' direction, found none"
+            "model spec: expected outputs of the comparison with a 'better' direction, found"
+            " none; give outputs 'better: higher' or 'lower' in the model's spec"
+            " (docs/extending.md)"
         )
     final_time = baseline.scenario.final_time
     layout = CellLayout.for_run(model, ranked, final_time)
@@ -263,8 +266,8 @@ def plan_robustness(
     aggregate = layout.aggregate
     if aggregate is None:
         raise EnsembleError(
-            "model spec: expected an aggregate of the regions ('dimension: aggregate:') to"
-            " rank the paths on, found none"
+            "model spec: expected an aggregate of the regions to rank the paths on, found"
+            " none; name it under 'dimension: aggregate:' in the model's spec"
         )
     select = np.array([layout.index(o.name, aggregate, y) for o, y in targets], dtype=np.intp)
     jobs = []
