@@ -534,7 +534,7 @@ def test_recovery_of_known_parameters(model, engine, tmp_path):
     """
     truth_out = engine.run(
         {
-            k: (np.full(14, v) if isinstance(model.constants[k], np.ndarray) else v)
+            k: (np.full(len(REGIONS), v) if isinstance(model.constants[k], np.ndarray) else v)
             for k, v in RECOVERY_TRUTH.items()
         },
         final_time=2014,

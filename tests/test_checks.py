@@ -397,7 +397,8 @@ BAD_FILES = [
     pytest.param(
         "checks:\n  - name: a\n    expect:\n"
         "      - {variable: urbanization_rate, regions: [Tibbet], rule: nonnegative}\n",
-        r"checks\[0\]\.expect\[0\]\.regions: expected one of the 14 regions of the model,"
+        rf"checks\[0\]\.expect\[0\]\.regions: expected one of the {len(REGIONS)} regions"
+        r" of the model,"
         r" found 'Tibbet' \(did you mean 'Tibet'\?\)",
         id="bad-region",
     ),
@@ -405,7 +406,8 @@ BAD_FILES = [
         "checks:\n  - name: a\n    condition:\n"
         "      parameters: {total_population_2010: {Tibbet: 0}}\n"
         "    expect:\n      - {variable: urbanization_rate, rule: nonnegative}\n",
-        r"checks\[0\]\.condition\.parameters\.total_population_2010: expected one of the 14"
+        r"checks\[0\]\.condition\.parameters\.total_population_2010: expected one of the"
+        rf" {len(REGIONS)}"
         r" regions .*found 'Tibbet'",
         id="bad-region-in-condition",
     ),
@@ -492,12 +494,12 @@ def _expect(rule: str, **kw) -> Expectation:
 
 
 def test_rules_find_the_first_failing_region_and_year():
-    v = np.tile(np.linspace(1.0, 5.0, 5)[:, None], (1, 14))
+    v = np.tile(np.linspace(1.0, 5.0, 5)[:, None], (1, len(REGIONS)))
     out = _output(v)
     assert evaluate(_expect("increasing"), out).passed
     assert evaluate(_expect("between", bounds=(1.0, 5.0)), out).passed
     failed = evaluate(_expect("decreasing"), out)
-    assert not failed.passed and failed.n_failures == 4 * 14
+    assert not failed.passed and failed.n_failures == 4 * len(REGIONS)
     assert failed.message.startswith(f"x, {REGIONS[0]}, 2011: expected decreasing")
 
     w = v.copy()
@@ -516,7 +518,7 @@ def test_rules_find_the_first_failing_region_and_year():
 
 
 def test_baseline_and_tolerance_rules():
-    base = np.ones((5, 14))
+    base = np.ones((5, len(REGIONS)))
     more = base * 1.5
     more[4, 13] = 1.0
     out, baseline = _output(more), _output(base)
@@ -649,9 +651,10 @@ def test_load_checks_builds_engine_values(small_model):
 
     checks = load_checks(checks_path_for(small_model), load_model(small_model))
     regional = checks[1].parameters["growth_rate"]
-    assert regional.shape == (14,) and regional[11] == 0 and regional[0] == pytest.approx(0.1)
+    assert regional.shape == (len(REGIONS),)
+    assert regional[11] == 0 and regional[0] == pytest.approx(0.1)
     step = checks[2].parameters["growth_rate"]
-    assert isinstance(step, TimeSeries) and step.values.shape == (4, 14)
+    assert isinstance(step, TimeSeries) and step.values.shape == (4, len(REGIONS))
     assert step.at(2014.0)[0] == pytest.approx(0.1) and step.at(2015.0)[0] == 0.0
     with pytest.raises(CheckError, match="has no Region subscript"):
         bad = small_model.parent / "scalar.yaml"

@@ -20,8 +20,9 @@ from sdplanner.engine import ckernel, toolchain
 from sdplanner.engine.batch import BatchEngine, kernel_label, resolve_kernel
 from sdplanner.errors import EngineError
 from tests.mdl import controls, region_block
+from tests.shipped import ELEMENTS
 
-N_REGIONS = 14
+N_REGIONS = len(ELEMENTS)
 pytestmark = pytest.mark.skipif(
     toolchain.compiler() is None and not os.environ.get("CI"), reason="no working C compiler"
 )

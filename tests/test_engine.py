@@ -24,8 +24,9 @@ from sdplanner.engine.batch import BatchEngine, TimeGrid
 from sdplanner.engine.pysd_runner import PysdEngine
 from sdplanner.errors import EngineError, ModelError
 from tests.mdl import controls, minimal_model, region_block
+from tests.shipped import ELEMENTS
 
-N_REGIONS = 14
+N_REGIONS = len(ELEMENTS)
 
 #: The C kernel needs a working C compiler: skipped without one, except in CI (where the
 #: skip would hide that the default kernel was never tested).
@@ -211,7 +212,11 @@ def test_batch_without_samples_is_one_run(engine):
             None,
             "expected a float, found shape",
         ),
-        ({"hukou_reform_strength": np.ones(3)}, None, "expected a float or 14 regional values"),
+        (
+            {"hukou_reform_strength": np.ones(3)},
+            None,
+            f"expected a float or {N_REGIONS} regional values",
+        ),
         (None, {"no_such_constant": np.ones(3)}, "the model has no constant"),
         (
             None,
@@ -392,7 +397,11 @@ def edge_model(tmp_path_factory) -> Path:
                 # zero in three regions at all times (the fallback of XIDZ), else 1.5 .. 3
                 "a": TimeSeries(
                     np.array([0.0, 10.0]),
-                    np.where(np.arange(14) % 5 == 0, 0.0, np.linspace(1.5, 3, 28).reshape(2, 14)),
+                    np.where(
+                        np.arange(N_REGIONS) % 5 == 0,
+                        0.0,
+                        np.linspace(1.5, 3, 2 * N_REGIONS).reshape(2, N_REGIONS),
+                    ),
                 ),
                 "k": 2.5,
             },

@@ -333,7 +333,8 @@ BAD = {
             "bad.yaml": "name: bad\nlevers:\n  infrastructure_investment:\n"
             "    strength: 0.03\n    regions: {Tibt: 0.05}\n"
         },
-        r"bad\.yaml: levers\.infrastructure_investment\.regions: expected one of the 14"
+        r"bad\.yaml: levers\.infrastructure_investment\.regions: expected one of the"
+        rf" {len(REGIONS)}"
         r" regions, found 'Tibt' \(did you mean 'Tibet'\?\)$",
     ),
     "unknown-region-parameter": (

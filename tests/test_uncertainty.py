@@ -214,14 +214,14 @@ def test_names_per_region_subset_relative_and_batch(model):
         "urbanization_rate_2010",
     ]
     values = np.array([[0.5, 2.0, 3.0, 0.25], [0.6, 1.0, 1.0, 0.21]])
-    base = {"initial_migrant_share_of_rural_workforce": np.full(14, 0.3)}
+    base = {"initial_migrant_share_of_rural_workforce": np.full(len(model.regions), 0.3)}
     batch = spec.to_batch(values, base, model)
     assert batch["urbanization_elasticity_to_jobs"].shape == (2,)
     share = batch["initial_migrant_share_of_rural_workforce"]
-    assert share.shape == (2, 14)
+    assert share.shape == (2, len(model.regions))
     wl, tb = model.regions.index("Wulingshan"), model.regions.index("Tibet")
     assert share[0, wl] == pytest.approx(0.6) and share[0, tb] == pytest.approx(0.9)
-    others = [i for i in range(14) if i not in (wl, tb)]
+    others = [i for i in range(len(model.regions)) if i not in (wl, tb)]
     assert np.all(share[:, others] == 0.3)
     rate = batch["urbanization_rate_2010"]
     default = model.constants["urbanization_rate_2010"]

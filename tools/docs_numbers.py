@@ -423,6 +423,73 @@ def _share(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
+@family("sketch")
+def _sketch_figures() -> dict[str, str]:
+    """Return what `sdplanner sketch models/sdplanner.mdl --write` prints (drawn to a copy)."""
+    import tempfile
+
+    from sdplanner.cli import main
+
+    model = ROOT / "models" / "sdplanner.mdl"
+    with tempfile.TemporaryDirectory() as tmp:
+        target = Path(tmp) / "sdplanner.mdl"
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text):
+            code = main(["sketch", str(model), "--out", str(target)])
+        if code != 0:
+            raise RuntimeError(f"sketch: sdplanner sketch exited with {code}")
+    line = text.getvalue().strip().replace(str(target), "models/sdplanner.mdl")
+    return {"summary": "```\n" + line + "\n```"}
+
+
+@family("conformance")
+def _conformance_figures() -> dict[str, str]:
+    """Return the counts of docs/conformance.md.
+
+    That page is written by `tools/conformance.py --write` and kept current by
+    tests/test_conformance.py.
+    """
+    text = (ROOT / "docs" / "conformance.md").read_text(encoding="utf-8")
+
+    def count(pattern: str) -> str:
+        found = re.search(pattern, text)
+        if found is None:
+            raise RuntimeError(f"conformance: docs/conformance.md has no line {pattern!r}")
+        return found.group(1)
+
+    return {
+        "models": count(r"- Vensim models in the suite: (\d+)"),
+        "pysd_passes": count(r"- PySD matches Vensim: (\d+)"),
+        "engine_reads": count(r"- the batch engine reads: (\d+);"),
+        "engine_matches": count(r"every kernel matches Vensim: (\d+)"),
+    }
+
+
+@family("benchmarks")
+def _benchmark_figures() -> dict[str, str]:
+    """Return the engine ratios of the `benchmarks/bench_models.py` entry of RESULTS.md.
+
+    The entry is measured side by side in one run and pasted there with its date.
+    """
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    start = text.index("(`benchmarks/bench_models.py`)")
+    block = text[text.index("```", start) + 3 :]
+    block = block[: block.index("```")]
+    out: dict[str, str] = {}
+    for key, title in (("teacup", "== teacup"), ("shipped", "== shipped model")):
+        part = block[block.index(title) :]
+        part = part[: part.find("\n== ", 1)] if "\n== " in part[1:] else part
+        one = re.search(r"PySD / C: ([\d,]+)x wall, ([\d,]+)x CPU", part)
+        numpy_one = re.search(r"PySD / NumPy: ([\d,]+)x wall, ([\d,]+)x CPU", part)
+        thr = re.search(r"C +kernel +([\d,]+) runs/s per core", part)
+        if one is None or numpy_one is None or thr is None:
+            raise RuntimeError(f"benchmarks: RESULTS.md's bench_models entry lacks {key}'s ratios")
+        out[f"{key}.c_cpu_ratio"] = one.group(2)
+        out[f"{key}.numpy_cpu_ratio"] = numpy_one.group(2)
+        out[f"{key}.c_runs_per_core"] = thr.group(1)
+    return out
+
+
 @family("robustness")
 def _robustness_figures() -> dict[str, str]:
     """Return the shipped rank-robustness table (`sdplanner rank-robustness`, kept)."""
@@ -454,6 +521,11 @@ def _robustness_figures() -> dict[str, str]:
             out[f"kept.{short[p]}.{r.indicator}.{r.year}"] = _share(c.rank_kept_share)
             out[f"rank.{short[p]}.{r.indicator}.{r.year}"] = str(c.central_rank)
             out[f"sign.{short[p]}.{r.indicator}.{r.year}"] = _share(c.same_sign_share)
+        firsts = [p for p in paths if cells.loc[p].central_rank == 1]
+        out[f"first.{r.indicator}.{r.year}"] = " and ".join(short[p] for p in firsts)
+        out[f"first_kept.{r.indicator}.{r.year}"] = _share(
+            min(cells.loc[p].rank_kept_share for p in firsts)
+        )
         top = r.top_constants if isinstance(r.top_constants, str) else ""
         names = [part.rsplit(" ", 1)[0] for part in top.split("; ") if part][:2]
         row += [_share(r.ranking_kept_share), ", ".join(f"`{n}`" for n in names) or "none"]
