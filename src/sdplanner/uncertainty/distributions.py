@@ -162,7 +162,11 @@ def check_bounds(kind: str, v: dict[str, float], where: str) -> None:
         scale = v["sd"] if kind == "normal" else v["sigma"]
         lo, hi = v.get("min"), v.get("max")
         if kind == "lognormal":
-            centre, lo = math.log(centre), (math.log(lo) if lo else None)
+            if hi is not None and hi <= 0:
+                raise UncertaintyError(
+                    f"{where}.max: expected a positive bound of a lognormal, found {hi:g}"
+                )
+            centre, lo = math.log(centre), (math.log(lo) if lo is not None and lo > 0 else None)
             hi = math.log(hi) if hi is not None else None
         if (lo is not None and lo > centre + 8 * scale) or (
             hi is not None and hi < centre - 8 * scale
