@@ -31,20 +31,15 @@ import numpy as np
 from sdplanner.engine.base import TimeSeries
 from sdplanner.engine.batch import BatchEngine, TimeGrid, kernel_label
 from sdplanner.engine.pysd_runner import PysdEngine
+from sdplanner.model import load_model
+from sdplanner.resources import default_model_path
 
-LEVERS = (
-    "town_agglomeration_target_strength",
-    "farmland_consolidation_strength",
-    "town_absorptive_capacity_strength",
-    "industry_support_strength",
-    "agro_tourism_productivity_strength",
-    "infrastructure_investment_strength",
-    "ppp_leverage_strength",
-    "returnee_incubators_strength",
-    "graduate_retention_strength",
-    "hukou_reform_strength",
-    "social_security_target_strength",
-)
+#: Every lever's strength constant and its .mdl range, from the model spec (one home).
+LEVER_RANGES = {
+    lever.strength_constant: (lever.minimum, lever.maximum)
+    for lever in load_model(default_model_path()).spec.levers
+}
+LEVERS = tuple(LEVER_RANGES)
 INDICATORS = ("poverty_incidence", "gdp_per_capita", "urbanization_rate", "rural_income_per_capita")
 
 
@@ -144,7 +139,8 @@ def main(argv=None) -> int:
         )
 
     rng = np.random.default_rng(20240601)
-    batch = {name: rng.uniform(0.0, 0.5, (args.n, n_regions)) for name in LEVERS}
+    shape = (args.n, n_regions)
+    batch = {name: rng.uniform(low, high, shape) for name, (low, high) in LEVER_RANGES.items()}
     outputs = [*info.stocks, *INDICATORS]
     print(
         f"\n== Throughput: N = {args.n} samples, {len(LEVERS)} lever strengths per sample and"

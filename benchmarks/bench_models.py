@@ -7,7 +7,7 @@ The models:
   ``$SDPLANNER_TEST_MODELS``); left out with a message when the suite is absent;
 * pipeline: ``tests/models/pipeline.mdl``, 16 variables with a SMOOTH and a DELAY3
   (640 steps);
-* the shipped model (14 regions, 11 stocks, 640 steps).
+* the shipped model (its regions, stocks and steps are printed).
 
 For each, in one process and one after the other:
 
@@ -16,11 +16,11 @@ For each, in one process and one after the other:
    kernel (warm: the code generated and compiled before timing); the median of ``--runs``
    runs (``--pysd-runs`` for the shipped model's PySD, 30 s a run);
 2. the throughput of one batch of N samples (default 10,000) whose constants vary per
-   sample (teacup: 2, pipeline: 3, shipped model: the 11 lever strengths per sample and
-   region), in runs per second per core (this process's CPU time), against PySD's runs per
-   second of step 1. Stored: every variable of teacup; the pipeline's capacity, perceived
-   demand and completions (it saves all 641 steps: 154 MB); the shipped model's stocks and
-   4 indicators.
+   sample (teacup: 2, pipeline: 3, shipped model: every lever's strength per sample and
+   region, uniform over its .mdl range), in runs per second per core (this process's CPU
+   time), against PySD's runs per second of step 1. Stored: every variable of teacup; the
+   pipeline's capacity, perceived demand and completions (it saves all 641 steps: 154 MB);
+   the shipped model's stocks and 4 indicators.
 
 Figures only, no assertions. Usage::
 
@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-from bench_engine import INDICATORS, LEVERS, timed  # noqa: E402
+from bench_engine import INDICATORS, LEVER_RANGES, timed  # noqa: E402
 from conformance import suite_folder  # noqa: E402
 
 
@@ -68,7 +68,7 @@ def models() -> list[tuple[str, Path, dict, list | None]]:
             ["capacity", "perceived_demand", "capacity_completed"],
         )
     )
-    levers = {name: (0.0, 0.5) for name in LEVERS}
+    levers = dict(LEVER_RANGES)
     out.append(("shipped model", default_model_path(), levers, None))
     return out
 

@@ -14,8 +14,8 @@ import pytest
 from sdplanner.cli import main
 from sdplanner.compare import compare_results, trajectory_changes
 from sdplanner.errors import DataError
+from sdplanner.evidence import observed_points
 from sdplanner.plots import (
-    observed_points,
     plot_effect_per_cost,
     plot_projection,
     plot_regional,
@@ -67,7 +67,7 @@ def observed():
             "indicator": ["urbanization_rate"] * 4 + ["migrant_workers_outside", "poverty"],
             "area": ["Liupanshan", "Tibet", "Tibet", "14 regions", "Enshi", "All 14 regions"],
             "area_type": ["region", "region", "province", "aggregate", "prefecture", "aggregate"],
-            "year": [2010, 2010, 2010, 2012, 2009, 2012],
+            "year": [2011, 2011, 2011, 2012, 2009, 2012],
             "value": ["28.72", "23.79", "23.80", "30.0", "137000", ""],
             "unit": ["percent", "percent", "percent", "%", "people", "percent"],
         }
@@ -77,8 +77,8 @@ def observed():
 
 def test_observed_percent_becomes_fraction(observed):
     rows = {(r.indicator, r.region, r.year): r.value for r in observed.itertuples()}
-    assert rows[("urbanization_rate", "Liupanshan", 2010)] == pytest.approx(0.2872)
-    assert rows[("urbanization_rate", "Tibet", 2010)] == pytest.approx(0.2379)  # not the province
+    assert rows[("urbanization_rate", "Liupanshan", 2011)] == pytest.approx(0.2872)
+    assert rows[("urbanization_rate", "Tibet", 2011)] == pytest.approx(0.2379)  # not the province
     assert rows[("urbanization_rate", AGGREGATE, 2012)] == pytest.approx(0.30)  # alias, '%'
     assert len(rows) == 3  # the prefecture and the empty value are left out
 
@@ -100,10 +100,10 @@ def test_observed_keeps_non_percent_units():
 
 def test_shipped_seed_figures_convert(tmp_path):
     obs = observed_points(read_observed(DATA / "seed_figures.csv"), SPEC.dimension)
-    urb = obs[obs["indicator"] == "urbanization_rate"].set_index("region")["value"]
-    assert len(urb) == 13  # Table 1: 13 regions with a rate
-    assert urb["Liupanshan"] == pytest.approx(0.2872)
-    assert urb["Tibet"] == pytest.approx(0.2379)
+    # Table 1's 13 urbanization rates of 2010 are model inputs: reproduced by construction,
+    # never drawn as evidence (and the seed has no other region or aggregate rate)
+    assert obs[obs["indicator"] == "urbanization_rate"].empty
+    assert set(obs["role"]) == {"not fitted"}  # no calibration given
     pov = obs[obs["indicator"] == "poverty_incidence"]
     assert pov["value"].tolist() == [pytest.approx(0.244)]
     assert pov["region"].tolist() == [AGGREGATE]
@@ -120,15 +120,16 @@ def test_projection_axes_units_legend_and_observed_points(results, observed):
         changes=changes,
         titles=TITLES,
     )
-    colors = check_figure(fig, names=[*TITLES.values(), "observed"])
+    colors = check_figure(fig, names=[*TITLES.values(), "observed, not used in the fit"])
     ax, lower = axes
     assert lower.get_xlabel() == "year"
     assert ax.get_ylabel() == f"{SPEC.display('urbanization_rate').label} (%)"
     assert lower.get_ylabel() == "change, percentage points"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels == [*TITLES.values(), "observed"]
+    assert labels == [*TITLES.values(), "observed, not used in the fit"]
     point = ax.lines[-1]
-    assert list(point.get_xdata()) == [2010]
+    assert list(point.get_xdata()) == [2011]
+    assert point.get_markerfacecolor() == "white"  # hollow: no calibration record given
     assert point.get_ydata()[0] == pytest.approx(28.72)  # 0.2872 drawn in %
     assert _by_label(ax, "Baseline").get_ydata()[0] == pytest.approx(25.0)
     # more-towns: +2 points after 2015 against the baseline, drawn in the change panel

@@ -7,6 +7,7 @@ The inputs are small files written here in the formats of ``compare``, ``calibra
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 from html.parser import HTMLParser
@@ -328,3 +329,61 @@ def test_bad_options(folders, tmp_path, capsys):
         assert main(args) == 2, extra
         err = capsys.readouterr().err
         assert words in err, (extra, err)
+
+
+@pytest.fixture(scope="module")
+def compared_runs(tmp_path_factory) -> dict[str, Path]:
+    """``sdplanner compare`` outputs with the shipped calibration and with ``--no-params``."""
+    from .conftest import SCENARIOS
+
+    root = tmp_path_factory.mktemp("report-roles")
+    out = {}
+    for name, extra in (("default", []), ("no-params", ["--no-params"])):
+        out[name] = root / name
+        scen = [str(SCENARIOS / "baseline.yaml"), str(SCENARIOS / "all-five.yaml")]
+        assert main(["compare", *scen, "--out", str(out[name]), *extra]) == 0
+    return out
+
+
+def _seed_roles() -> tuple[int, int, int]:
+    """(fitted, not fitted, reproduced by construction) seed points of a region or the
+    aggregate, from the shipped calibration's record and data/model_inputs.csv."""
+    from .conftest import DATA, ROOT
+
+    record = pd.read_csv(ROOT / "calibration" / "history-2010-2015" / "observations.csv")
+    fitted = record[(record.file == "seed_figures.csv") & (record.role == "fitted")]
+    fitted = set(zip(fitted.indicator, fitted.area, fitted.data_year, strict=True))
+    with open(DATA / "model_inputs.csv", encoding="utf-8", newline="") as fh:
+        built = {
+            (r["source_indicator"], r["region"], int(r["source_year"]))
+            for r in csv.DictReader(fh)
+            if r["status"] == "data" and r["source_year"]
+        }
+    seed = pd.read_csv(DATA / "seed_figures.csv")
+    seed = seed[seed.area_type.isin(["region", "aggregate"]) & seed.value.notna()]
+    keys = list(zip(seed.indicator, seed.area, seed.year, strict=True))
+    n_built = sum(k in built for k in keys)
+    n_fit = sum(k in fitted for k in keys if k not in built)
+    return n_fit, len(keys) - n_built - n_fit, n_built
+
+
+def test_report_says_which_points_were_fitted(compared_runs, tmp_path):
+    n_fit, n_not, n_built = _seed_roles()
+    assert (n_fit, n_built) == (5, 13)
+    for name in ("default", "no-params"):
+        out = tmp_path / f"{name}.html"
+        assert main(["report", str(compared_runs[name]), "--out", str(out)]) == 0
+        page = Page(out.read_text(encoding="utf-8"))
+        assert "observed-roles" in page.ids
+        body = " ".join(" ".join(page.text).split())
+        assert f"Not drawn: {n_built} figures the model reproduces by construction" in body
+        if name == "default":
+            assert (
+                f"Observed points: {n_fit} used in the fit of the calibration"
+                f" history-2010-2015 (filled: observed, used in the fit), {n_not} not used"
+            ) in body
+        else:
+            assert (
+                "No calibration in use (the results record no parameter file): all"
+                f" {n_fit + n_not} observed points are hollow"
+            ) in body

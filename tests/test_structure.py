@@ -32,18 +32,10 @@ CEILINGS = {
 TEMPORARY = {
     "calibrate.py": (1540, "issue 12: moving into the calibration/ package"),
     "calibration_spec.py": (657, "issue 12: moving into the calibration/ package"),
-    "report.py": (1065, "issues 12 and 17: the report calls the plotting functions"),
-    "plots.py": (632, "issues 12 and 17: one display conversion and style for every figure"),
-    "web/explorer.py": (932, "issues 12 and 17: one reader per file kind, one display"),
     "compare.py": (741, "issue 17 grew it past 600 lines (summary and figures): to split"),
 }
 #: Pairs of modules pylint may report, and why.
-DUPLICATES_ALLOWED = {
-    frozenset({"sdplanner.report", "sdplanner.uncertainty.percentiles"}): (
-        "PERCENTILE_COLUMNS: report.py reads percentiles.csv with its own copy; one reader per"
-        " file kind comes with report.py's restructuring (issue 12)"
-    ),
-}
+DUPLICATES_ALLOWED: dict[frozenset, str] = {}
 
 
 def _sizes() -> dict[str, int]:

@@ -57,7 +57,15 @@ def three(tmp_path_factory):
     # the data cut to these regions: the area mapping and the observations
     with open(DATA / "area_mapping.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    kept = [r for r in rows if r["kind"] in ("aggregate", "context") or r["region"] in labels]
+    # provinces are context, listed once more per region they hold part of: keep those rows
+    # only for the regions kept
+    kept = [
+        r
+        for r in rows
+        if r["kind"] == "aggregate"
+        or (r["kind"] == "context" and not r["region"])
+        or r["region"] in labels
+    ]
     with open(folder / "areas.csv", "w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()

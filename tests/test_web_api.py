@@ -241,12 +241,16 @@ def test_observed_points_and_bands(server):
             "area": "14 regions",
             "kind": "aggregate",
             "source": "Section 3.1",
+            "role": "not fitted",  # the server runs with the .mdl defaults: no calibration
         }
     ]
     ans = run(server, scenario="baseline.yaml", region="Wulingshan", indicator="urbanization_rate")
     kinds = {(p["area"], p["kind"]) for p in ans["observed"]}
-    assert ("Wulingshan", "region") in kinds and ("Enshi", "sub-area") in kinds
-    assert ans["observed"][0]["value"] == pytest.approx(0.3188)  # 31.88 percent
+    # Wulingshan's 2010 rate (Table 1, 31.88 %) is a model input: reproduced by construction,
+    # never drawn; its prefectures' 2012 rates are
+    assert ("Wulingshan", "region") not in kinds and ("Enshi", "sub-area") in kinds
+    assert {p["year"] for p in ans["observed"]} == {2012}
+    assert {p["role"] for p in ans["observed"]} == {"not fitted"}
     bands = ans["bands"]
     assert bands["scenario"] == "baseline" and len(bands["years"]) == 41
     assert all(a <= b for a, b in zip(bands["p05"], bands["p95"], strict=True))
@@ -509,3 +513,56 @@ def test_serve_command_refuses_bad_options(tmp_path, capsys, scen_dir):
         port = busy.getsockname()[1]
         assert main(["serve", "--scenarios", str(scen_dir), "--port", str(port), "--quiet"]) == 2
     assert "cannot listen" in capsys.readouterr().err
+
+
+def test_observed_roles_follow_the_calibration_in_use(scen_dir):
+    """With the shipped calibration, the API marks its fitted rows and drops its anchors."""
+    import csv
+
+    from sdplanner.web import Explorer, make_server, serve_in_thread
+
+    from .conftest import ROOT
+
+    record = ROOT / "calibration" / "history-2010-2015" / "observations.csv"
+    with open(record, encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["file"] == "seed_figures.csv"]
+    explorer = Explorer(scen_dir, engine="batch")
+    srv = make_server(explorer, "127.0.0.1", 0, quiet=True)
+    thread = serve_in_thread(srv)
+    try:
+        status, _, data = call(srv, "GET", "/api/meta")
+        assert status == 200
+        meta = json.loads(data)
+        assert meta["observed"]["calibration"] == "history-2010-2015"
+        assert meta["observed"]["labels"] == {
+            "fitted": "observed, used in the fit",
+            "not fitted": "observed, not used in the fit",
+        }
+        anchors = sum(r["role"] == "anchor" for r in rows)
+        assert meta["observed"]["left_out"] == {
+            "reproduced by construction": 13,
+            "anchor": anchors,
+        }
+        income = run(srv, scenario="baseline.yaml", indicator="rural_income_per_capita")
+        assert [(p["year"], p["role"]) for p in income["observed"]] == [(2012, "fitted")]
+        poverty = run(srv, scenario="baseline.yaml", indicator="poverty_incidence")
+        assert [(p["year"], p["role"]) for p in poverty["observed"]] == [(2012, "not fitted")]
+        phones = run(
+            srv,
+            scenario="baseline.yaml",
+            region="Wulingshan",
+            indicator="telephones_per_100_people",
+        )
+        fitted = {
+            (r["area"], int(r["data_year"]))
+            for r in rows
+            if r["indicator"] == "telephones_per_100_people" and r["role"] == "fitted"
+        }
+        got = {(p["area"], p["year"]) for p in phones["observed"] if p["role"] == "fitted"}
+        assert got == fitted and len(fitted) == 3
+        urb = run(srv, scenario="baseline.yaml", region="Wulingshan", indicator="urbanization_rate")
+        assert urb["observed"] == []  # Table 1's rate is an input; the prefectures' are anchors
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)

@@ -249,3 +249,22 @@ def test_page_lever_save_run_and_download(server, browser, tmp_path):
 def parse_shown(text: str) -> float:
     """Read a number as the page formats it (thousands separators: 12,345)."""
     return float(text.strip().lstrip("+").replace(",", "").replace("\u2212", "-"))
+
+
+def test_page_draws_observed_points_by_role(server, browser):
+    from selenium.webdriver.support.ui import Select
+
+    driver, _ = browser
+    driver.get(server.url)
+    rev = settle(driver, 0)
+    Select(driver.find_element("id", "indicator")).select_by_value("poverty_incidence")
+    settle(driver, rev)
+    points = driver.find_elements("css selector", "#chart circle.observed")
+    # 24.4 % of 2012 for the 14 regions; no calibration in use: hollow, "not used in the fit"
+    assert [p.get_attribute("data-year") for p in points] == ["2012"]
+    assert "not-fitted" in points[0].get_attribute("class").split()
+    assert driver.execute_script(
+        "return getComputedStyle(document.querySelector('#chart circle.observed')).fill"
+    ) in ("rgb(255, 255, 255)", "#fff", "#ffffff")
+    legend = driver.find_elements("css selector", "#legend li[data-role]")
+    assert [li.text for li in legend] == ["observed, not used in the fit"]

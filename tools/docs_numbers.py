@@ -487,6 +487,37 @@ def _benchmark_figures() -> dict[str, str]:
         out[f"{key}.c_cpu_ratio"] = one.group(2)
         out[f"{key}.numpy_cpu_ratio"] = numpy_one.group(2)
         out[f"{key}.c_runs_per_core"] = thr.group(1)
+        pysd = re.search(r"PySD +one run: median of \d+: [\d.]+ ms wall, ([\d.]+) ms CPU", part)
+        if pysd is None:
+            raise RuntimeError(f"benchmarks: the bench_models entry lacks {key}'s PySD run")
+        out[f"{key}.pysd_cpu_seconds"] = f"{float(pysd.group(1)) / 1000:.3g}"
+        for kernel in ("C", "NumPy"):
+            one = re.search(
+                kernel + r" +kernel +one run: median of \d+: [\d.]+ ms wall, ([\d.]+) ms CPU", part
+            )
+            if one is None:
+                raise RuntimeError(f"benchmarks: the bench_models entry lacks {key}'s {kernel} run")
+            out[f"{key}.{kernel.lower()}_cpu_ms"] = f"{float(one.group(1)):.3g}"
+    explorer = text[text.index("## Explorer latency") :]
+    explorer = explorer[: explorer.index("\n## ", 3)]
+    for key, label in (
+        ("rerun", "Model rerun for one change"),
+        ("engine_cpu", "CPU time"),
+        ("round_trip", "round trip seen by a client"),
+        ("switch", "Region or indicator switch"),
+        ("browser", "slider step to painted chart"),
+    ):
+        found = re.search(
+            re.escape(label) + r"[^\n]*?median (\d+) ms, p90 (\d+) ms, max (\d+) ms", explorer
+        )
+        if found is None:
+            raise RuntimeError(f"benchmarks: the explorer entry lacks {label!r}")
+        out[f"explorer.{key}.median"], out[f"explorer.{key}.p90"] = found.group(1, 2)
+        out[f"explorer.{key}.max"] = found.group(3)
+    start = re.search(r"Explorer start-up \(model, engine, baseline run\): ([\d.]+) s", explorer)
+    if start is None:
+        raise RuntimeError("benchmarks: the explorer entry lacks the start-up time")
+    out["explorer.startup"] = start.group(1)
     return out
 
 

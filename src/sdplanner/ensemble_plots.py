@@ -16,10 +16,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sdplanner.evidence import FitRecord
+from sdplanner.evidence import observed_points as points
 from sdplanner.resources import data_path
 from sdplanner.spec import Dimension, ModelSpec
 from sdplanner.style import (
     BAND_ALPHA,
+    draw_observed,
     mark_history,
     new_figure,
     scenario_colors,
@@ -32,15 +35,17 @@ __all__ = ["fan_chart", "observed_points", "sobol_chart"]
 
 
 @cache
-def _observed(path: str, dimension: Dimension) -> pd.DataFrame:
-    from sdplanner.plots import observed_points as points
+def _observed(path: str, dimension: Dimension, record: FitRecord | None) -> pd.DataFrame:
     from sdplanner.readers import read_observed
 
-    return points(read_observed(path), dimension)
+    return points(read_observed(path), dimension, record)
 
 
 def observed_points(
-    variable: str, dimension: Dimension | None, path: str | os.PathLike | None = None
+    variable: str,
+    dimension: Dimension | None,
+    path: str | os.PathLike | None = None,
+    record: FitRecord | None = None,
 ) -> pd.DataFrame:
     """Return the observed figures of a variable for the regions and their aggregate.
 
@@ -52,19 +57,23 @@ def observed_points(
         The model's region dimension (None: no points).
     path : path-like, optional
         Observation file; ``data/seed_figures.csv`` when omitted. Read by
-        `sdplanner.readers.read_observed` and converted by `sdplanner.plots.observed_points`
-        (percent figures become fractions, the model's unit for rates).
+        `sdplanner.readers.read_observed` and converted by
+        `sdplanner.evidence.observed_points` (percent figures become fractions, the model's
+        unit for rates; rows reproduced by construction and anchors left out).
+    record : FitRecord, optional
+        The calibration in use (`sdplanner.evidence.read_fit_record`); None: every point is
+        ``not fitted``.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``region, year, value``. Empty when there is none.
+        Columns ``region, year, value, role``. Empty when there is none.
     """
     if dimension is None:
-        return pd.DataFrame(columns=["region", "year", "value"])
-    frame = _observed(str(path or data_path("seed_figures.csv")), dimension)
+        return pd.DataFrame(columns=["region", "year", "value", "role"])
+    frame = _observed(str(path or data_path("seed_figures.csv")), dimension, record)
     rows = frame[frame["indicator"] == variable]
-    return rows[["region", "year", "value"]].reset_index(drop=True)
+    return rows[["region", "year", "value", "role"]].reset_index(drop=True)
 
 
 def fan_chart(
@@ -91,8 +100,8 @@ def fan_chart(
         One panel each; the aggregate alone by default (the regions' fans look alike: draw
         them by naming them).
     observed : pandas.DataFrame, optional
-        Points to overlay (columns ``region, year, value``, model units), e.g.
-        `observed_points`.
+        Points to overlay (columns ``region, year, value[, role]``, model units), e.g.
+        `observed_points`: fitted ones filled, the others hollow.
     titles : mapping, optional
         Scenario name -> title.
 
@@ -149,17 +158,7 @@ def fan_chart(
             )
             ax.plot(x, d["p50"] * disp.scale, color=c, lw=1.8, label=f"{name}: median")
         if observed is not None and len(observed):
-            obs = observed[observed["region"] == region]
-            if len(obs):
-                ax.plot(
-                    obs["year"],
-                    obs["value"] * disp.scale,
-                    "o",
-                    color="black",
-                    ms=5,
-                    markerfacecolor="white",
-                    label="observed",
-                )
+            draw_observed(ax, observed[observed["region"] == region], disp.scale)
         ax.set_title(region if len(regions) > 1 else "", fontsize=9)
         ax.set_ylabel("\n".join(textwrap.wrap(disp.axis_label, 40)), fontsize=9)
         style_axes(ax, x=False)

@@ -10,9 +10,10 @@ Values are drawn in display units (the model spec's, `sdplanner.spec.ModelSpec.d
 fractions in %, people in millions, money in billion yuan at the spec's constant prices; axis
 labels carry the unit; tick labels have thousands separators and never an offset. Scenarios
 have one colour and one name (their title) in every figure (`sdplanner.style`). The years
-before the policy start (the spec's ``years.policy_start``) are shaded. Observed figures are
-converted to the model's units by `observed_points` (a figure in percent becomes a fraction)
-and drawn in the same display units as the lines.
+before the policy start (the spec's ``years.policy_start``) are shaded. Observed figures come
+from `sdplanner.evidence.observed_points` (model units, each with its role relative to the
+calibration in use) and are drawn in the same display units as the lines: figures the
+calibration was fitted to as filled markers, the others hollow (`sdplanner.style`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from matplotlib.patches import Patch
 
 from sdplanner.display import EFFECT_COST, cost_unit, money_unit
 from sdplanner.errors import DataError, did_you_mean
-from sdplanner.spec import Dimension, ModelSpec
+from sdplanner.evidence import observed_points
+from sdplanner.spec import ModelSpec
 from sdplanner.style import (
     FORMATS,
     PALETTE,
     draw_band,
+    draw_observed,
     mark_history,
     new_figure,
     render,
@@ -52,65 +55,6 @@ __all__ = [
     "plot_regional",
     "render",
 ]
-
-_PERCENT_UNITS = ("%", "percent", "per cent", "percentage")
-_MODELLED_AREA_TYPES = ("region", "aggregate")
-
-
-# -- observed figures ------------------------------------------------------------------------
-
-
-def _unit_factor(unit: object) -> float:
-    text = str(unit).strip().lower() if isinstance(unit, str) else ""
-    return 0.01 if text.startswith(_PERCENT_UNITS) else 1.0
-
-
-def observed_points(observed: pd.DataFrame, dimension: Dimension | None) -> pd.DataFrame:
-    """Turn observed figures into points comparable with model results.
-
-    Parameters
-    ----------
-    dimension : Dimension or None
-        The model's region dimension (its display names and the aggregate's names); None
-        keeps no area.
-    observed : pandas.DataFrame
-        Columns ``indicator, area, year, value`` and optionally ``unit`` and ``area_type``
-        (as in ``data/seed_figures.csv``). A figure whose unit starts with ``percent`` (or is
-        ``%``) is divided by 100, so 28.72 percent becomes the fraction 0.2872; other units
-        are kept. Areas are kept when they are a region of the dimension or the aggregate
-        (any of its names, e.g. ``All 14 regions`` or ``14 regions``); with an
-        ``area_type`` column only rows of type ``region`` or ``aggregate`` count (``Tibet``
-        is also a province). Rows without a value are dropped.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``indicator, region, year, value`` (``region`` is a display name or
-        ``All 14 regions``; ``value`` in the model's units).
-    """
-    cols = ["indicator", "region", "year", "value"]
-    if observed is None or observed.empty or dimension is None:
-        return pd.DataFrame(columns=cols)
-    aliases = list(dimension.aggregate_aliases)
-    frame = observed.copy()
-    area = frame["area"].astype(str).str.strip()
-    keep = area.isin([*dimension.labels, *aliases])
-    if "area_type" in frame.columns:
-        kind = frame["area_type"].fillna("").astype(str).str.strip().str.lower()
-        keep &= kind.isin(_MODELLED_AREA_TYPES)
-    value = pd.to_numeric(frame["value"], errors="coerce")
-    keep &= value.notna()
-    factor = frame["unit"].map(_unit_factor) if "unit" in frame.columns else 1.0
-    out = pd.DataFrame(
-        {
-            "indicator": frame["indicator"].astype(str).str.strip(),
-            "region": area.where(~area.isin(aliases), dimension.aggregate),
-            "year": pd.to_numeric(frame["year"], errors="coerce"),
-            "value": value * factor,
-        }
-    )[keep]
-    return out.reset_index(drop=True)[cols]
-
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -160,19 +104,6 @@ def _aggregate(spec: ModelSpec) -> str | None:
     return spec.dimension.aggregate if spec.dimension is not None else None
 
 
-def _observed_marker(label: str, color: str = "black") -> dict:
-    return {
-        "linestyle": "none",
-        "marker": "o",
-        "markersize": 6,
-        "markerfacecolor": "white",
-        "markeredgecolor": color,
-        "markeredgewidth": 1.5,
-        "label": label,
-        "zorder": 5,
-    }
-
-
 # -- figures ---------------------------------------------------------------------------------
 
 
@@ -212,7 +143,10 @@ def plot_projection(
         year, p05, p25, p75, p95``, model units): drawn as 5-95 % and 25-75 % bands in the
         scenario's colour for the scenarios and the region drawn (one region only).
     observed : pandas.DataFrame, optional
-        From `observed_points` (model units); drawn as hollow markers labelled ``observed``.
+        From `sdplanner.evidence.observed_points` (``indicator, region, year, value[,
+        role]``, model units): points of the role ``fitted`` drawn as filled markers
+        labelled ``observed, used in the fit``, the others hollow, labelled ``observed, not
+        used in the fit`` (`sdplanner.style.draw_observed`).
     titles : mapping, optional
         Scenario name -> title, for the legend.
     title : str, optional
@@ -319,16 +253,13 @@ def plot_projection(
                         zorder=3,
                         label=label,
                     )
-        obs = _observed_for(observed, variable, region)
-        if len(obs):
-            ax.plot(
-                obs["year"].to_numpy(dtype=float),
-                obs["value"].to_numpy(dtype=float) * disp.scale,
-                **_observed_marker(
-                    "observed" if one_region else f"observed - {region}",
-                    "black" if by_scenario else region_colors[region],
-                ),
-            )
+        draw_observed(
+            ax,
+            _observed_for(observed, variable, region),
+            disp.scale,
+            color="black" if by_scenario else region_colors[region],
+            suffix="" if one_region else f" - {region}",
+        )
     ax.set_ylabel(_wrap(disp.axis_label, 40))
     where = regions[0] if one_region else f"{len(regions)} regions"
     fig.suptitle(title or f"{disp.title}: {where}")

@@ -11,6 +11,8 @@ untrusted input: a missing file or column, a non-number or an empty table is a
 * `read_percentiles`: ``percentiles.csv`` of ``ensemble``
   (`sdplanner.ensemble.PERCENTILE_COLUMNS`);
 * `read_observed`: an observation file drawn on figures (``data/seed_figures.csv``);
+* `read_fit_rows`: ``observations.csv`` of ``sdplanner calibrate`` (every compared row and
+  its role), the record of which figures a calibration was fitted to;
 * `read_manifest` and `scenario_titles`: the ``manifest.json`` beside them, and the scenario
   titles it records, so legends show titles for any results folder.
 
@@ -32,10 +34,12 @@ from sdplanner.spec import ModelSpec
 
 __all__ = [
     "COMPARISON_NEED",
+    "FIT_ROWS_NEED",
     "OBSERVED_NEED",
     "PERCENTILE_NEED",
     "RESULT_NEED",
     "read_comparison",
+    "read_fit_rows",
     "read_manifest",
     "read_observed",
     "read_percentiles",
@@ -47,6 +51,9 @@ RESULT_NEED = ("scenario", "region", "variable", "year", "value")
 COMPARISON_NEED = ("scenario", "region", "indicator", "year", "value", "baseline_value", "delta")
 PERCENTILE_NEED = ("scenario", "region", "variable", "year", "p05", "p25", "p50", "p75", "p95")
 OBSERVED_NEED = ("indicator", "area", "year", "value")
+FIT_ROWS_NEED = ("indicator", "area", "data_year", "observed", "role")
+#: Roles ``observations.csv`` of ``sdplanner calibrate`` gives its rows.
+FIT_ROLES = ("fitted", "anchor", "compared", "held out")
 #: Largest manifest read (bytes); a command's manifest is a few kilobytes.
 MAX_MANIFEST_BYTES = 5 * 1024 * 1024
 
@@ -209,7 +216,7 @@ def read_observed(path: str | os.PathLike) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The file's rows as text (`sdplanner.plots.observed_points` converts them).
+        The file's rows as text (`sdplanner.evidence.observed_evidence` converts them).
 
     Raises
     ------
@@ -228,6 +235,47 @@ def read_observed(path: str | os.PathLike) -> pd.DataFrame:
     _numbers(frame, path, "year", "a year")
     _numbers(frame, path, "value")
     return frame
+
+
+def read_fit_rows(path: str | os.PathLike) -> pd.DataFrame:
+    """Read ``observations.csv`` of ``sdplanner calibrate``: the rows compared and their roles.
+
+    Parameters
+    ----------
+    path : path-like
+        The CSV; columns `FIT_ROWS_NEED` at least (``observed`` in the data's units).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The rows; ``data_year`` (year) as integers and ``observed`` as floats, ``role`` one
+        of `FIT_ROLES`.
+
+    Raises
+    ------
+    DataError
+        One line naming the file (and line): missing, unreadable, a missing column, a
+        non-number, a role not in `FIT_ROLES`, or no rows.
+    """
+    path = Path(path)
+    frame = _read_csv(path, "calibration record (observations.csv of sdplanner calibrate)")
+    _require(frame, path, FIT_ROWS_NEED, "calibration record")
+    role = frame["role"].astype(str).str.strip()
+    bad = ~role.isin(FIT_ROLES)
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"{path}: line {i + 2}: role: expected one of {list(FIT_ROLES)},"
+            f" found {quote(role.iloc[i])}"
+        )
+    years = _numbers(frame, path, "data_year", "a year", empty=False)
+    return frame.assign(
+        indicator=frame["indicator"].astype(str).str.strip(),
+        area=frame["area"].astype(str).str.strip(),
+        data_year=years.round().astype(int),
+        observed=_numbers(frame, path, "observed", empty=False),
+        role=role,
+    )
 
 
 def read_manifest(folder: str | os.PathLike) -> dict[str, Any] | None:

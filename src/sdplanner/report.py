@@ -9,7 +9,10 @@ projections, the calibration (fit and intervals), the uncertainty (fan charts) a
 manifests. The files are read by `sdplanner.readers`; the figures are those of
 ``sdplanner compare`` (`sdplanner.figures.comparison_figures`) and ``sdplanner ensemble``
 (`sdplanner.ensemble_plots.fan_chart`), with the same labels, units, scenario titles and
-colours, and the ensemble's bands on the trajectories. Every figure is a PNG embedded as
+colours, and the ensemble's bands on the trajectories; observed points are filled when the
+calibration the results were run with was fitted to them, hollow otherwise, and the section
+says how many of each. The inputs are found and read by `sdplanner.report_inputs`; the
+calibration's own figures are `sdplanner.report_figures`. Every figure is a PNG embedded as
 base64; the style sheet is inline; there is no script and no reference to anything outside
 the file, so it opens from disk with no server and no network.
 """
@@ -22,11 +25,9 @@ import io
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,21 +35,16 @@ import pandas as pd
 from sdplanner.compare import summary_table
 from sdplanner.display import format_number, money_unit
 from sdplanner.errors import DataError, OutputError
-from sdplanner.model import load_model
-from sdplanner.readers import (
-    read_comparison,
-    read_observed,
-    read_percentiles,
-    read_results,
-    scenario_titles,
-)
-from sdplanner.spec import ModelSpec
-from sdplanner.style import new_figure, style_axes
+from sdplanner.evidence import ANCHOR, BY_CONSTRUCTION, FITTED, NOT_FITTED
+from sdplanner.report_figures import fit_figure, intervals_figure
+from sdplanner.report_inputs import IMAGE_TYPES, ReportInputs, collect_inputs
+from sdplanner.style import OBSERVED_LABELS
 
 __all__ = [
     "ReportInputs",
     "collect_inputs",
-    "read_percentiles",
+    "fit_figure",
+    "intervals_figure",
     "render_report",
     "write_report",
 ]
@@ -56,276 +52,7 @@ __all__ = [
 #: Largest PNG embedded from a results folder (bytes).
 MAX_EMBED_BYTES = 5 * 1024 * 1024
 _MAX_TABLE_ROWS = 500
-#: Image files embedded from the folders read: suffix -> (media type, leading bytes).
-_IMAGE_TYPES = {
-    ".png": ("image/png", (b"\x89PNG\r\n\x1a\n",)),
-    ".svg": ("image/svg+xml", (b"<", b"\xef\xbb\xbf<")),
-}
 _DPI = 100
-
-
-# --------------------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------------------
-def _read_csv(path: Path, required: Sequence[str] = ()) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot read as CSV ({first})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c for c in required if c not in frame.columns]
-    if missing:
-        raise DataError(
-            f"{path}: expected columns {list(required)}, missing {missing}; found"
-            f" {list(frame.columns)}"
-        )
-    return frame
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: cannot read as JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object, found {type(data).__name__}")
-    return data
-
-
-def _read_text(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read as UTF-8 text ({exc})") from None
-
-
-def _figure_files(folder: Path | None) -> tuple[Path, ...]:
-    if folder is None or not folder.is_dir():
-        return ()
-    return tuple(
-        sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_TYPES and p.is_file())
-    )
-
-
-@dataclass(frozen=True)
-class ReportInputs:
-    """What a report is made of; every table is None when its file is absent.
-
-    Attributes
-    ----------
-    results_dir : pathlib.Path
-        The folder given (``sdplanner compare``'s output).
-    comparison : pandas.DataFrame or None
-        ``comparison.csv``.
-    results : pandas.DataFrame or None
-        ``results.csv`` (``scenario, region, variable, year, value, unit``).
-    manifest : dict or None
-        ``manifest.json`` of the results folder.
-    figures : tuple of pathlib.Path
-        PNG and SVG files of the results folder.
-    calibration_dir : pathlib.Path or None
-        Folder of ``sdplanner calibrate``'s outputs.
-    parameters, fit, observations : pandas.DataFrame or None
-        ``parameters.csv`` (estimates, 95 % intervals), ``fit.csv`` (statistics per
-        indicator and area), ``observations.csv`` (observed and simulated values).
-    identifiability : str or None
-        ``identifiability.txt``.
-    calibration_manifest : dict or None
-        The calibration's ``manifest.json``.
-    calibration_figures : tuple of pathlib.Path
-        PNG and SVG files of the calibration folder and its ``plots/``.
-    ensemble_dir : pathlib.Path or None
-        Folder of ``sdplanner ensemble``'s outputs.
-    percentiles : pandas.DataFrame or None
-        ``percentiles.csv``.
-    ensemble_manifest : dict or None
-        The ensemble's ``manifest.json``.
-    ensemble_figures : tuple of pathlib.Path
-        PNG and SVG files of the ensemble folder.
-    spec : ModelSpec or None
-        The spec of the model the outputs are of (labels, views, the aggregate).
-    titles : mapping
-        Scenario name -> title, from the manifests.
-    """
-
-    results_dir: Path
-    comparison: pd.DataFrame | None = None
-    results: pd.DataFrame | None = None
-    manifest: dict | None = None
-    figures: tuple[Path, ...] = ()
-    calibration_dir: Path | None = None
-    parameters: pd.DataFrame | None = None
-    fit: pd.DataFrame | None = None
-    observations: pd.DataFrame | None = None
-    identifiability: str | None = None
-    calibration_manifest: dict | None = None
-    calibration_figures: tuple[Path, ...] = ()
-    ensemble_dir: Path | None = None
-    percentiles: pd.DataFrame | None = None
-    ensemble_manifest: dict | None = None
-    ensemble_figures: tuple[Path, ...] = ()
-    spec: ModelSpec | None = None
-    titles: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def aggregate(self) -> str | None:
-        """Label of the aggregate rows, or None."""
-        dim = self.spec.dimension if self.spec is not None else None
-        return dim.aggregate if dim is not None else None
-
-    @property
-    def headline(self) -> tuple[str, ...]:
-        """Variables plotted first (the spec's ``report`` view)."""
-        return self.spec.view("report") if self.spec is not None else ()
-
-
-def _folder(value: str | os.PathLike | None, option: str) -> Path | None:
-    if value is None:
-        return None
-    path = Path(value)
-    if not path.is_dir():
-        what = "a file" if path.exists() else "nothing"
-        raise DataError(f"{option} {path}: expected a folder, found {what}")
-    return path
-
-
-def collect_inputs(
-    results_dir: str | os.PathLike,
-    *,
-    calibration: str | os.PathLike | None = None,
-    ensemble: str | os.PathLike | None = None,
-    model: str | os.PathLike | None = None,
-) -> ReportInputs:
-    """Read everything a report can show.
-
-    Parameters
-    ----------
-    results_dir : path-like
-        Output folder of ``sdplanner compare`` (or ``run``).
-    model : path-like, optional
-        The ``.mdl`` the outputs are of (labels, views); the shipped model when omitted.
-    calibration : path-like, optional
-        Output folder of ``sdplanner calibrate``; by default the results folder itself when
-        it holds ``fit.csv`` or ``parameters.csv``, else its ``calibration/`` subfolder.
-    ensemble : path-like, optional
-        Output folder of ``sdplanner ensemble`` or its ``percentiles.csv``; by default the
-        results folder when it holds ``percentiles.csv``, else its ``ensemble/`` subfolder.
-
-    Returns
-    -------
-    ReportInputs
-        The tables, manifests and figure files found.
-
-    Raises
-    ------
-    DataError
-        When a folder is missing, holds none of the files a report is made of, or a file
-        cannot be read.
-    """
-    root = Path(results_dir)
-    spec = load_model(model).spec
-    if not root.is_dir():
-        what = "a file" if root.exists() else "nothing"
-        raise DataError(
-            f"{root}: expected a results folder (sdplanner compare --out), found {what}"
-        )
-
-    comparison = None
-    if (root / "comparison.csv").is_file():
-        comparison = read_comparison(root / "comparison.csv", spec)
-    results = None
-    if (root / "results.csv").is_file():
-        results = read_results(root / "results.csv", spec)
-
-    cal = _folder(calibration, "--calibration")
-    if cal is not None and not any((cal / f).is_file() for f in ("fit.csv", "parameters.csv")):
-        raise DataError(f"--calibration {cal}: expected fit.csv or parameters.csv, found neither")
-    if cal is None:
-        if any((root / f).is_file() for f in ("fit.csv", "parameters.csv")):
-            cal = root
-        elif (root / "calibration").is_dir():
-            cal = root / "calibration"
-
-    ens_file: Path | None = None
-    if ensemble is not None:
-        ens = Path(ensemble)
-        ens_file = ens / "percentiles.csv" if ens.is_dir() else ens
-        if not ens_file.is_file():
-            raise DataError(f"--ensemble {ens}: expected percentiles.csv, found none")
-    elif (root / "percentiles.csv").is_file():
-        ens_file = root / "percentiles.csv"
-    elif (root / "ensemble" / "percentiles.csv").is_file():
-        ens_file = root / "ensemble" / "percentiles.csv"
-
-    parameters = fit = observations = None
-    identifiability = cal_manifest = None
-    cal_figures: tuple[Path, ...] = ()
-    if cal is not None:
-        if (cal / "parameters.csv").is_file():
-            parameters = _read_csv(cal / "parameters.csv")
-        if (cal / "fit.csv").is_file():
-            fit = _read_csv(cal / "fit.csv")
-        if (cal / "observations.csv").is_file():
-            observations = _read_csv(cal / "observations.csv")
-        identifiability = _read_text(cal / "identifiability.txt")
-        cal_manifest = _read_json(cal / "manifest.json") if cal != root else None
-        cal_figures = _figure_files(cal / "plots") + (_figure_files(cal) if cal != root else ())
-
-    percentiles = read_percentiles(ens_file, spec) if ens_file is not None else None
-    ens_dir = ens_file.parent if ens_file is not None else None
-    ens_manifest = (
-        _read_json(ens_dir / "manifest.json") if ens_dir is not None and ens_dir != root else None
-    )
-    if (
-        comparison is None
-        and results is None
-        and parameters is None
-        and fit is None
-        and (percentiles is None)
-    ):
-        raise DataError(
-            f"{root}: expected comparison.csv or results.csv (sdplanner compare), fit.csv or"
-            " parameters.csv (sdplanner calibrate) or percentiles.csv (sdplanner ensemble),"
-            " found none of them"
-        )
-    manifest = _read_json(root / "manifest.json")
-    titles = {
-        **scenario_titles(ens_manifest),
-        **scenario_titles(cal_manifest),
-        **scenario_titles(manifest),
-    }
-    return ReportInputs(
-        results_dir=root,
-        comparison=comparison,
-        results=results,
-        manifest=manifest,
-        figures=_figure_files(root),
-        calibration_dir=cal,
-        parameters=parameters,
-        fit=fit,
-        observations=observations,
-        identifiability=identifiability,
-        calibration_manifest=cal_manifest,
-        calibration_figures=cal_figures,
-        ensemble_dir=ens_dir,
-        percentiles=percentiles,
-        ensemble_manifest=ens_manifest,
-        ensemble_figures=_figure_files(ens_dir) if ens_dir is not None and ens_dir != root else (),
-        spec=spec,
-        titles=titles,
-    )
-
-
-# --------------------------------------------------------------------------------------
-# Figures (matplotlib's object API on the Agg canvas: nothing global, nothing left open)
-# --------------------------------------------------------------------------------------
-def _figure(width: float = 7.5, height: float = 3.9):
-    return new_figure(width, height)
 
 
 def _png_base64(fig) -> str:
@@ -333,97 +60,6 @@ def _png_base64(fig) -> str:
     fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})
     fig.clear()
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def fit_figure(observations: pd.DataFrame):
-    """Plot simulated against observed values of a calibration, as a ratio.
-
-    Parameters
-    ----------
-    observations : pandas.DataFrame
-        ``observations.csv`` of ``sdplanner calibrate`` (``indicator, area, year, observed,
-        simulated`` and optionally ``sigma``).
-
-    Returns
-    -------
-    matplotlib.figure.Figure or None
-        Each row's simulated value divided by the observed one (dimensionless; 1 is a
-        perfect fit) with the observation's ±1 sigma band; None when the columns are missing.
-    """
-    need = ("indicator", "observed", "simulated")
-    if any(c not in observations.columns for c in need):
-        return None
-    rows = observations[pd.to_numeric(observations.observed, errors="coerce").fillna(0) != 0]
-    rows = rows.head(60)
-    if rows.empty:
-        return None
-    obs = pd.to_numeric(rows.observed, errors="coerce").to_numpy(dtype=float)
-    sim = pd.to_numeric(rows.simulated, errors="coerce").to_numpy(dtype=float)
-    labels = [
-        " · ".join(str(r[c]) for c in ("indicator", "area", "year") if c in rows.columns)
-        for _, r in rows.iterrows()
-    ]
-    fig = _figure(7.5, max(2.4, 1.0 + 0.22 * len(rows)))
-    ax = fig.add_subplot()
-    ypos = np.arange(len(rows))[::-1]
-    if "sigma" in rows.columns:
-        sig = np.abs(pd.to_numeric(rows.sigma, errors="coerce").to_numpy(dtype=float) / obs)
-        ax.errorbar(np.ones(len(rows)), ypos, xerr=sig, fmt="none", ecolor="0.6", lw=3, alpha=0.6)
-    ax.axvline(1.0, color="0.3", lw=1)
-    ax.scatter(sim / obs, ypos, color="#c2410c", zorder=3, s=18, label="simulated ÷ observed")
-    ax.set_yticks(ypos, labels, fontsize=7)
-    ax.set_xlabel("simulated ÷ observed (grey: observed ± 1 sigma)")
-    ax.set_title("Calibration fit")
-    style_axes(ax, y=False, grid="x")
-    return fig
-
-
-def intervals_figure(parameters: pd.DataFrame):
-    """Plot each parameter's 95 % interval relative to its estimate.
-
-    Parameters
-    ----------
-    parameters : pandas.DataFrame
-        ``parameters.csv`` (``parameter, region, estimate, lower_95, upper_95, method``).
-
-    Returns
-    -------
-    matplotlib.figure.Figure or None
-        Intervals divided by the estimate (dimensionless; the estimate is 1); None when the
-        columns are missing or no estimate is non-zero.
-    """
-    need = ("parameter", "estimate", "lower_95", "upper_95")
-    if any(c not in parameters.columns for c in need):
-        return None
-    frame = parameters.copy()
-    for col in need[1:]:
-        frame[col] = pd.to_numeric(frame[col], errors="coerce")
-    frame = frame[(frame.estimate != 0) & frame.estimate.notna()].head(60)
-    if frame.empty:
-        return None
-    labels = []
-    for _, r in frame.iterrows():
-        label = str(r.parameter)
-        if "region" in frame.columns and isinstance(r.region, str) and r.region:
-            label += f" [{r.region}]"
-        if "method" in frame.columns and isinstance(r.method, str):
-            label += f" ({r.method})"
-        labels.append(label)
-    fig = _figure(7.5, max(2.4, 1.0 + 0.25 * len(frame)))
-    ax = fig.add_subplot()
-    ypos = np.arange(len(frame))[::-1]
-    est = frame.estimate.to_numpy(dtype=float)
-    lo = frame.lower_95.to_numpy(dtype=float) / est
-    hi = frame.upper_95.to_numpy(dtype=float) / est
-    lo, hi = np.minimum(lo, hi), np.maximum(lo, hi)
-    ax.hlines(ypos, lo, hi, color="#0f766e", lw=3)
-    ax.scatter(np.ones(len(frame)), ypos, color="black", zorder=3, s=14)
-    ax.axvline(1.0, color="0.6", lw=1, ls="--")
-    ax.set_yticks(ypos, labels, fontsize=7)
-    ax.set_xlabel("95 % interval ÷ estimate")
-    ax.set_title("Parameter intervals")
-    style_axes(ax, y=False, grid="x")
-    return fig
 
 
 # --------------------------------------------------------------------------------------
@@ -510,7 +146,7 @@ def _file_img(path: Path, root: Path) -> str:
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
     name = path.relative_to(root) if path.is_relative_to(root) else path.name
-    media, magic = _IMAGE_TYPES[path.suffix.lower()]
+    media, magic = IMAGE_TYPES[path.suffix.lower()]
     if not data.lstrip(b" \t\r\n").startswith(magic):
         return f"<p class='absent'>{_e(name)}: not a {path.suffix[1:].upper()} image; left out.</p>"
     if len(data) > MAX_EMBED_BYTES:
@@ -606,21 +242,44 @@ def _scenario_section(inp: ReportInputs) -> str:
 
 def _comparison_figures(inp: ReportInputs) -> dict[str, tuple]:
     from sdplanner.figures import comparison_figures
-    from sdplanner.plots import observed_points
-    from sdplanner.resources import data_path
 
     res = inp.results
-    observed = observed_points(read_observed(data_path("seed_figures.csv")), inp.spec.dimension)
     return comparison_figures(
         res,
         inp.comparison,
         inp.spec,
         baseline=_baseline(inp, res),
         titles=inp.titles,
-        observed=observed,
+        observed=inp.evidence.points if inp.evidence is not None else None,
         since=int(res["year"].min()),
         bands=inp.percentiles,
     )
+
+
+def _evidence_html(inp: ReportInputs) -> str:
+    """Say which observed points the calibration in use was fitted to, and what is left out."""
+    ev = inp.evidence
+    if ev is None:
+        return ""
+    counts = ev.counts()
+    if ev.calibration is None:
+        used = (
+            f"No calibration in use (the results record no parameter file): all"
+            f" {counts[NOT_FITTED]} observed points are hollow, not used in a fit."
+        )
+    else:
+        used = (
+            f"Observed points: {counts[FITTED]} used in the fit of the calibration"
+            f" {ev.calibration} (filled: {OBSERVED_LABELS[FITTED]}), {counts[NOT_FITTED]}"
+            f" not used in it (hollow: {OBSERVED_LABELS[NOT_FITTED]}; held out, compared only"
+            " or not in its data)."
+        )
+    left = (
+        f" Not drawn: {ev.dropped[BY_CONSTRUCTION]} figures the model reproduces by"
+        f" construction (model inputs, such as Table 1's urbanization rates of 2010) and"
+        f" {ev.dropped[ANCHOR]} anchors of an offset group: they are no evidence."
+    )
+    return f"<p class='meta' id='observed-roles'>{_e(used + left)}</p>"
 
 
 def _projection_section(inp: ReportInputs) -> str:
@@ -633,6 +292,7 @@ def _projection_section(inp: ReportInputs) -> str:
             + (" Bands: the ensemble's 5-95 % and 25-75 %." if inp.percentiles is not None else "")
             + "</p>"
         )
+        out.append(_evidence_html(inp))
         for stem, (fig, _axes) in _comparison_figures(inp).items():
             drawn.append(stem)
             title = fig.get_suptitle() or stem

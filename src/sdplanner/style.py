@@ -13,6 +13,8 @@ every figure and page:
 * `style_axes`: tick labels with thousands separators and never an offset or a power of ten
   (a reader cannot miss a "x1e4" in a corner that is not there).
 * `mark_history`: the years before the policy start shaded, the policy start marked.
+* `draw_observed`: observed figures, filled when the calibration in use was fitted to them
+  and hollow otherwise, with the legend entries `OBSERVED_LABELS` in every figure.
 * `new_figure` and `render`: figures on the Agg canvas (no pyplot, nothing global, nothing
   left open) and their bytes.
 
@@ -40,9 +42,11 @@ __all__ = [
     "BASELINE_NAME",
     "FORMATS",
     "HISTORY_COLOR",
+    "OBSERVED_LABELS",
     "PALETTE",
     "PlainFormatter",
     "draw_band",
+    "draw_observed",
     "legend_names",
     "mark_history",
     "new_figure",
@@ -79,6 +83,11 @@ PALETTE = (
 HISTORY_COLOR = "#e9ecef"
 #: Opacity of the outer (5-95 %) and inner (25-75 %) uncertainty bands.
 BAND_ALPHA = (0.14, 0.28)
+#: Legend entry of observed figures by role (`sdplanner.evidence.DRAWN_ROLES`), in order.
+OBSERVED_LABELS = {
+    "fitted": "observed, used in the fit",
+    "not fitted": "observed, not used in the fit",
+}
 
 
 def _shipped_names() -> list[str]:
@@ -271,6 +280,53 @@ def draw_band(ax: Axes, years, lo, hi, color: str, *, inner: bool, label: str | 
     """
     alpha = BAND_ALPHA[1] if inner else BAND_ALPHA[0]
     ax.fill_between(years, lo, hi, color=color, alpha=alpha, lw=0, label=label, zorder=2)
+
+
+def draw_observed(ax: Axes, points, scale: float, *, color: str = "black", suffix: str = ""):
+    """Draw observed figures by role: fitted ones filled, the others hollow.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes (x in years).
+    points : pandas.DataFrame or None
+        ``year, value[, role]`` (model units; `sdplanner.evidence.observed_points`); a
+        point without a role is ``not fitted``.
+    scale : float
+        Display units per model unit (`sdplanner.display.Display.scale`).
+    color : str
+        Edge colour (and the filled markers' face colour).
+    suffix : str
+        Appended to the legend entries (`OBSERVED_LABELS`), e.g. `` - Tibet``.
+
+    Returns
+    -------
+    list of matplotlib.lines.Line2D
+        One line per role drawn (none when there is no point).
+    """
+    if points is None or len(points) == 0:
+        return []
+    if "role" not in points.columns:
+        points = points.assign(role="not fitted")
+    drawn = []
+    for role, label in OBSERVED_LABELS.items():
+        mine = points[points["role"] == role]
+        if len(mine) == 0:
+            continue
+        (line,) = ax.plot(
+            mine["year"].to_numpy(dtype=float),
+            mine["value"].to_numpy(dtype=float) * scale,
+            linestyle="none",
+            marker="o",
+            markersize=6,
+            markerfacecolor=color if role == "fitted" else "white",
+            markeredgecolor=color,
+            markeredgewidth=1.5,
+            label=label + suffix,
+            zorder=5,
+        )
+        drawn.append(line)
+    return drawn
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -30,6 +30,7 @@ __all__ = [
     "by_construction",
     "check_duplicate",
     "classify",
+    "construction_input",
     "reason",
     "shipped_indicators",
     "split_anchors",
@@ -105,6 +106,32 @@ def by_construction() -> dict[tuple[str, str, int], tuple[float, str]]:
                 f"{row['parameter']} ({row.get('source', '')})",
             )
     return out
+
+
+def construction_input(indicator: str, region: str, year: int, value: float) -> str | None:
+    """Return the model input a region's figure is, or None when the model does not copy it.
+
+    Parameters
+    ----------
+    indicator : str
+        The row's indicator.
+    region : str
+        The region's display name.
+    year : int
+        The row's year (year, before any year mapping).
+    value : float
+        The figure, in the data's units (as the file writes it).
+
+    Returns
+    -------
+    str or None
+        ``"parameter (source)"`` of the `by_construction` input with this key and value
+        (equal to 1e-9 relative), else None.
+    """
+    built = by_construction().get((indicator, region, int(year)))
+    if built is None or abs(built[0] - value) > 1e-9 * max(1.0, abs(value)):
+        return None
+    return built[1]
 
 
 @dataclass
@@ -219,15 +246,11 @@ def classify(
             reason="a sub-area's total cannot be compared with its region's total"
             " (the indicator sums over areas)",
         )
-    built = by_construction().get((obs.indicator, obs.area.model_area, obs.year))
-    if (
-        obs.area.kind == "region"
-        and built is not None
-        and abs(built[0] - obs.value) <= 1e-9 * max(1.0, abs(obs.value))
-    ):
+    built = construction_input(obs.indicator, obs.area.model_area, obs.year, obs.value)
+    if obs.area.kind == "region" and built is not None:
         return Classified(
             None,
-            reason=f"reproduced by construction: the figure is the model input {built[1]};"
+            reason=f"reproduced by construction: the figure is the model input {built};"
             " no information, never evidence",
         )
     year = _model_year(obs, spec)

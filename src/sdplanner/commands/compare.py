@@ -39,9 +39,10 @@ from sdplanner.compare import (
     summary_table,
 )
 from sdplanner.errors import DataError
+from sdplanner.evidence import observed_points, read_fit_record
 from sdplanner.figures import comparison_figures
 from sdplanner.output_set import OutputSet
-from sdplanner.plots import FORMATS, observed_points, render
+from sdplanner.plots import FORMATS, render
 from sdplanner.readers import read_observed, read_percentiles
 from sdplanner.resources import calibration_name, data_path
 from sdplanner.results import atomic_write_bytes, write_csv, write_manifest
@@ -169,7 +170,7 @@ def handler(args: argparse.Namespace) -> int:
         spec,
         baseline=baseline,
         titles=titles,
-        observed=observed_points(observed, spec.dimension),
+        observed=observed_points(observed, spec.dimension, read_fit_record(inputs[0].params_files)),
         since=since,
         units=units,
         bands=bands,

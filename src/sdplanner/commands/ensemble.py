@@ -190,14 +190,16 @@ def handler(args: argparse.Namespace) -> int:
         figures = []
         if not args.no_plots:
             from sdplanner.ensemble_plots import fan_chart, observed_points
+            from sdplanner.evidence import read_fit_record
 
             scen = inputs.scenario
+            record = read_fit_record(inputs.params_files)
             for o in plan.layout.outputs:
                 fig, _ = fan_chart(
                     result.frame,
                     o.name,
                     inputs.model.spec,
-                    observed=observed_points(o.name, inputs.model.spec.dimension),
+                    observed=observed_points(o.name, inputs.model.spec.dimension, record=record),
                     titles={scen.name: scen.display_title},
                 )
                 path = stage / f"fan_{o.name}.png"

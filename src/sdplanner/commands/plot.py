@@ -3,6 +3,8 @@
 The figure is `sdplanner.plots.plot_projection`: levels, and the change against the first
 scenario drawn when there are two or more; scenario titles from the ``manifest.json`` beside
 the results (`sdplanner.readers.scenario_titles`); bands from ``--bands percentiles.csv``.
+Observed figures (``--observed``) are drawn by role relative to the calibration the manifest
+records (`sdplanner.evidence.recorded_fit`): fitted ones filled, the others hollow.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 
 from sdplanner.compare import trajectory_changes
 from sdplanner.errors import DataError, OutputError, did_you_mean, quote
+from sdplanner.evidence import observed_points, recorded_fit
 from sdplanner.model import load_model
-from sdplanner.plots import FORMATS, observed_points, plot_projection, render
+from sdplanner.plots import FORMATS, plot_projection, render
 from sdplanner.readers import (
     read_manifest,
     read_observed,
@@ -132,10 +135,12 @@ def handler(args: argparse.Namespace) -> int:
     fmt = figure_format(out)
     spec = load_model(args.model).spec
     results = read_results(args.results, spec)
-    titles = scenario_titles(read_manifest(Path(args.results).parent))
+    manifest = read_manifest(Path(args.results).parent)
+    titles = scenario_titles(manifest)
     observed = None
     if args.observed:
-        observed = observed_points(read_observed(args.observed), spec.dimension)
+        record = recorded_fit(manifest)
+        observed = observed_points(read_observed(args.observed), spec.dimension, record)
     bands = read_percentiles(args.bands, spec) if args.bands else None
     _check_option("--variable", [args.variable], set(results["variable"]), "variable")
     sub = results[results["variable"] == args.variable]

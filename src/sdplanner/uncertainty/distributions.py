@@ -163,10 +163,12 @@ def check_bounds(kind: str, v: dict[str, float], where: str) -> None:
         lo, hi = v.get("min"), v.get("max")
         if kind == "lognormal":
             if hi is not None and hi <= 0:
+                # a log-normal lives on (0, inf): a max at or below 0 keeps no probability
                 raise UncertaintyError(
-                    f"{where}.max: expected a positive bound of a lognormal, found {hi:g}"
+                    f"{where}.max: expected a positive bound for a lognormal, found {hi:g}"
                 )
-            centre, lo = math.log(centre), (math.log(lo) if lo is not None and lo > 0 else None)
+            centre = math.log(centre)
+            lo = math.log(lo) if lo is not None and lo > 0 else None
             hi = math.log(hi) if hi is not None else None
         if (lo is not None and lo > centre + 8 * scale) or (
             hi is not None and hi < centre - 8 * scale

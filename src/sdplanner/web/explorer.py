@@ -2,9 +2,11 @@
 
 `Explorer` holds the model, the fast engine, the scenario folder, the observed points and an
 optional ensemble. Each public method takes the decoded JSON body of one request and returns
-what the server sends back; every problem with the request raises `RequestError`, whose
-message names the key that is wrong, what was expected and what was found, and whose
-``status`` is the HTTP status (always 4xx).
+what the server sends back; every problem with the request raises `RequestError`
+(`sdplanner.web.requests`, with the checks of JSON values), whose message names the key that
+is wrong, what was expected and what was found, and whose ``status`` is the HTTP status
+(always 4xx). The JSON pieces of the answers and the saved files are built by
+`sdplanner.web.payload`.
 
 The edited scenario is the starting scenario file with the levers the request sets: a lever
 given as a number sets its strength; a lever given as an object sets any of ``strength``
@@ -16,35 +18,52 @@ overrides are kept. Runs use `sdplanner.run.prepare_run`, so the numbers are tho
 
 from __future__ import annotations
 
-import io
-import json
-import math
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from sdplanner.display import Display, money_unit
-from sdplanner.engine import SimulationOutput, TimeSeries, get_engine
+from sdplanner.display import money_unit
+from sdplanner.engine import SimulationOutput, get_engine
 from sdplanner.errors import SdplannerError, did_you_mean
 from sdplanner.model import ModelInfo, load_model
 from sdplanner.resources import default_params_path
-from sdplanner.results import RESULT_COLUMNS, csv_safe, required_variables, to_frame
+from sdplanner.results import required_variables, to_frame
 from sdplanner.run import prepare_run
-from sdplanner.scenario import MAX_RAMP_YEARS, LeverSetting, Scenario, load_scenario
-from sdplanner.spec import LeverSpec, OutputSpec
-from sdplanner.style import scenario_colors
+from sdplanner.scenario import MAX_RAMP_YEARS, Scenario, load_scenario
+from sdplanner.spec import OutputSpec
+from sdplanner.style import OBSERVED_LABELS, scenario_colors
+from sdplanner.web.edits import edit_scenario, lever_edits
+from sdplanner.web.payload import (
+    _display_json,
+    _finite_list,
+    _lever_json,
+    bands_json,
+    indicators_json,
+    paths_json,
+    results_file,
+    scenario_file,
+    scenarios_json,
+)
+from sdplanner.web.requests import (
+    MAX_BODY_BYTES,
+    MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS,
+    ExplorerError,
+    RequestError,
+    _check_keys,
+    _show,
+    _text,
+    parse_json_body,
+)
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -54,161 +73,11 @@ __all__ = [
     "parse_json_body",
 ]
 
-#: Largest request body accepted (bytes); a full request is well under 2 KiB.
-MAX_BODY_BYTES = 64 * 1024
-#: Longest scenario name or description accepted (characters).
-MAX_NAME_CHARS = 100
-MAX_DESCRIPTION_CHARS = 2000
 #: Years of the summary table under the chart (year).
 SUMMARY_YEARS = (2020, 2030, 2040, 2050)
 _RUN_KEYS = ("scenario", "levers", "region", "indicator")
 _SAVE_KEYS = (*_RUN_KEYS, "name", "description")
-_LEVER_FIELDS = ("strength", "start", "ramp_years")
 _CACHE_SIZE = 32
-
-
-class ExplorerError(SdplannerError):
-    """The explorer cannot start: a missing scenario folder, a port in use, a bad option."""
-
-
-class RequestError(ExplorerError):
-    """A request the explorer refuses; ``status`` is the HTTP status to answer (4xx).
-
-    Parameters
-    ----------
-    message : str
-        One line: the key, what was expected, what was found.
-    status : int, optional
-        HTTP status, 400 by default.
-    """
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-# --------------------------------------------------------------------------------------
-# Validating JSON values
-# --------------------------------------------------------------------------------------
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _show(value: Any) -> str:
-    """Describe a found value briefly (long values are cut, numbers shown as numbers)."""
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, int) and abs(value) > 10**15:
-        return "a number too large"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "a number too large" if math.isinf(value) else "NaN"
-    if isinstance(value, int | float):
-        return f"{value:g}"
-    if isinstance(value, str):
-        text = json.dumps(value)
-        return text if len(text) <= 60 else text[:57] + '..."'
-    return _json_type(value)
-
-
-def _number(value: Any, where: str, lo: float, hi: float, what: str) -> float:
-    """Return a finite number in ``lo..hi`` or raise `RequestError` naming ``where``."""
-    expected = f"{what} in {lo:g}..{hi:g}"
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RequestError(f"{where}: expected {expected}, found {_show(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise RequestError(f"{where}: expected {expected}, found a number too large") from None
-    if not math.isfinite(number):
-        raise RequestError(f"{where}: expected {expected}, found {_show(number)}")
-    if not lo <= number <= hi:
-        raise RequestError(f"{where}: expected {expected}, found {number:g}")
-    return number
-
-
-def _text(value: Any, where: str, limit: int, *, empty: bool = False) -> str:
-    if not isinstance(value, str):
-        raise RequestError(f"{where}: expected a string, found {_show(value)}")
-    text = value.strip()
-    if not text and not empty:
-        raise RequestError(f"{where}: expected a non-empty string, found {_show(value)}")
-    if len(text) > limit:
-        raise RequestError(f"{where}: expected at most {limit} characters, found {len(text)}")
-    if any(ord(c) < 32 and c not in "\n\t" for c in text):
-        raise RequestError(f"{where}: expected printable text, found control characters")
-    return text
-
-
-def parse_json_body(raw: bytes) -> dict[str, Any]:
-    """Decode a request body that must be one JSON object.
-
-    Parameters
-    ----------
-    raw : bytes
-        The body as received (at most `MAX_BODY_BYTES`).
-
-    Returns
-    -------
-    dict
-        The object.
-
-    Raises
-    ------
-    RequestError
-        For bytes that are not UTF-8, malformed JSON, ``NaN``/``Infinity``, nesting too
-        deep, or a value that is not an object.
-    """
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise RequestError(
-            f"request body: expected UTF-8 JSON, found an undecodable byte at position {exc.start}"
-        ) from None
-
-    def refuse(name: str):
-        raise RequestError(f"request body: expected finite numbers, found {name}")
-
-    try:
-        data = json.loads(text, parse_constant=refuse)
-    except json.JSONDecodeError as exc:
-        raise RequestError(
-            f"request body: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-        ) from None
-    except RecursionError:
-        raise RequestError(
-            "request body: expected JSON nested a few levels, found deeper"
-        ) from None
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        raise RequestError(f"request body: expected JSON numbers, found {exc}") from None
-    if not isinstance(data, dict):
-        raise RequestError(f"request body: expected a JSON object, found {_json_type(data)}")
-    return data
-
-
-def _key(name: str) -> str:
-    """Return a key as a message shows it: cut when long."""
-    return name if len(name) <= 40 else name[:37] + "..."
-
-
-def _check_keys(body: Mapping, allowed: tuple[str, ...], where: str = "request") -> None:
-    for key in body:
-        if key not in allowed:
-            raise RequestError(
-                f"{where}: unknown key {_key(key)!r}{did_you_mean(key, allowed)}; expected"
-                f" {', '.join(allowed)}"
-            )
 
 
 # --------------------------------------------------------------------------------------
@@ -231,34 +100,6 @@ class _Run:
 
     output: SimulationOutput
     seconds: float
-
-
-def _lever_json(setting: LeverSetting) -> dict[str, Any]:
-    return {
-        "strength": setting.strength,
-        "start": setting.start,
-        "ramp_years": setting.ramp_years,
-        "regions": {r: dict(o) for r, o in setting.regions.items()},
-    }
-
-
-def _plain_number(value: float) -> int | float:
-    value = float(value)
-    return int(value) if value.is_integer() and abs(value) < 1e15 else value
-
-
-def _display_json(disp: Display) -> dict[str, Any]:
-    """How the page shows an indicator: shown value = model value x scale, in ``unit``."""
-    return {
-        "label": disp.label,
-        "unit": disp.unit,
-        "scale": disp.scale,
-        "delta_unit": disp.delta_unit,
-    }
-
-
-def _finite_list(values: np.ndarray) -> list[float | None]:
-    return [float(v) if math.isfinite(v) else None for v in np.asarray(values, dtype=float)]
 
 
 @cache
@@ -303,6 +144,7 @@ class Explorer:
         observations: str | os.PathLike | None = None,
         ensemble: str | os.PathLike | None = None,
     ) -> None:
+        from sdplanner.evidence import read_fit_record
         from sdplanner.readers import read_percentiles
         from sdplanner.web.observed import load_observed_points
 
@@ -316,7 +158,10 @@ class Explorer:
         self.params = params
         self.engine_name = engine
         self.engine = _engine(engine, self.model.path, self.model.sha256)
-        self.observed = load_observed_points(self.model, observations)
+        self.fit_record = read_fit_record(self._params_files())
+        self.observed, self.observed_dropped = load_observed_points(
+            self.model, observations, self.fit_record
+        )
         self.ensemble_path: Path | None = None
         self.ensemble: pd.DataFrame | None = None
         if ensemble is not None:
@@ -392,51 +237,7 @@ class Explorer:
 
     # ---- request fields ---------------------------------------------------------------
     def _edits(self, raw: Any) -> dict[str, dict[str, float]]:
-        if raw is None:
-            return {}
-        if not isinstance(raw, dict):
-            raise RequestError(
-                "levers: expected an object of lever name -> strength or"
-                f" {{strength, start, ramp_years}}, found {_json_type(raw)}"
-            )
-        names = [lv.name for lv in self.spec.levers]
-        edits: dict[str, dict[str, float]] = {}
-        for name, value in raw.items():
-            where = f"levers.{_key(name)}"
-            lever = self.spec.lever(name) if isinstance(name, str) else None
-            if lever is None:
-                raise RequestError(
-                    f"{where}: unknown lever{did_you_mean(name, names)}; expected one of"
-                    f" {', '.join(names)}"
-                )
-            if isinstance(value, dict):
-                if "regions" in value:
-                    raise RequestError(
-                        f"{where}.regions: per-region settings are not edited in the explorer;"
-                        " expected strength, start, ramp_years (edit the scenario file instead)"
-                    )
-                _check_keys(value, _LEVER_FIELDS, where)
-                fields = dict(value)
-            else:
-                fields = {"strength": value}
-            edits[name] = self._lever_fields(lever, fields, where)
-        return edits
-
-    def _lever_fields(self, lever: LeverSpec, fields: Mapping, where: str) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for key, value in fields.items():
-            w = f"{where}.{key}" if len(fields) > 1 or key != "strength" else where
-            if key == "strength":
-                out[key] = _number(
-                    value, w, lever.minimum, lever.maximum, f"a strength ({lever.unit})"
-                )
-            elif key == "start":
-                out[key] = _number(
-                    value, w, self.model.initial_time, self.model.final_time, "a start year"
-                )
-            else:
-                out[key] = _number(value, w, 0.0, MAX_RAMP_YEARS, "a ramp length (years)")
-        return out
+        return lever_edits(raw, self.spec, (self.model.initial_time, self.model.final_time))
 
     def _region(self, value: Any) -> str:
         if value is None:
@@ -490,41 +291,7 @@ class Explorer:
         Scenario
             A scenario with no file; its per-region overrides of the edited fields dropped.
         """
-        levers = dict(start.levers)
-        for lname, fields in edits.items():
-            lever = self.spec.lever(lname)
-            base = levers.get(lname)
-            if base is None:
-                base = LeverSetting(
-                    lname,
-                    max(0.0, lever.minimum),
-                    float(lever.default_start),
-                    float(lever.default_ramp_years),
-                )
-            regions = {}
-            for region, override in base.regions.items():
-                kept = {k: v for k, v in override.items() if k not in fields}
-                if kept:
-                    regions[region] = kept
-            levers[lname] = replace(base, **fields, regions=regions)
-        if not description:
-            changes = "; ".join(
-                f"{k} " + ", ".join(f"{f} {v:g}" for f, v in fields.items())
-                for k, fields in edits.items()
-            )
-            origin = f"{start.name} ({start.path.name})" if start.path else start.name
-            description = f"Edited in the sdplanner explorer from {origin}" + (
-                f": {changes}." if changes else " with no change."
-            )
-        return replace(
-            start,
-            name=name,
-            title="",
-            description=description,
-            path=None,
-            files=(),
-            levers=levers,
-        )
+        return edit_scenario(start, edits, self.spec, name, description)
 
     def _params_description(self) -> str:
         if self.params is False:
@@ -534,16 +301,22 @@ class Explorer:
             return str(path) if path is not None else "the .mdl defaults (no calibrated file)"
         return str(self.params)
 
+    def _params_files(self) -> list[Path]:
+        """Return the parameter file in use: none, the shipped calibration or the one given."""
+        if self.params is False:
+            return []
+        path = default_params_path() if self.params is None else Path(self.params)
+        return [path] if path is not None else []
+
     def _params_stamp(self) -> tuple:
         """Identify the parameter file's content, so a changed file is not served from cache."""
-        if self.params is False:
-            return ()
-        path = default_params_path() if self.params is None else Path(self.params)
-        try:
-            st = path.stat() if path is not None else None
-        except OSError:
-            return (str(path), "missing")
-        return (str(path), st.st_mtime_ns, st.st_size) if st is not None else ()
+        for path in self._params_files():
+            try:
+                st = path.stat()
+            except OSError:
+                return (str(path), "missing")
+            return (str(path), st.st_mtime_ns, st.st_size)
+        return ()
 
     def _run(self, key: tuple, scenario: Scenario) -> tuple[_Run, bool]:
         """Return the run of a scenario, from the cache when the same key ran before."""
@@ -632,48 +405,6 @@ class Explorer:
             JSON-ready; see ``docs/explorer.md``.
         """
         entries = self._scan()
-        paths = []
-        for key, (section, title) in self.spec.paths.items():
-            levers = [
-                {
-                    "name": lv.name,
-                    "unit": lv.unit,
-                    "min": lv.minimum,
-                    "max": lv.maximum,
-                    "description": lv.description,
-                    "cost_rule": lv.cost_rule,
-                    "default_start": lv.default_start,
-                    "default_ramp_years": lv.default_ramp_years,
-                }
-                for lv in self.spec.levers
-                if lv.path == key
-            ]
-            paths.append({"key": key, "section": section, "title": title, "levers": levers})
-        indicators = [
-            {
-                "name": o.name,
-                "label": self.model.variables[o.name].name,
-                "unit": self.model.units(o.name),
-                "display": _display_json(self.spec.display(o.name, self.model.units(o.name))),
-                "comment": self.model.variables[o.name].comment,
-                "aggregate": {"mean": "weighted mean"}.get(o.aggregate, o.aggregate),
-            }
-            for o in self.spec.outputs
-        ]
-        colors = scenario_colors([e.scenario.name for e in entries if e.scenario is not None])
-        scenarios = []
-        for e in entries:
-            item: dict[str, Any] = {"file": e.file, "error": e.error or None}
-            if e.scenario is not None:
-                item.update(
-                    name=e.scenario.name,
-                    title=e.scenario.display_title,
-                    color=colors[e.scenario.name],
-                    description=e.scenario.description,
-                    final_time=e.scenario.final_time,
-                    levers={k: _lever_json(v) for k, v in e.scenario.levers.items()},
-                )
-            scenarios.append(item)
         base = self._baseline()
         return {
             "model": {
@@ -684,11 +415,16 @@ class Explorer:
             },
             "engine": self.engine_name,
             "parameters": self._params_description(),
-            "paths": paths,
+            "observed": {
+                "calibration": None if self.fit_record is None else self.fit_record.name,
+                "left_out": self.observed_dropped,
+                "labels": OBSERVED_LABELS,
+            },
+            "paths": paths_json(self.spec),
             "regions": [self._aggregate, *self.model.regions],
-            "indicators": indicators,
+            "indicators": indicators_json(self.model),
             "default_indicator": self._default_indicator,
-            "scenarios": scenarios,
+            "scenarios": scenarios_json(entries),
             "baseline": base.file or None,
             "ensemble": None
             if self.ensemble is None
@@ -814,15 +550,7 @@ class Explorer:
         chosen = start_name if start_name in names else base_name if base_name in names else None
         if chosen is None:
             return None
-        rows = frame[
-            (frame.scenario == chosen) & (frame.region == region) & (frame.variable == variable)
-        ].sort_values("year")
-        if rows.empty:
-            return None
-        out: dict[str, Any] = {"scenario": chosen, "years": [int(y) for y in rows.year]}
-        for col in ("p05", "p25", "p50", "p75", "p95"):
-            out[col] = _finite_list(rows[col].to_numpy(dtype=float))
-        return out
+        return bands_json(frame, chosen, region, variable)
 
     def scenario_yaml(self, body: Mapping[str, Any]) -> tuple[str, str]:
         """Answer ``POST /api/scenario``: the edited scenario as a scenario file.
@@ -841,61 +569,7 @@ class Explorer:
             file, so it can be saved anywhere.
         """
         req = self._runs_for(body, save=True)
-        edited: Scenario = req["edited"]
-        start: _ScenarioEntry = req["start"]
-        doc: dict[str, Any] = {"name": edited.name}
-        if edited.description:
-            doc["description"] = edited.description
-        if edited.final_time is not None:
-            doc["final_time"] = _plain_number(edited.final_time)
-        levers: dict[str, Any] = {}
-        for lname, setting in edited.levers.items():
-            item: dict[str, Any] = {
-                "strength": float(setting.strength),
-                "start": _plain_number(setting.start),
-                "ramp_years": _plain_number(setting.ramp_years),
-            }
-            if setting.regions:
-                item["regions"] = {
-                    r: {k: float(v) for k, v in o.items()} for r, o in setting.regions.items()
-                }
-            levers[lname] = item
-        doc["levers"] = levers
-        doc["parameters"] = {k: self._param_yaml(k, v) for k, v in edited.parameters.items()}
-        if self.params is None:
-            params_note, flag = "the shipped calibrated parameters when present", ""
-        elif self.params is False:
-            params_note, flag = "the .mdl defaults", " --no-params"
-        else:
-            params_note, flag = str(self.params), f" --params {self.params}"
-        header = (
-            f"# Saved by the sdplanner explorer on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC,"
-            f" starting from {start.file or 'no file'}.\n"
-            f"# Parameters: {params_note}.\n"
-            f"# Run with: sdplanner run THIS_FILE --out DIR{flag}\n"
-        )
-        text = header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", edited.name).strip(".-") or "scenario"
-        return f"{slug[:80]}.yaml", text
-
-    def _param_yaml(self, name: str, value) -> Any:
-        if isinstance(value, TimeSeries):
-            vals = np.asarray(value.values, dtype=float)
-            if vals.ndim == 2:
-                if not np.all(vals == vals[:, :1]):
-                    raise RequestError(
-                        f"parameters.{name}: a per-region time series cannot be saved", 422
-                    )
-                vals = vals[:, 0]
-            return {_plain_number(y): float(v) for y, v in zip(value.years, vals, strict=True)}
-        given = getattr(value, "given", None)  # a RegionValues: only the regions the file set
-        arr = np.asarray(value, dtype=float)
-        if arr.ndim == 0:
-            return float(arr)
-        mask = np.ones(arr.shape, dtype=bool) if given is None else np.asarray(given, dtype=bool)
-        return {
-            r: float(v) for r, v, keep in zip(self.model.regions, arr, mask, strict=True) if keep
-        }
+        return scenario_file(req["edited"], req["start"].file, self.params, self.model.regions)
 
     def results_csv(self, body: Mapping[str, Any]) -> tuple[str, str]:
         """Answer ``POST /api/csv``: every results variable of the drawn scenarios as CSV.
@@ -915,18 +589,5 @@ class Explorer:
             at full precision.
         """
         req = self._runs_for(body, save=True)
-        runs = self._three_runs(req)
-        names = [scen.name for _, scen, _, _ in runs]
-        if len(set(names)) != len(names):
-            raise RequestError(
-                f"name: expected a name different from the other scenarios drawn"
-                f" ({', '.join(names[:-1])}), found {names[-1]!r}"
-            )
-        frame = pd.concat(
-            [to_frame(run.output, self.model, scen.name) for _, scen, run, _ in runs],
-            ignore_index=True,
-        )[RESULT_COLUMNS]
-        buf = io.StringIO()
-        csv_safe(frame).to_csv(buf, index=False)
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", req["edited"].name).strip(".-") or "edited"
-        return f"results-{slug[:80]}.csv", buf.getvalue()
+        runs = [(scen, run.output) for _, scen, run, _ in self._three_runs(req)]
+        return results_file(runs, self.model, req["edited"].name)

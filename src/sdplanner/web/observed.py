@@ -7,7 +7,9 @@ the aggregate, or when it is a sub-area (a prefecture or district) and the varia
 or a per-capita figure (a variable whose 14-region aggregate is a weighted mean), because a
 level of a sub-area (its GDP, its migrants) is not comparable with the level of the whole
 region. Values in ``percent`` are divided by 100 (the model's rates are fractions); rows in a
-unit the model does not share are left out.
+unit the model does not share are left out. Each point has its role relative to the
+calibration in use (`sdplanner.evidence.point_role`): ``fitted`` or ``not fitted``; figures
+the model reproduces by construction and anchors of an offset group are left out and counted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from sdplanner.data import load_area_mapping, read_observations
 from sdplanner.errors import DataError
+from sdplanner.evidence import ANCHOR, BY_CONSTRUCTION, DRAWN_ROLES, FitRecord, point_role
 from sdplanner.model import ModelInfo
 from sdplanner.resources import data_path, default_model_path
 
@@ -59,6 +62,8 @@ class ObservedPoint:
         ``"region"``, ``"aggregate"`` or ``"sub-area"``.
     source : str
         Where in the seed the figure is printed, when the file says.
+    role : str
+        ``"fitted"`` when the calibration in use was fitted to it, else ``"not fitted"``.
     """
 
     variable: str
@@ -68,6 +73,7 @@ class ObservedPoint:
     area: str
     kind: str
     source: str = ""
+    role: str = "not fitted"
 
     def to_json(self) -> dict:
         """Return the point as a JSON-ready mapping."""
@@ -77,6 +83,7 @@ class ObservedPoint:
             "area": self.area,
             "kind": self.kind,
             "source": self.source,
+            "role": self.role,
         }
 
 
@@ -97,8 +104,10 @@ def _row_extras(path: Path) -> dict[int, dict[str, str]]:
 
 
 def load_observed_points(
-    model: ModelInfo, path: str | os.PathLike | None = None
-) -> dict[tuple[str, str], list[ObservedPoint]]:
+    model: ModelInfo,
+    path: str | os.PathLike | None = None,
+    record: FitRecord | None = None,
+) -> tuple[dict[tuple[str, str], list[ObservedPoint]], dict[str, int]]:
     """Read an observation file and keep the figures the explorer can plot.
 
     Parameters
@@ -108,23 +117,29 @@ def load_observed_points(
     path : path-like, optional
         The CSV; the shipped ``seed_figures.csv`` when omitted (for the shipped model only:
         another model gets no points unless a file is given).
+    record : FitRecord, optional
+        The calibration in use (`sdplanner.evidence.read_fit_record`); None: every point is
+        ``not fitted``.
 
     Returns
     -------
-    dict
+    points : dict
         ``(variable, region) -> points`` sorted by year; values in the model's units.
+    dropped : dict
+        ``"reproduced by construction"`` and ``"anchor"`` -> rows left out.
 
     Raises
     ------
     DataError
         When the file is missing or invalid (see `sdplanner.data.read_observations`).
     """
+    dropped = dict.fromkeys((BY_CONSTRUCTION, ANCHOR), 0)
     if path is None and Path(model.path).resolve() != default_model_path().resolve():
-        return {}  # the shipped observations are of the shipped model's regions
+        return {}, dropped  # the shipped observations are of the shipped model's regions
     src = Path(path) if path is not None else data_path("seed_figures.csv")
     dim = model.spec.dimension
     if dim is None:
-        return {}
+        return {}, dropped
     observations = read_observations(src, load_area_mapping(None, dim))
     try:
         extras = _row_extras(src)
@@ -145,6 +160,11 @@ def load_observed_points(
         divisor = UNIT_DIVISORS.get(unit) if unit else 1.0
         if divisor is None:
             continue
+        region = obs.area.model_area if obs.area.kind == "region" else None
+        role = point_role(record, obs.indicator, obs.area.name, obs.year, obs.value, region=region)
+        if role not in DRAWN_ROLES:
+            dropped[role] += 1
+            continue
         point = ObservedPoint(
             variable=obs.indicator,
             region=obs.area.model_area,
@@ -153,8 +173,9 @@ def load_observed_points(
             area=obs.area.name,
             kind=obs.area.kind,
             source=extra.get("source", ""),
+            role=role,
         )
         points.setdefault((point.variable, point.region), []).append(point)
     for key in points:
         points[key].sort(key=lambda p: (p.year, p.kind != "region"))
-    return points
+    return points, dropped

@@ -18,6 +18,8 @@
   const H = 420;
   const M = { left: 74, right: 18, top: 16, bottom: 40 };
   const ROLE_LABEL = { baseline: "baseline", start: "starting scenario", edited: "edited" };
+  // legend words of observed points by role: the figures' (GET /api/meta, observed.labels)
+  const observedLabel = (role) => S.meta.observed.labels[role] || S.meta.observed.labels["not fitted"];
 
   const S = {
     meta: null,
@@ -400,11 +402,13 @@
       chart.append(p);
     }
     for (const o of res.observed) {
+      const fitted = o.role === "fitted";
       const c = svg("circle", {
-        class: `observed ${o.kind}`, cx: x(o.year), cy: y(o.value * d.scale), r: 4.5,
-        "data-year": o.year, "data-value": o.value,
+        class: `observed ${fitted ? "fitted" : "not-fitted"} ${o.kind}`,
+        cx: x(o.year), cy: y(o.value * d.scale), r: o.kind === "sub-area" ? 3.5 : 4.5,
+        "data-year": o.year, "data-value": o.value, "data-role": o.role,
       });
-      c.append(svg("title", {}, `observed ${o.year}: ${fmt(o.value * d.scale)} ${d.unit} (${o.area}${o.source ? `, ${o.source}` : ""})`));
+      c.append(svg("title", {}, `${observedLabel(o.role)} ${o.year}: ${fmt(o.value * d.scale)} ${d.unit} (${o.area}${o.source ? `, ${o.source}` : ""})`));
       chart.append(c);
     }
     const cursor = svg("line", { class: "cursor", y1: M.top, y2: H - M.bottom, visibility: "hidden" });
@@ -453,9 +457,12 @@
       li.append(sw, `ensemble of ${band ? band.title : res.bands.scenario}: 5–95 % and 25–75 %, median dashed`);
       legend.append(li);
     }
-    if (res.observed.length) {
-      const li = el("li");
-      li.append(el("span", { class: "swatch observed" }), "observed (hollow: a part of the region)");
+    for (const role of ["fitted", "not fitted"]) {
+      const shown = res.observed.filter((o) => (o.role || "not fitted") === role);
+      if (!shown.length) continue;
+      const li = el("li", { "data-role": role });
+      const small = shown.some((o) => o.kind === "sub-area") ? " (small: a part of the region)" : "";
+      li.append(el("span", { class: `swatch observed ${role === "fitted" ? "fitted" : "not-fitted"}` }), observedLabel(role) + small);
       legend.append(li);
     }
   }
