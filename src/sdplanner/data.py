@@ -292,6 +292,11 @@ def _load_area_mapping(path: Path, dimension: Dimension) -> AreaMap:
                 f"{where}: kind: expected one of {list(AREA_KINDS)}, found {quote(kind)}"
             )
         if kind in ("region", "sub-area") or (kind == "context" and region is not None):
+            if not dimension.labels:
+                raise DataError(
+                    f"{where}: kind: the model has no regions (no region dimension), so an"
+                    f" area is its whole ('aggregate') or 'context'; found a {kind}"
+                )
             if region not in dimension.labels:
                 raise DataError(
                     f"{where}: region: expected one of the {len(dimension.labels)} regions of"

@@ -31,8 +31,9 @@ import yaml
 from sdplanner.calibration.figures import figure_indicators, plot_indicator, save_png
 from sdplanner.calibration.fit import CalibrationResult, all_rows
 from sdplanner.calibration.intervals import CHI2_95
+from sdplanner.calibration.problem import area_mapping
 from sdplanner.calibration.regional import regional_changes
-from sdplanner.data import AreaMap, load_area_mapping
+from sdplanner.data import AreaMap
 from sdplanner.errors import CalibrationError
 from sdplanner.model import ModelInfo
 from sdplanner.results import atomic_write_text, write_csv, write_manifest
@@ -412,7 +413,7 @@ def write_outputs(
     table(result.parameters_table(), "parameters.csv")
     table(result.fit_table, "fit.csv")
     table(all_rows(result).drop(columns=["kind"]), "observations.csv")
-    changes = regional_changes(result, areas or load_area_mapping(None, model.spec.dimension))
+    changes = regional_changes(result, areas or area_mapping(model))
     if len(changes):
         table(changes, "regional_changes.csv")
     table(result.best.starts, "starts.csv")

@@ -26,12 +26,13 @@ from sdplanner.calibration.rows import (
     split_anchors,
 )
 from sdplanner.calibration.spec import CalibrationSpec, ParameterSpec
-from sdplanner.data import AreaMap, ObservationSet, SkippedRow, load_area_mapping
+from sdplanner.data import Area, AreaMap, ObservationSet, SkippedRow, load_area_mapping
 from sdplanner.engine.base import TimeSeries
 from sdplanner.errors import CalibrationError, DataError, did_you_mean, show_path
 from sdplanner.model import ModelInfo
+from sdplanner.spec import Dimension
 
-__all__ = ["Problem", "build_problem", "check_until", "load_problem"]
+__all__ = ["Problem", "area_mapping", "build_problem", "check_until", "load_problem"]
 
 
 @dataclass
@@ -312,14 +313,46 @@ def _start_from(par: ParameterSpec, base: Mapping, model: ModelInfo) -> Paramete
     return dataclasses.replace(par, default=start)
 
 
-def _dimension(model: ModelInfo):
+def _area_dimension(model: ModelInfo) -> Dimension:
+    """Return the dimension data areas map to; for a model without one, no regions at all."""
     dim = model.spec.dimension
-    if dim is None:
-        raise CalibrationError(
-            f"{model.path}: calibration compares regions with data; the model spec names no"
-            " region dimension"
-        )
-    return dim
+    return dim if dim is not None else Dimension("", (), (), "", ())
+
+
+def area_mapping(model: ModelInfo, path: str | os.PathLike | None = None) -> AreaMap:
+    """Return the areas observation files may name for a model.
+
+    Parameters
+    ----------
+    model : ModelInfo
+        The model.
+    path : path-like, optional
+        An area mapping file (`sdplanner.data.load_area_mapping`), checked against the
+        model's regions; for a model without a region dimension only its ``aggregate`` (the
+        whole model) and ``context`` areas can be named.
+
+    Returns
+    -------
+    AreaMap
+        Without ``path``: the shipped ``data/area_mapping.csv`` for a model whose spec names
+        a region dimension; otherwise the model's own areas: each element of its dimension
+        (display name), and the empty area (and the aggregate's names) for the aggregate.
+        For a model without subscripts the empty area is the model itself: a row whose
+        area is empty is compared with the variable's one value, as PySD returns it.
+
+    Raises
+    ------
+    DataError
+        For a mapping file that names a region the model does not have.
+    """
+    dim = _area_dimension(model)
+    if path is not None or (model.spec.path is not None and model.spec.dimension is not None):
+        return load_area_mapping(path, dim)
+    areas = [Area(r, "", "region", r, "a region of the model", dim.aggregate) for r in dim.labels]
+    whole = "the aggregate of the regions" if dim.labels else "the model (no subscripts)"
+    for name in dict.fromkeys(("", *dim.aggregate_aliases)):
+        areas.append(Area(name, "", "aggregate", None, whole, dim.aggregate))
+    return AreaMap(tuple(areas))
 
 
 def load_problem(
@@ -358,7 +391,7 @@ def load_problem(
 
     calibration_spec = load_spec(spec, model)
     if areas is None:
-        areas = load_area_mapping(None, _dimension(model))
+        areas = area_mapping(model)
     files = [data] if isinstance(data, str | os.PathLike) else list(data)
     observations = [read_observations(f, areas) for f in files]
     return build_problem(

@@ -123,9 +123,22 @@ def with_aggregate(
     Returns
     -------
     numpy.ndarray
-        ``(n, n_times, n_regions + 1)``: the regions, then the aggregate (model units).
+        ``(n, n_times, n_regions + 1)``: the regions, then the aggregate (model units). For a
+        model without regions (``n_regions`` 0) the "aggregate" is the variable's one value.
+
+    Raises
+    ------
+    CalibrationError
+        For a subscripted variable of a model without a region dimension.
     """
     data = np.asarray(values[ind.variable], dtype=float)
+    if n_regions == 0:
+        if data.ndim != 2:
+            raise CalibrationError(
+                f"indicator variable {ind.variable} has subscripts but the model has no region"
+                " dimension; name it under 'dimension:' in a spec beside the model"
+            )
+        return data[:, :, None]
     if data.ndim == 2:  # a scalar variable: the same value everywhere
         data = np.repeat(data[:, :, None], n_regions, axis=2)
     rule = OutputSpec(ind.variable, tuple(ind.weight), ind.aggregate)

@@ -81,7 +81,7 @@ def handler(args: argparse.Namespace) -> int:
     from sdplanner.calibration import load_problem
     from sdplanner.calibration.backtest import MIN_BOOTSTRAP, backtest
     from sdplanner.calibration.backtest_outputs import write_backtest
-    from sdplanner.data import load_area_mapping
+    from sdplanner.calibration.problem import area_mapping
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.errors import CalibrationError
     from sdplanner.model import load_model
@@ -93,7 +93,7 @@ def handler(args: argparse.Namespace) -> int:
             " for the band"
         )
     model = load_model(args.model)
-    areas = load_area_mapping(args.areas, model.spec.dimension) if args.areas else None
+    areas = area_mapping(model, args.areas)
     base = base_layer(model, args.params, args.scenario)
     problem = load_problem(
         args.data, args.spec, model, areas=areas, base_params=base, until=args.fit_until

@@ -133,13 +133,13 @@ def handler(args: argparse.Namespace) -> int:
         0 on success.
     """
     from sdplanner.calibration import calibrate, load_problem, write_outputs
-    from sdplanner.data import load_area_mapping
+    from sdplanner.calibration.problem import area_mapping
     from sdplanner.engine.batch import BatchEngine
     from sdplanner.model import load_model
     from sdplanner.output_set import OutputSet
 
     model = load_model(args.model)
-    areas = load_area_mapping(args.areas, model.spec.dimension) if args.areas else None
+    areas = area_mapping(model, args.areas)
     base = base_layer(model, args.params, args.scenario)
     problem = load_problem(args.data, args.spec, model, areas=areas, base_params=base)
     outputs = OutputSet(args.out)

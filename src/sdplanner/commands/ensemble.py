@@ -220,15 +220,15 @@ def handler(args: argparse.Namespace) -> int:
     frame = result.frame
     last = int(frame["year"].max())
     years = [y for y in (2030, last) if y in set(frame["year"])]
-    agg = frame[(frame.region == _aggregate_label(inputs.model)) & frame.year.isin(years)]
-    table = agg.set_index(["variable", "year"])[["p05", "p50", "p95"]]
+    shown = frame[frame.year.isin(years)]
+    aggregate = plan.layout.aggregate
+    if aggregate is not None:  # the aggregate rows, and those of variables without subscripts
+        shown = shown[shown.region.isin([aggregate, ""])]
+    table = shown.set_index(["variable", "region", "year"])[["p05", "p50", "p95"]]
+    if set(shown.region) <= {aggregate, ""}:
+        table = table.droplevel("region")
     print(table.to_string(float_format="{:.4g}".format))
     return 0
-
-
-def _aggregate_label(model) -> str:
-    dim = model.spec.dimension
-    return dim.aggregate if dim is not None else ""
 
 
 def _write_manifest(stage, args, inputs, plan, result, engine, seed, figures, seconds) -> None:

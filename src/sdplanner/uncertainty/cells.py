@@ -9,6 +9,7 @@ samples through it in sample order.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import tempfile
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sdplanner.engine.base import ParamValue
-from sdplanner.errors import did_you_mean, quote
+from sdplanner.errors import EngineError, did_you_mean, quote
 from sdplanner.executors import Executor
 from sdplanner.model import ModelInfo
 from sdplanner.results import aggregate, required_variables
@@ -59,7 +60,8 @@ def select_outputs(
         The model's spec (its outputs and views).
     names : sequence of str, str or None
         Names from ``results.csv`` (the spec's outputs), a comma-separated string, ``"all"``,
-        or None for the spec's view ``view``.
+        or None for the spec's view ``view`` (every output for a model without a spec: every
+        stock and auxiliary).
     view : str
         The view used when ``names`` is None.
 
@@ -74,7 +76,7 @@ def select_outputs(
         For an unknown name (with the closest one suggested) or an empty list.
     """
     if names is None:
-        names = spec.view(view)
+        names = spec.view(view) if spec.path is not None else "all"
     if isinstance(names, str):
         if names.strip().lower() == "all":
             return spec.outputs
@@ -98,93 +100,156 @@ def select_outputs(
 class CellLayout:
     """Which column of a cells array is which output, region and year.
 
-    Columns are ordered by variable, then region (the 14 in model order, then
-    ``All 14 regions``), then year, like ``results.csv``.
+    Columns are ordered by variable, then region, then year, like ``results.csv``. A
+    variable's regions are those of its rows in ``results.csv``: the elements of the model's
+    dimension (display names) followed by its aggregate when the output aggregates, or the
+    one empty region ``""`` for a variable without subscripts.
 
     Attributes
     ----------
     outputs : tuple of OutputSpec
         The variables.
-    regions : tuple of str
-        Display names, the aggregate last.
+    regions_of : tuple of tuple of str
+        The regions of each variable, in the order of ``outputs``.
     years : numpy.ndarray
         Saved years, shape ``(n_years,)``.
+    aggregate : str or None
+        Label of the aggregate rows, or None when the model's spec gives none.
     """
 
     outputs: tuple[OutputSpec, ...]
-    regions: tuple[str, ...]
+    regions_of: tuple[tuple[str, ...], ...]
     years: np.ndarray
+    aggregate: str | None = None
 
     @classmethod
     def for_run(
         cls, model: ModelInfo, outputs: tuple[OutputSpec, ...], final_time: float | None
     ) -> CellLayout:
-        """Return the layout of a run of ``model`` up to ``final_time`` (year)."""
+        """Return the layout of a run of ``model`` up to ``final_time`` (year).
+
+        Raises
+        ------
+        EnsembleError
+            For a subscripted output of a model whose spec names no dimension (its rows
+            would have no region names).
+        """
         end = model.final_time if final_time is None else final_time
         n = math.floor((end - model.initial_time) / model.saveper + 1e-9) + 1
         years = model.initial_time + model.saveper * np.arange(n)
         dim = model.spec.dimension
-        regions = (*dim.labels, dim.aggregate) if dim is not None else ("",)
-        return cls(outputs, regions, np.round(years, 6))
+        aggregate = dim.aggregate if dim is not None and dim.aggregate else None
+        regions_of = []
+        for o in outputs:
+            if not model.variables[o.name].subscripted:
+                regions_of.append(("",))
+            elif dim is None:
+                raise EnsembleError(
+                    f"{model.path.name}: output {o.name} has subscripts but the model has no"
+                    " single region dimension; name it under 'dimension:' in a spec beside"
+                    " the model (docs/extending.md)"
+                )
+            elif o.aggregate != "none" and aggregate is not None:
+                regions_of.append((*dim.labels, aggregate))
+            else:
+                regions_of.append(tuple(dim.labels))
+        return cls(outputs, tuple(regions_of), np.round(years, 6), aggregate)
 
     @property
-    def per_variable(self) -> int:
-        """Cells per variable (regions x years)."""
-        return len(self.regions) * len(self.years)
+    def regions(self) -> tuple[str, ...]:
+        """Every region of any variable, in order of first appearance."""
+        return tuple(dict.fromkeys(r for regions in self.regions_of for r in regions))
+
+    def widths(self) -> list[int]:
+        """Return the number of cells of each variable (its regions x years)."""
+        return [len(r) * len(self.years) for r in self.regions_of]
 
     @property
     def n_cells(self) -> int:
         """Total number of cells."""
-        return len(self.outputs) * self.per_variable
+        return sum(self.widths())
 
     def variable_slices(self) -> list[slice]:
         """Return the column range of each variable."""
-        k = self.per_variable
-        return [slice(i * k, (i + 1) * k) for i in range(len(self.outputs))]
+        stops = np.cumsum([0, *self.widths()])
+        return [slice(int(a), int(b)) for a, b in itertools.pairwise(stops)]
 
     def index(self, variable: str, region: str, year: float) -> int:
-        """Return the column of one variable, region and year."""
+        """Return the column of one variable, region and year.
+
+        Raises
+        ------
+        EnsembleError
+            When the variable has no such region (e.g. no aggregate row).
+        """
         v = [o.name for o in self.outputs].index(variable)
-        r = self.regions.index(region)
+        if region not in self.regions_of[v]:
+            raise EnsembleError(
+                f"{variable}: expected a region of its rows"
+                f" ({', '.join(map(quote, self.regions_of[v]))}), found {quote(region)}"
+            )
+        r = self.regions_of[v].index(region)
         t = int(np.flatnonzero(np.isclose(self.years, year))[0])
-        return v * self.per_variable + r * len(self.years) + t
+        return self.variable_slices()[v].start + r * len(self.years) + t
 
     def labels(self) -> pd.DataFrame:
         """Return one row per cell: ``region, variable, year``."""
-        n_r, n_t = len(self.regions), len(self.years)
+        n_t = len(self.years)
         years = self.years.astype(int) if np.all(self.years == np.round(self.years)) else self.years
         return pd.DataFrame(
             {
-                "region": np.tile(np.repeat(self.regions, n_t), len(self.outputs)),
-                "variable": np.repeat([o.name for o in self.outputs], n_r * n_t),
-                "year": np.tile(years, n_r * len(self.outputs)),
+                "region": np.concatenate([np.repeat(r, n_t) for r in self.regions_of]),
+                "variable": np.repeat(
+                    [o.name for o in self.outputs], [len(r) * n_t for r in self.regions_of]
+                ),
+                "year": np.tile(years, sum(len(r) for r in self.regions_of)),
             }
         )
 
 
-def output_cells(values: Mapping[str, np.ndarray], outputs: Sequence[OutputSpec]) -> np.ndarray:
+def output_cells(values: Mapping[str, np.ndarray], layout: CellLayout) -> np.ndarray:
     """Turn a batch's trajectories into cells (regions plus the per-sample aggregate).
 
     Parameters
     ----------
     values : mapping
-        ``py_name -> (n, n_times, n_regions)`` arrays of a batch run, outputs and weights.
-    outputs : sequence of OutputSpec
-        The variables, each aggregated over the regions as in ``results.csv``.
+        ``py_name -> (n, n_times, n_regions)`` arrays of a batch run (``(n, n_times)`` for
+        a variable without subscripts), outputs and weights.
+    layout : CellLayout
+        The variables and their regions; a variable with an aggregate row is aggregated
+        over the regions as in ``results.csv``.
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(n, n_variables * (n_regions + 1) * n_times)``, laid out as `CellLayout`.
+        Shape ``(n, layout.n_cells)``, laid out as `CellLayout`.
+
+    Raises
+    ------
+    EngineError
+        When a trajectory's shape does not match the layout (a variable subscripted by
+        another range than the model's dimension).
     """
     vals = {k: np.ascontiguousarray(v, dtype=float) for k, v in values.items()}
-    first = vals[outputs[0].name]
-    n, n_t, n_r = first.shape
-    out = np.empty((n, len(outputs), n_r + 1, n_t))
-    for i, o in enumerate(outputs):
-        out[:, i, :n_r, :] = vals[o.name].transpose(0, 2, 1)
-        out[:, i, n_r, :] = aggregate(vals, o)
-    return out.reshape(n, -1)
+    n, n_t = vals[layout.outputs[0].name].shape[:2]
+    out = np.empty((n, layout.n_cells))
+    for o, regions, cols in zip(
+        layout.outputs, layout.regions_of, layout.variable_slices(), strict=True
+    ):
+        data = vals[o.name]
+        if data.ndim == 2:
+            data = data[:, :, None]
+        n_r = len(regions) - (layout.aggregate is not None and regions[-1] == layout.aggregate)
+        if data.shape != (n, n_t, n_r):
+            raise EngineError(
+                f"{o.name}: expected trajectories of shape {(n, n_t, n_r)}, found {data.shape}"
+                " (a variable subscripted by another range than the model's dimension)"
+            )
+        block = out[:, cols].reshape(n, len(regions), n_t)
+        block[:, :n_r, :] = data.transpose(0, 2, 1)
+        if n_r < len(regions):
+            block[:, n_r, :] = aggregate(vals, o)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -227,8 +292,8 @@ class EnsembleJob:
         Parameters common to every sample (the scenario's, minus the sampled ones).
     final_time : float or None
         Last simulated year.
-    outputs : tuple of OutputSpec
-        The variables to return.
+    layout : CellLayout
+        The variables to return and their regions.
     select : numpy.ndarray or None
         Columns of the cells to return (all when None).
     """
@@ -240,7 +305,7 @@ class EnsembleJob:
     engine: str
     params: dict
     final_time: float | None
-    outputs: tuple[OutputSpec, ...]
+    layout: CellLayout
     select: np.ndarray | None = None
 
     @classmethod
@@ -250,7 +315,7 @@ class EnsembleJob:
         engine: str,
         params: Mapping[str, ParamValue],
         final_time: float | None,
-        outputs: tuple[OutputSpec, ...],
+        layout: CellLayout,
         sampled: Sequence[str] = (),
         select: np.ndarray | None = None,
     ) -> EnsembleJob:
@@ -264,7 +329,7 @@ class EnsembleJob:
             engine,
             common,
             final_time,
-            outputs,
+            layout,
             select,
         )
 
@@ -290,11 +355,11 @@ class EnsembleJob:
         numpy.ndarray
             Shape ``(n, n_cells)`` (or ``(n, len(select))``).
         """
-        variables = required_variables(self.outputs)
+        variables = required_variables(self.layout.outputs)
         out = engine.run_batch(
             self.params, dict(batch), final_time=self.final_time, variables=variables
         )
-        cells = output_cells(out.values, self.outputs)
+        cells = output_cells(out.values, self.layout)
         return cells if self.select is None else np.ascontiguousarray(cells[:, self.select])
 
 

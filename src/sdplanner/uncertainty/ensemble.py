@@ -199,7 +199,7 @@ def plan_ensemble(
     check_memory(estimate, f"--samples {n}: the ensemble", EnsembleError)
     sampler = LatinHypercubeSampler(spec, n, seed)
     job = EnsembleJob.create(
-        inputs.model, engine, inputs.params, inputs.scenario.final_time, chosen, spec.names
+        inputs.model, engine, inputs.params, inputs.scenario.final_time, layout, spec.names
     )
     return EnsemblePlan(inputs, spec, n, seed, chunk, method, layout, sampler, job, nonfinite)
 

@@ -244,14 +244,17 @@ def plan_robustness(
     if not kept.parameters:
         raise EnsembleError(
             "--uncertainty: expected constants the .mdl labels 'assumption', found none"
-            f" (left out: {', '.join(dropped) or 'none'})"
+            f" (left out: {', '.join(dropped) or 'none'}); a constant whose .mdl comment"
+            " opens with 'assumption' is one"
         )
     ranked = tuple(
         o for o in model.spec.outputs if o.better and o.name in model.spec.view("comparison")
     )
     if not ranked:
         raise EnsembleError(
-            "model spec: expected outputs of the comparison with a 'better' direction, found none"
+            "model spec: expected outputs of the comparison with a 'better' direction, found"
+            " none; give outputs 'better: higher' or 'lower' in the model's spec"
+            " (docs/extending.md)"
         )
     final_time = baseline.scenario.final_time
     layout = CellLayout.for_run(model, ranked, final_time)
@@ -260,14 +263,19 @@ def plan_robustness(
     after = [y for y in model.spec.comparison_years if start is None or y > start]
     year_list = check_years(years, first, last, after or model.spec.comparison_years)
     targets = [(o, y) for o in ranked for y in year_list]
-    aggregate = layout.regions[-1]
+    aggregate = layout.aggregate
+    if aggregate is None:
+        raise EnsembleError(
+            "model spec: expected an aggregate of the regions to rank the paths on, found"
+            " none; name it under 'dimension: aggregate:' in the model's spec"
+        )
     select = np.array([layout.index(o.name, aggregate, y) for o, y in targets], dtype=np.intp)
     jobs = []
     for inputs in (baseline, *paths):
         kept.check_base(inputs.params, str(inputs.scenario.path or ""), inputs.model)
         jobs.append(
             EnsembleJob.create(
-                model, engine, inputs.params, final_time, ranked, kept.names, select=select
+                model, engine, inputs.params, final_time, layout, kept.names, select=select
             )
         )
     labels = [c.label for c in kept.columns]

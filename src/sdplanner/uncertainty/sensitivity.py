@@ -193,15 +193,11 @@ def plan_sensitivity(
     layout = CellLayout.for_run(inputs.model, chosen, inputs.scenario.final_time)
     first, last = float(layout.years[0]), float(layout.years[-1])
     year_list = check_years(years, first, last, default_years(first, last))
-    if region is None:
-        region = layout.regions[-1]
-    if region not in layout.regions:
-        hint = did_you_mean(region, layout.regions)
-        raise EnsembleError(
-            f"--region: expected a region or {quote(layout.regions[-1])},"
-            f" found {quote(region)}{hint}"
-        )
-    targets = [(o.name, region, y) for o in chosen for y in year_list]
+    targets = [
+        (o.name, r, y)
+        for o, r in zip(chosen, _regions(layout, region), strict=True)
+        for y in year_list
+    ]
     select = np.array([layout.index(v, r, y) for v, r, y in targets], dtype=np.intp)
     labels = [c.label for c in spec.columns]
     groups = spec.groups
@@ -218,13 +214,49 @@ def plan_sensitivity(
         engine,
         inputs.params,
         inputs.scenario.final_time,
-        chosen,
+        layout,
         spec.names,
         select=select,
     )
     return SensitivityPlan(
         inputs, spec, base, seed, chunk, problem, unit, targets, job, rounded=base != n
     )
+
+
+def _regions(layout: CellLayout, region: str | None) -> list[str]:
+    """Return the region analysed for each output (``--region``).
+
+    A variable without subscripts has the one region ``""`` whatever ``region`` says; the
+    others take ``region``, by default the aggregate of the regions.
+
+    Raises
+    ------
+    EnsembleError
+        For a region that a subscripted output lacks, or no ``region`` when such an output
+        has no aggregate row (a model whose spec names no aggregate).
+    """
+    out = []
+    for regions in layout.regions_of:
+        if regions == ("",):
+            out.append("")
+            continue
+        wanted = layout.aggregate if region is None else region
+        if wanted is None:
+            raise EnsembleError(
+                f"--region: expected one of {', '.join(map(quote, regions))}: the model has no"
+                " aggregate of its regions (add 'dimension: aggregate:' to its spec to get one)"
+            )
+        if wanted not in regions:
+            raise EnsembleError(
+                f"--region: expected one of {', '.join(map(quote, regions))}, found"
+                f" {quote(wanted)}{did_you_mean(wanted, regions)}"
+            )
+        out.append(wanted)
+    if region is not None and not any(out):
+        raise EnsembleError(
+            f"--region: expected no region (the outputs have no subscripts), found {quote(region)}"
+        )
+    return out
 
 
 def execute_sensitivity(
