@@ -214,13 +214,23 @@ def main(argv=None) -> int:
     within = (
         sum(v <= BUDGET_MS for v in e2e) / len(e2e) * 100 if isinstance(e2e, list) and e2e else None
     )
+    from fractions import Fraction
+
+    from sdplanner.model import load_model
+
+    info = load_model()
+    step = Fraction(info.time_step).limit_denominator(1000)
+    setting = (
+        f"{len(info.regions)} regions, {info.initial_time:g}-{info.final_time:g},"
+        f" TIME STEP {step} year"
+    )
     lines = [
         HEADING,
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python benchmarks/bench_explorer.py"
         f" --runs {args.runs} --steps {args.steps}` on {platform.machine()}, {os.cpu_count()}"
         f" cores (shared; load average {load0:.1f} before, {load1:.1f} after), Python"
-        f" {platform.python_version()}, engine batch, 14 regions, 2010-2050, TIME STEP 1/16 year.",
+        f" {platform.python_version()}, engine batch, {setting}.",
         "",
         f"- Explorer start-up (model, engine, baseline run): {startup:.1f} s",
         f"- Model rerun for one change (server, 3 levers changed): {stats(srv['model'])}",

@@ -491,7 +491,66 @@ def _benchmark_figures() -> dict[str, str]:
         if pysd is None:
             raise RuntimeError(f"benchmarks: the bench_models entry lacks {key}'s PySD run")
         out[f"{key}.pysd_cpu_seconds"] = f"{float(pysd.group(1)) / 1000:.3g}"
+        for kernel in ("C", "NumPy"):
+            one = re.search(
+                kernel + r" +kernel +one run: median of \d+: [\d.]+ ms wall, ([\d.]+) ms CPU", part
+            )
+            if one is None:
+                raise RuntimeError(f"benchmarks: the bench_models entry lacks {key}'s {kernel} run")
+            out[f"{key}.{kernel.lower()}_cpu_ms"] = f"{float(one.group(1)):.3g}"
+    explorer = text[text.index("## Explorer latency") :]
+    explorer = explorer[: explorer.index("\n## ", 3)]
+    for key, label in (
+        ("rerun", "Model rerun for one change"),
+        ("engine_cpu", "CPU time"),
+        ("round_trip", "round trip seen by a client"),
+        ("switch", "Region or indicator switch"),
+        ("browser", "slider step to painted chart"),
+    ):
+        found = re.search(
+            re.escape(label) + r"[^\n]*?median (\d+) ms, p90 (\d+) ms, max (\d+) ms", explorer
+        )
+        if found is None:
+            raise RuntimeError(f"benchmarks: the explorer entry lacks {label!r}")
+        out[f"explorer.{key}.median"], out[f"explorer.{key}.p90"] = found.group(1, 2)
+        out[f"explorer.{key}.max"] = found.group(3)
+    start = re.search(r"Explorer start-up \(model, engine, baseline run\): ([\d.]+) s", explorer)
+    if start is None:
+        raise RuntimeError("benchmarks: the explorer entry lacks the start-up time")
+    out["explorer.startup"] = start.group(1)
     return out
+
+
+@family("check")
+def _check_figures() -> dict[str, str]:
+    """Return what `sdplanner check models/sdplanner.mdl` prints, and the shipped checks."""
+    from sdplanner.checks.checks_file import load_checks
+    from sdplanner.cli import main
+
+    model_path = ROOT / "models" / "sdplanner.mdl"
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        code = main(["check", str(model_path)])
+    lines = text.getvalue().strip().splitlines()
+    if code != 0 or len(lines) < 4:
+        raise RuntimeError(f"check: sdplanner check exited with {code}")
+    units = re.match(r"Units: (\d+) finding\(s\) in (\d+) equations", lines[0])
+    summary = re.match(r"Summary: .*; (\d+) of (\d+) reality checks passed", lines[-1])
+    if units is None or summary is None:
+        raise RuntimeError("check: sdplanner check printed an unexpected header or summary")
+    shown = [line.replace(str(ROOT) + "/", "") for line in lines[:2]]
+    shown += [line if len(line) <= 96 else line[:93] + "..." for line in lines[2:4]]
+    shown += ["...", re.sub(r" \([\d.]+ s\)$", "", lines[-1])]
+    checks = load_checks(ROOT / "models" / "sdplanner.checks.yaml", _model())
+    listing = "\n".join(f"- `{c.name}`: {' '.join(c.description.split())}" for c in checks)
+    return {
+        "output": "```\n" + "\n".join(shown) + "\n```",
+        "unit_findings": units.group(1),
+        "equations": units.group(2),
+        "passed": summary.group(1),
+        "checks": summary.group(2),
+        "list": listing,
+    }
 
 
 @family("robustness")
