@@ -378,9 +378,15 @@ def test_report_says_which_points_were_fitted(compared_runs, tmp_path):
         body = " ".join(" ".join(page.text).split())
         assert f"Not drawn: {n_built} figures the model reproduces by construction" in body
         if name == "default":
+            # the calibration's own rows count too: the history pack's 2011-2015 figures
+            from .test_evidence import _expected_points
+
+            roles = list(_expected_points().values())
+            n_rec_fit, n_rec_not = roles.count("fitted"), roles.count("not fitted")
+            assert (n_rec_fit, n_rec_not) == (15, 24)
             assert (
-                f"Observed points: {n_fit} used in the fit of the calibration"
-                f" history-2010-2015 (filled: observed, used in the fit), {n_not} not used"
+                f"Observed points: {n_rec_fit} used in the fit of the calibration"
+                f" history-2010-2015 (filled: observed, used in the fit), {n_rec_not} not used"
             ) in body
         else:
             assert (

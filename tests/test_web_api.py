@@ -516,7 +516,8 @@ def test_serve_command_refuses_bad_options(tmp_path, capsys, scen_dir):
 
 
 def test_observed_roles_follow_the_calibration_in_use(scen_dir):
-    """With the shipped calibration, the API marks its fitted rows and drops its anchors."""
+    """With the shipped calibration, the API draws every row it compared, with its role, on
+    the model's scale (the history pack's too), and drops its anchors."""
     import csv
 
     from sdplanner.web import Explorer, make_server, serve_in_thread
@@ -525,7 +526,7 @@ def test_observed_roles_follow_the_calibration_in_use(scen_dir):
 
     record = ROOT / "calibration" / "history-2010-2015" / "observations.csv"
     with open(record, encoding="utf-8", newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["file"] == "seed_figures.csv"]
+        rows = list(csv.DictReader(fh))
     explorer = Explorer(scen_dir, engine="batch")
     srv = make_server(explorer, "127.0.0.1", 0, quiet=True)
     thread = serve_in_thread(srv)
@@ -539,14 +540,39 @@ def test_observed_roles_follow_the_calibration_in_use(scen_dir):
             "not fitted": "observed, not used in the fit",
         }
         anchors = sum(r["role"] == "anchor" for r in rows)
+        assert anchors == 11  # prefectures alone in their offset groups, seed's and pack's
         assert meta["observed"]["left_out"] == {
             "reproduced by construction": 13,
             "anchor": anchors,
         }
+
+        def model_scale(r):  # the record's row as the calibration compared it
+            return (float(r["observed"]) - float(r["offset"])) / float(r["factor"])
+
         income = run(srv, scenario="baseline.yaml", indicator="rural_income_per_capita")
-        assert [(p["year"], p["role"]) for p in income["observed"]] == [(2012, "fitted")]
+        assert [(p["year"], p["role"]) for p in income["observed"]] == [
+            (2010, "fitted"),  # the pack's net income, 2010 yuan
+            (2012, "fitted"),  # the seed's 4,839 current yuan, deflated
+            (2014, "fitted"),  # the pack's disposable income, deflated and on the net basis
+            (2015, "fitted"),
+        ]
         poverty = run(srv, scenario="baseline.yaml", indicator="poverty_incidence")
-        assert [(p["year"], p["role"]) for p in poverty["observed"]] == [(2012, "not fitted")]
+        pack = {
+            int(r["year"]): model_scale(r)
+            for r in rows
+            if r["indicator"] == "contiguous_areas_poverty_incidence"
+        }
+        got = {p["year"]: (p["value"], p["role"], p["area"]) for p in poverty["observed"]}
+        assert sorted(got) == sorted(pack) == [2011, 2012, 2013, 2014, 2015]
+        for year, value in pack.items():
+            # the same division of the same two floats: equal to the last bit or two
+            assert got[year][0] == pytest.approx(value, rel=1e-12)
+            assert got[year][1:] == ("fitted", "14 contiguous poor areas")
+        assert got[2015][0] == pytest.approx(0.139, rel=1e-12)  # 13.9 % as a fraction
+        poor = run(srv, scenario="baseline.yaml", indicator="rural_poor_population")
+        assert {(p["year"], p["role"]) for p in poor["observed"]} == {
+            (y, "not fitted") for y in range(2011, 2016)
+        }  # compared, not fitted
         phones = run(
             srv,
             scenario="baseline.yaml",
@@ -561,7 +587,17 @@ def test_observed_roles_follow_the_calibration_in_use(scen_dir):
         got = {(p["area"], p["year"]) for p in phones["observed"] if p["role"] == "fitted"}
         assert got == fitted and len(fitted) == 3
         urb = run(srv, scenario="baseline.yaml", region="Wulingshan", indicator="urbanization_rate")
-        assert urb["observed"] == []  # Table 1's rate is an input; the prefectures' are anchors
+        # Table 1's rate is an input and the prefectures' 2012 rates are anchors: the only
+        # points are Tongren's census change, fitted, shifted by its offset onto the region
+        tongren = {
+            int(r["year"]): model_scale(r)
+            for r in rows
+            if r["area"] == "Tongren (Guizhou)" and r["role"] == "fitted"
+        }
+        assert {p["year"]: p["value"] for p in urb["observed"]} == pytest.approx(tongren)
+        assert {(p["area"], p["kind"], p["role"]) for p in urb["observed"]} == {
+            ("Tongren (Guizhou)", "sub-area", "fitted")
+        }
     finally:
         srv.shutdown()
         srv.server_close()

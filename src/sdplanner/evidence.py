@@ -12,11 +12,18 @@ This module is the analysis every figure, the report and the explorer share:
   never saw); `BY_CONSTRUCTION` for a model input the model reproduces by construction
   (`sdplanner.calibration.rows.construction_input`, the calibration's own rule) and `ANCHOR`
   for a row that only fixed its offset group's level: those two are never drawn;
+* `recorded_points` places the record's own rows: each on the model variable its
+  ``variable`` column names and the region or aggregate of ``compared_with``, on the model's
+  scale (`sdplanner.units.compared_to_model`: the data value less the row's level offset,
+  over its factor), so the history pack's figures, compared through the calibration spec,
+  are drawn where the calibration compared them;
 * `observed_evidence` (and `observed_points`) turns an observation table into points in the
-  model's units, with their roles and the count of rows left out.
+  model's units, with their roles and the count of rows left out: the record's rows, plus
+  the table's rows the record does not hold.
 
 With no calibration in use (``--no-params``, a model of one's own, parameter files without a
-record) every drawn point is `NOT_FITTED`. Nothing here draws.
+record) every drawn point is a row of the observation table and `NOT_FITTED`; a record
+written before it had a ``variable`` column gives roles only. Nothing here draws.
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sdplanner.spec import Dimension
+from sdplanner.units import compared_to_model
 
 __all__ = [
     "ANCHOR",
@@ -44,6 +53,7 @@ __all__ = [
     "point_role",
     "read_fit_record",
     "recorded_fit",
+    "recorded_points",
 ]
 
 #: A fitted row of the calibration in use.
@@ -60,6 +70,13 @@ DRAWN_ROLES = (FITTED, NOT_FITTED)
 _PERCENT_UNITS = ("%", "percent", "per cent", "percentage")
 _MODELLED_AREA_TYPES = ("region", "aggregate")
 _COLUMNS = ["indicator", "region", "year", "value", "role", "area"]
+#: Columns of `recorded_points`.
+RECORDED_COLUMNS = [*_COLUMNS, "kind", "source"]
+#: Record columns kept in `FitRecord.table`.
+_TABLE = ["indicator", "area", "data_year", "observed", "role", "variable", "compared_with"]
+_TABLE += ["year", "factor", "offset", "file", "line"]
+#: Significant digits two points must share to be one (a figure compared twice).
+_SAME_DIGITS = 12
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,11 +92,36 @@ class FitRecord:
         data's units, roles as ``observations.csv`` writes them.
     files : tuple of pathlib.Path
         The ``observations.csv`` files read.
+    table : pandas.DataFrame
+        The rows of the records that name their ``variable``: ``indicator, area, data_year,
+        observed, role, variable, compared_with, year, factor, offset, file, line``
+        (`sdplanner.readers.read_fit_rows`); empty when no record names it.
     """
 
     name: str
     rows: Mapping[tuple[str, str, int], tuple[tuple[float, str], ...]] = field(default_factory=dict)
     files: tuple[Path, ...] = ()
+    table: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=_TABLE))
+
+    def places(self, indicator: str, area: str, year: int, value: float) -> bool:
+        """Return True when the record draws this figure itself (`recorded_points`).
+
+        Parameters
+        ----------
+        indicator, area, year, value : str, str, int, float
+            A row of a data file, as for `role_of` (the value in the data's units).
+
+        Returns
+        -------
+        bool
+            True when a record with a ``variable`` column holds the row: the figure is
+            drawn from the record (where the calibration compared it), not from the file.
+        """
+        t = self.table
+        if t.empty:
+            return False
+        same = (t.indicator == indicator) & (t.area == area) & (t.data_year == int(year))
+        return bool((abs(t.observed[same] - value) <= 1e-9 * max(1.0, abs(value))).any())
 
     def role_of(self, indicator: str, area: str, year: int, value: float) -> str | None:
         """Return the role the calibration gave a figure, or None when it did not use it.
@@ -160,6 +202,7 @@ def read_fit_record(params_files: Iterable[str | os.PathLike]) -> FitRecord | No
         return None
     rows: dict[tuple[str, str, int], tuple[tuple[float, str], ...]] = {}
     read: list[Path] = []
+    placed: list[pd.DataFrame] = []
     for params in files:
         path = fit_record_path(params)
         if path is None:
@@ -169,7 +212,12 @@ def read_fit_record(params_files: Iterable[str | os.PathLike]) -> FitRecord | No
         for r in table.itertuples(index=False):
             key = (r.indicator, r.area, int(r.data_year))
             rows[key] = (*rows.get(key, ()), (float(r.observed), r.role))
-    return FitRecord(calibration_name(files), rows, tuple(read))
+        if "variable" in table.columns:
+            placed.append(table.reindex(columns=_TABLE).fillna({"file": "", "line": ""}))
+    record = FitRecord(calibration_name(files), rows, tuple(read))
+    if placed:
+        record = FitRecord(record.name, rows, record.files, pd.concat(placed, ignore_index=True))
+    return record
 
 
 def recorded_fit(manifest: Mapping | None) -> FitRecord | None:
@@ -240,6 +288,96 @@ def point_role(
     return FITTED if role == FITTED else NOT_FITTED
 
 
+def _record_role(role: str) -> str:
+    """Return the drawn role of a record's row: fitted, anchor (not drawn) or not fitted."""
+    return role if role in (FITTED, ANCHOR) else NOT_FITTED
+
+
+def _distinct(points: pd.DataFrame) -> pd.DataFrame:
+    """Keep one point of a figure compared twice (same variable, area, year, value).
+
+    A figure two files print alike (the seed's 24.4 % of 2012 and the history pack's) is one
+    point; `FITTED` wins, as in `FitRecord.role_of`. Anchors are kept apart: each sits on
+    the path by construction, so they coincide without being one figure (and are counted).
+    """
+    drawn = points["role"].isin(DRAWN_ROLES)
+    if not drawn.any():
+        return points
+    same = points["value"].map(lambda v: float(f"{v:.{_SAME_DIGITS}g}"))
+    order = (points["role"] != FITTED).astype(int)
+    ranked = points.assign(_same=same, _order=order)[drawn].sort_values("_order", kind="stable")
+    kept = ranked.drop_duplicates(["indicator", "region", "year", "_same"])
+    kept = pd.concat([kept, points[~drawn]]).sort_index().drop(columns=["_same", "_order"])
+    return kept.reset_index(drop=True)
+
+
+def recorded_points(
+    record: FitRecord | None,
+    dimension: Dimension | None,
+    *,
+    sub_areas: Iterable[str] = (),
+) -> pd.DataFrame:
+    """Return the rows a calibration compared, as points on the model variables it compared.
+
+    Parameters
+    ----------
+    record : FitRecord or None
+        The calibration in use; its `FitRecord.table` (records with a ``variable``
+        column) is placed, nothing else.
+    dimension : Dimension or None
+        The model's region dimension: a row is kept when its ``compared_with`` is one of its
+        regions or its aggregate (None: no row).
+    sub_areas : iterable of str, optional
+        Variables whose sub-area rows (a prefecture or district compared with its region)
+        are kept on their region; the rows of other variables are kept only for a region
+        itself or the aggregate. Empty by default, as the projection figures draw no
+        sub-area.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `RECORDED_COLUMNS`: ``indicator`` the model variable, ``region`` the region or the
+        aggregate compared with, ``year`` the year compared (the figure's own is
+        ``data_year`` in the record), ``value`` on the model's scale
+        (`sdplanner.units.compared_to_model`), ``role`` `FITTED`, `NOT_FITTED` (compared,
+        held out) or `ANCHOR`, ``area`` as the data file writes it, ``kind`` region,
+        aggregate or sub-area, ``source`` the data file's line (``line 6 of
+        history_2010_2015.csv``; ``the data`` for a record of one file, which names none).
+        A figure compared twice is one point (`FITTED` wins); a row whose level offset is
+        unknown is left out.
+    """
+    table = record.table if record is not None else None
+    if table is None or table.empty or dimension is None:
+        return pd.DataFrame(columns=RECORDED_COLUMNS)
+    regions = set(dimension.labels)
+    within = table.compared_with.isin(regions)
+    kind = np.where(
+        table.compared_with == dimension.aggregate,
+        "aggregate",
+        np.where(within & (table.area == table.compared_with), "region", "sub-area"),
+    )
+    keep = within | (table.compared_with == dimension.aggregate)
+    keep &= (kind != "sub-area") | table.variable.isin(set(sub_areas))
+    value = compared_to_model(table.observed, table.offset, table.factor)
+    keep &= np.isfinite(value)
+    line = table.line.astype(str)
+    file = table.file.astype(str).where(table.file.astype(str) != "", "the data")
+    source = ("line " + line + " of " + file).where(line != "", file)
+    points = pd.DataFrame(
+        {
+            "indicator": table.variable,
+            "region": table.compared_with,
+            "year": table.year,
+            "value": value,
+            "role": table.role.map(_record_role),
+            "area": table.area,
+            "kind": kind,
+            "source": source,
+        }
+    )[keep]
+    return _distinct(points.reset_index(drop=True))[RECORDED_COLUMNS]
+
+
 @dataclass(frozen=True)
 class Evidence:
     """Observed points to draw, with their roles, and what was left out.
@@ -293,17 +431,23 @@ def observed_evidence(
         keeps no area.
     record : FitRecord, optional
         The calibration in use (`read_fit_record`); None: every point is `NOT_FITTED`.
+        Its own rows are drawn where it compared them (`recorded_points`, regions and the
+        aggregate only), whichever file they came from; a row of ``observed`` it holds
+        (`FitRecord.places`) is not drawn a second time.
 
     Returns
     -------
     Evidence
-        The points (model units) with their roles; rows reproduced by construction and
-        anchors left out and counted.
+        The points (model units) with their roles, the record's first; rows reproduced by
+        construction and anchors left out and counted; a figure drawn twice is one point.
     """
     dropped = dict.fromkeys((BY_CONSTRUCTION, ANCHOR), 0)
     name = record.name if record is not None else None
+    recorded = recorded_points(record, dimension)
+    dropped[ANCHOR] = int((recorded["role"] == ANCHOR).sum())
+    recorded = recorded[recorded["role"].isin(DRAWN_ROLES)][_COLUMNS]
     if observed is None or observed.empty or dimension is None:
-        return Evidence(pd.DataFrame(columns=_COLUMNS), dropped, name)
+        return Evidence(recorded.reset_index(drop=True), dropped, name)
     aliases = list(dimension.aggregate_aliases)
     frame = observed.copy()
     area = frame["area"].astype(str).str.strip()
@@ -324,6 +468,12 @@ def observed_evidence(
             "area": area,
         }
     )[keep]
+    if record is not None and not record.table.empty:
+        held = [
+            record.places(r.indicator, r.area, int(r.year), float(r.raw))
+            for r in out.itertuples(index=False)
+        ]
+        out = out[~np.array(held, dtype=bool)]
     regions = set(dimension.labels)
     roles = [
         point_role(
@@ -338,9 +488,9 @@ def observed_evidence(
     ]
     out = out.assign(role=roles)
     for role in dropped:
-        dropped[role] = int((out["role"] == role).sum())
-    points = out[out["role"].isin(DRAWN_ROLES)].reset_index(drop=True)
-    return Evidence(points[_COLUMNS], dropped, name)
+        dropped[role] += int((out["role"] == role).sum())
+    points = out[out["role"].isin(DRAWN_ROLES)][_COLUMNS]
+    return Evidence(_distinct(pd.concat([recorded, points], ignore_index=True)), dropped, name)
 
 
 def observed_points(

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from sdplanner.errors import DataError, quote
@@ -35,6 +36,7 @@ from sdplanner.spec import ModelSpec
 __all__ = [
     "COMPARISON_NEED",
     "FIT_ROWS_NEED",
+    "FIT_ROWS_PLACED",
     "OBSERVED_NEED",
     "PERCENTILE_NEED",
     "RESULT_NEED",
@@ -52,6 +54,8 @@ COMPARISON_NEED = ("scenario", "region", "indicator", "year", "value", "baseline
 PERCENTILE_NEED = ("scenario", "region", "variable", "year", "p05", "p25", "p50", "p75", "p95")
 OBSERVED_NEED = ("indicator", "area", "year", "value")
 FIT_ROWS_NEED = ("indicator", "area", "data_year", "observed", "role")
+#: Columns that place a record's rows on the model (required with ``variable``).
+FIT_ROWS_PLACED = ("variable", "compared_with", "year", "factor", "offset")
 #: Roles ``observations.csv`` of ``sdplanner calibrate`` gives its rows.
 FIT_ROLES = ("fitted", "anchor", "compared", "held out")
 #: Largest manifest read (bytes); a command's manifest is a few kilobytes.
@@ -243,19 +247,22 @@ def read_fit_rows(path: str | os.PathLike) -> pd.DataFrame:
     Parameters
     ----------
     path : path-like
-        The CSV; columns `FIT_ROWS_NEED` at least (``observed`` in the data's units).
+        The CSV; columns `FIT_ROWS_NEED` at least (``observed`` in the data's units); with
+        ``variable`` also `FIT_ROWS_PLACED` (``year`` compared, ``factor`` data units per
+        model unit, ``offset`` in data units, empty when unknown).
 
     Returns
     -------
     pandas.DataFrame
         The rows; ``data_year`` (year) as integers and ``observed`` as floats, ``role`` one
-        of `FIT_ROLES`.
+        of `FIT_ROLES`; with ``variable``, ``year`` as integers and ``factor`` (positive)
+        and ``offset`` (NaN when empty) as floats.
 
     Raises
     ------
     DataError
         One line naming the file (and line): missing, unreadable, a missing column, a
-        non-number, a role not in `FIT_ROLES`, or no rows.
+        non-number, a factor not positive, a role not in `FIT_ROLES`, or no rows.
     """
     path = Path(path)
     frame = _read_csv(path, "calibration record (observations.csv of sdplanner calibrate)")
@@ -269,12 +276,30 @@ def read_fit_rows(path: str | os.PathLike) -> pd.DataFrame:
             f" found {quote(role.iloc[i])}"
         )
     years = _numbers(frame, path, "data_year", "a year", empty=False)
-    return frame.assign(
+    frame = frame.assign(
         indicator=frame["indicator"].astype(str).str.strip(),
         area=frame["area"].astype(str).str.strip(),
         data_year=years.round().astype(int),
         observed=_numbers(frame, path, "observed", empty=False),
         role=role,
+    )
+    if "variable" not in frame.columns:
+        return frame
+    _require(frame, path, FIT_ROWS_PLACED, "calibration record with variables")
+    factor = _numbers(frame, path, "factor", "a positive number", empty=False)
+    bad = ~(factor > 0) | ~np.isfinite(factor)
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        raise DataError(
+            f"{path}: line {i + 2}: factor: expected a positive number, found"
+            f" {quote(frame['factor'].iloc[i])}"
+        )
+    return frame.assign(
+        variable=frame["variable"].astype(str).str.strip(),
+        compared_with=frame["compared_with"].astype(str).str.strip(),
+        year=_numbers(frame, path, "year", "a year", empty=False).round().astype(int),
+        factor=factor,
+        offset=_numbers(frame, path, "offset"),
     )
 
 

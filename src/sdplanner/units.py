@@ -12,7 +12,9 @@ each a factor of one `Conversion`:
 ``data value = model value x scale x basis x price index(year)``. Calibration compares in
 data units (`Conversion.factors`); figures show observations in the model's units
 (`Conversion.to_model`) or in the data's unit at constant prices on the model's basis
-(`Conversion.to_display`).
+(`Conversion.to_display`). A row a calibration compared (its ``observations.csv``: the
+row's ``factor`` and its offset group's level ``offset``) goes back to the model's units
+with `compared_to_model`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["UNIT_SCALES", "Conversion", "Deflator"]
+__all__ = ["UNIT_SCALES", "Conversion", "Deflator", "compared_to_model"]
 
 #: Data units per model unit of the unit names a calibration spec uses.
 UNIT_SCALES: dict[str, float] = {"level": 1.0, "fraction": 1.0, "percent": 100.0}
@@ -170,3 +172,26 @@ class Conversion:
         """
         factor = self.factor(year)
         return float(value) * self.scale / factor if math.isfinite(factor) else math.nan
+
+
+def compared_to_model(observed, offset, factor):
+    """Return compared figures on the model's scale: their data value less the level offset.
+
+    A calibration compares ``simulated x factor + offset`` with the observed value (both in
+    data units; ``offset`` is the fitted level of the row's offset group, 0 outside one), so
+    the figure the model's path is judged against is ``(observed - offset) / factor``. The
+    calibration's figures and the observed points of projection figures both use it.
+
+    Parameters
+    ----------
+    observed, offset : float or array-like
+        The figure and its level offset (data units).
+    factor : float or array-like
+        Data units per model unit in the figure's year (`Conversion.factor`).
+
+    Returns
+    -------
+    float or array-like
+        The figure in the model variable's units (as the inputs broadcast).
+    """
+    return (observed - offset) / factor

@@ -31,7 +31,7 @@ from sdplanner.calibration.figures import (
     save_png,
 )
 from sdplanner.calibration.fit import all_rows
-from sdplanner.calibration.outputs import report_text
+from sdplanner.calibration.outputs import record_table, report_text
 from sdplanner.model import ModelInfo
 from sdplanner.results import atomic_write_text, write_csv, write_manifest
 
@@ -162,7 +162,7 @@ def write_backtest(
     table(bt.scores[list(bt.scores.columns[:9])], "scores.csv")
     table(bt.summary, "summary.csv")
     table(bt.calibration.parameters_table(), "parameters.csv")
-    table(all_rows(bt.calibration).drop(columns=["kind"]), "observations.csv")
+    table(record_table(bt.calibration), "observations.csv")
     atomic_write_text(out / "report.txt", backtest_report(bt))
     written.append(out / "report.txt")
     if plots:

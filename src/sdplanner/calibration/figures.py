@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sdplanner.calibration.fit import CalibrationResult, all_rows
+from sdplanner.units import compared_to_model
 
 __all__ = ["figure_indicators", "plot_indicator", "plotted_with", "save_png"]
 
@@ -109,11 +110,12 @@ def plot_indicator(result: CalibrationResult, indicator: str) -> tuple[Figure, n
             for role, r in g.groupby("role", sort=False):
                 marker, filled, label = _ROLE_STYLE[role]
                 # observations on the path's scale: the model's prices and basis
-                display = spec.conversion.scale / r.factor
+                scale = spec.conversion.scale
+                display = scale / r.factor
                 color = f"C{k + 1}"
                 ax.errorbar(
                     r.year,
-                    (r.observed - r.offset) * display,
+                    compared_to_model(r.observed, r.offset, r.factor) * scale,
                     yerr=1.96
                     * r.sigma
                     * display

@@ -4,8 +4,9 @@
 
 - ``parameters.csv``: ``parameter, region, estimate, lower_95, upper_95, method, at_bound``;
 - ``fit.csv``: per indicator and area, ``n, rmse, mape, r2, theil_um, theil_us, theil_uc``;
-- ``observations.csv``: every row compared, with its role (fitted, anchor, compared, held
-  out), simulated value, level offset and standardized residual;
+- ``observations.csv``: every row compared, with the model variable it was compared with,
+  its role (fitted, anchor, compared, held out), simulated value, level offset and
+  standardized residual (`record_table`);
 - ``regional_changes.csv``: per region, the model's change beside the data's and the
   provinces' (`sdplanner.calibration.regional`), when the spec has offset groups;
 - ``starts.csv``: where each start began and ended;
@@ -39,7 +40,13 @@ from sdplanner.model import ModelInfo
 from sdplanner.results import atomic_write_text, write_csv, write_manifest
 from sdplanner.safe_yaml import load_yaml
 
-__all__ = ["identifiability_text", "params_yaml", "report_text", "write_outputs"]
+__all__ = [
+    "identifiability_text",
+    "params_yaml",
+    "record_table",
+    "report_text",
+    "write_outputs",
+]
 
 
 def _fmt(value: float) -> str:
@@ -90,6 +97,29 @@ def params_yaml(
         "parameters": values,
     }
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def record_table(result: CalibrationResult) -> pd.DataFrame:
+    """Return ``observations.csv``: every compared row and the model variable it belongs to.
+
+    Parameters
+    ----------
+    result : CalibrationResult
+        The calibration.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `sdplanner.calibration.fit.all_rows` without ``kind``, with ``variable`` (the PySD
+        name of the model variable the spec compares the row's indicator with) after
+        ``compared_with``, so the record alone says on which variable and area a row
+        belongs (`sdplanner.evidence` draws it there).
+    """
+    rows = all_rows(result).drop(columns=["kind"])
+    variables = {name: ind.variable for name, ind in result.problem.spec.indicators.items()}
+    at = rows.columns.get_loc("compared_with") + 1
+    rows.insert(at, "variable", rows.indicator.map(variables))
+    return rows
 
 
 def _base(params: str | os.PathLike | None) -> dict | None:
@@ -412,7 +442,7 @@ def write_outputs(
 
     table(result.parameters_table(), "parameters.csv")
     table(result.fit_table, "fit.csv")
-    table(all_rows(result).drop(columns=["kind"]), "observations.csv")
+    table(record_table(result), "observations.csv")
     changes = regional_changes(result, areas or area_mapping(model))
     if len(changes):
         table(changes, "regional_changes.csv")

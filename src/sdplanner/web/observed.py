@@ -10,6 +10,9 @@ region. Values in ``percent`` are divided by 100 (the model's rates are fraction
 unit the model does not share are left out. Each point has its role relative to the
 calibration in use (`sdplanner.evidence.point_role`): ``fitted`` or ``not fitted``; figures
 the model reproduces by construction and anchors of an offset group are left out and counted.
+The calibration's own rows (its record, `sdplanner.evidence.recorded_points`, e.g. the
+history pack's) are placed where it compared them, on the model's scale, with the same
+rule for sub-areas; a file row the record holds is not drawn twice.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from pathlib import Path
 
 from sdplanner.data import load_area_mapping, read_observations
 from sdplanner.errors import DataError
-from sdplanner.evidence import ANCHOR, BY_CONSTRUCTION, DRAWN_ROLES, FitRecord, point_role
+from sdplanner.evidence import (
+    ANCHOR,
+    BY_CONSTRUCTION,
+    DRAWN_ROLES,
+    FitRecord,
+    point_role,
+    recorded_points,
+)
 from sdplanner.model import ModelInfo
 from sdplanner.resources import data_path, default_model_path
 
@@ -119,7 +129,8 @@ def load_observed_points(
         another model gets no points unless a file is given).
     record : FitRecord, optional
         The calibration in use (`sdplanner.evidence.read_fit_record`); None: every point is
-        ``not fitted``.
+        ``not fitted``. Its own rows are added where it compared them (also for a model of
+        one's own, whose record names its variables).
 
     Returns
     -------
@@ -134,20 +145,37 @@ def load_observed_points(
         When the file is missing or invalid (see `sdplanner.data.read_observations`).
     """
     dropped = dict.fromkeys((BY_CONSTRUCTION, ANCHOR), 0)
-    if path is None and Path(model.path).resolve() != default_model_path().resolve():
-        return {}, dropped  # the shipped observations are of the shipped model's regions
-    src = Path(path) if path is not None else data_path("seed_figures.csv")
     dim = model.spec.dimension
     if dim is None:
         return {}, dropped
+    intensive = {o.name for o in model.spec.outputs if o.aggregate == "mean"}
+    names = {o.name for o in model.spec.outputs}
+    points: dict[tuple[str, str], list[ObservedPoint]] = {}
+    for r in recorded_points(record, dim, sub_areas=intensive).itertuples(index=False):
+        if r.indicator not in names or not model.initial_time <= r.year <= model.final_time:
+            continue
+        if r.role not in DRAWN_ROLES:
+            dropped[r.role] += 1
+            continue
+        point = ObservedPoint(
+            variable=r.indicator,
+            region=r.region,
+            year=int(r.year),
+            value=float(r.value),
+            area=r.area,
+            kind=r.kind,
+            source=r.source,
+            role=r.role,
+        )
+        points.setdefault((point.variable, point.region), []).append(point)
+    if path is None and Path(model.path).resolve() != default_model_path().resolve():
+        return _sorted(points), dropped  # the shipped file is of the shipped model's regions
+    src = Path(path) if path is not None else data_path("seed_figures.csv")
     observations = read_observations(src, load_area_mapping(None, dim))
     try:
         extras = _row_extras(src)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{src}: cannot read as UTF-8 CSV ({exc})") from None
-    intensive = {o.name for o in model.spec.outputs if o.aggregate == "mean"}
-    names = {o.name for o in model.spec.outputs}
-    points: dict[tuple[str, str], list[ObservedPoint]] = {}
     for obs in observations.rows:
         if obs.indicator not in names or not obs.area.modelled:
             continue
@@ -160,6 +188,8 @@ def load_observed_points(
         divisor = UNIT_DIVISORS.get(unit) if unit else 1.0
         if divisor is None:
             continue
+        if record is not None and record.places(obs.indicator, obs.area.name, obs.year, obs.value):
+            continue  # drawn from the record, where the calibration compared it
         region = obs.area.model_area if obs.area.kind == "region" else None
         role = point_role(record, obs.indicator, obs.area.name, obs.year, obs.value, region=region)
         if role not in DRAWN_ROLES:
@@ -176,6 +206,13 @@ def load_observed_points(
             role=role,
         )
         points.setdefault((point.variable, point.region), []).append(point)
+    return _sorted(points), dropped
+
+
+def _sorted(
+    points: dict[tuple[str, str], list[ObservedPoint]],
+) -> dict[tuple[str, str], list[ObservedPoint]]:
+    """Sort each chart's points by year, the region's own figure first."""
     for key in points:
         points[key].sort(key=lambda p: (p.year, p.kind != "region"))
-    return points, dropped
+    return points
