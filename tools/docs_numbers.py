@@ -696,5 +696,175 @@ def _history_figures() -> dict[str, str]:
     return out
 
 
+# --------------------------------------------------------------------------------------
+# The model review (tools/model_review.py), quoted in docs/model.md
+# --------------------------------------------------------------------------------------
+@cache
+def load_tool(name: str):
+    """Import a script of ``tools/`` (not a package) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _review_table(r: dict) -> str:
+    """Return docs/model.md's done-when table from `model_review.review()`'s sections."""
+    model = _model()
+    dim = model.spec.dimension
+
+    def var(py: str) -> str:
+        return f"`{model.variables[py].name}`" if py in model.variables else f"`{py}`"
+
+    bounds = r[1]["scenarios"]
+    top = max(bounds, key=lambda n: bounds[n]["max_ratio"])
+    b, t = bounds["baseline"], bounds[top]
+    where = ", ".join(
+        x for x in (var(t["variable"]), t["region"] and dim.label_of(t["region"])) if x
+    )
+    richest = max(bounds, key=lambda n: bounds[n]["income_2050"])
+    hukou = r[3]
+    full = r[5]["strengths"][1.0]
+    demo = r[6]
+    sat = r[7]["scenarios"]
+    maxed = sat[MAXED_RUN]
+    dt = r[8]
+    rows = [
+        [
+            "largest per-capita ratio to 2010",
+            f"{t['max_ratio']:.2f} ({where}, {t['year']:.0f}, {top}); baseline"
+            f" {b['max_ratio']:.2f} ({var(b['variable'])})",
+        ],
+        [
+            "rural income / GDP per resident",
+            f"at most {max(s['income_to_gdp'] for s in bounds.values()):.3f}",
+        ],
+        [
+            "rural income per rural resident in 2050",
+            f"at most {fmt(bounds[richest]['income_2050'])} yuan ({richest}); baseline at most"
+            f" {fmt(b['income_2050'])}",
+        ],
+        ["people conserved", f"largest relative error {r[2]['max_error']:.1e}"],
+        [
+            "hukou reform alone, 0.5 from 2015",
+            f"rural income within {100 * hukou['income_change']:.3f} %; registered urbanization"
+            f" {fmt(hukou['years'][2030]['registered'], 1, signed=True)} points in 2030,"
+            f" resident {fmt(hukou['years'][2030]['resident'], 2, signed=True)}",
+        ],
+        [
+            "continuity (outside wage growth 0.07, then 0.03 from 2021)",
+            f"largest ratio jump {r[4]['jump']:.4f} ({var(r[4]['stock'])})",
+        ],
+        [
+            "targeted levers at 1 (relocation 0.3) from 2015",
+            (
+                f"14-region poverty below 0.5 % from {full['below_from']:.0f}"
+                if full["below_from"] is not None
+                else "14-region poverty never below 0.5 %"
+            )
+            + f"; {full['cost_2020']:.1f} bn yuan in 2020, about"
+            f" {fmt(round(full['cost_per_person'], -2))} yuan per person lifted",
+        ],
+        [
+            "targeted levers at 0",
+            "the baseline exactly" if r[5]["zero_is_baseline"] else "NOT the baseline",
+        ],
+        [
+            "demography (baseline residents against 2010)",
+            f"x{demo['max_residents']:.3f} at most (2030: x{demo['years'][2030]['residents']:.3f},"
+            f" 2050: x{demo['years'][2050]['residents']:.3f}) against the UN's"
+            f" x{demo['years'][2030]['wpp']:.3f} and x{demo['years'][2050]['wpp']:.3f}",
+        ],
+        [
+            "job availability",
+            f"at most {maxed['job_availability']:.3f} (every lever at its maximum);"
+            f" {sat['all-five']['job_availability']:.3f} in all-five",
+        ],
+        [
+            "crowding",
+            f"settlement effect down to {sat['baseline']['crowding_effect']:.2f} in the baseline"
+            f" (crowding {sat['baseline']['crowding']:.2f})",
+        ],
+        [
+            "infrastructure per resident",
+            f"at most {maxed['infrastructure']:.1f} times 2010 (every lever at its maximum)",
+        ],
+        [
+            f"dt halving (1/{1 / dt['time_step']:.0f} -> 1/{2 / dt['time_step']:.0f})",
+            f"baseline {100 * dt['baseline']['change']:.3f} % ({var(dt['baseline']['output'])});"
+            f" all-five after its ramps {100 * dt['all-five']['change']:.3f} %"
+            f" ({var(dt['all-five']['output'])})",
+        ],
+    ]
+    return markdown_table(["criterion", "figure"], rows)
+
+
+def _review_fit(fit: dict) -> str:
+    """Return the 2010-2015 table of docs/model.md from section 9 of the review."""
+    data, scen = fit["data"], fit["scenarios"]
+    names = list(scen)
+    rows = []
+    for year in data["income"]:
+        kind = data["income_kind"][year]
+        rows.append(
+            [f"rural income ({kind} in the data), yuan", str(year)]
+            + [fmt(scen[n]["income"][year]) for n in names]
+            + [fmt(data["income"][year])]
+        )
+    for year in data["poverty"]:
+        rows.append(
+            ["poverty incidence, %", str(year)]
+            + [fmt(100 * scen[n]["poverty"][year], 1) for n in names]
+            + [fmt(100 * data["poverty"][year], 1)]
+        )
+    rows.append(
+        ["registered urbanization, %", "2012"]
+        + [fmt(100 * scen[n]["registered_2012"], 1) for n in names]
+        + [fmt(100 * data["registered_2012"], 1)]
+    )
+    for region in data["gain"]:
+        rows.append(
+            [f"urbanization gain, {_model().spec.dimension.label_of(region)}, points", "2010-2015"]
+            + [fmt(scen[n]["gain"][region], 1, signed=True) for n in names]
+            + [fmt(data["gain"][region], 1, signed=True)]
+        )
+    return markdown_table(["figure (14 regions)", "year", *names, "data"], rows)
+
+
+#: The name section 7 of the review gives its run with every lever at its maximum.
+MAXED_RUN = "(every lever at its maximum)"
+
+
+@family("review")
+def _review_figures() -> dict[str, str]:
+    """Return what `python tools/model_review.py` prints (its `review()`), for docs/model.md."""
+    tool = load_tool("model_review")
+    if tool.MAXED != MAXED_RUN:
+        raise RuntimeError("review: tools/model_review.py renamed its every-lever run")
+    r = tool.review()
+    fit = r[9]
+    base, data = fit["scenarios"]["baseline"], fit["data"]
+    first, last = min(data["income"]), max(data["income"])
+
+    def growth(income: dict) -> str:
+        return fmt(100 * ((income[last] / income[first]) ** (1 / (last - first)) - 1), 1)
+
+    demo, sat = r[6], r[7]["scenarios"]["baseline"]
+    return {
+        "table": _review_table(r),
+        "fit": _review_fit(fit),
+        "income_growth_first": str(first),
+        "income_growth_last": str(last),
+        "income_growth_model": growth(base["income"]),
+        "income_growth_data": growth(data["income"]),
+        "crowding_effect_min": f"{sat['crowding_effect']:.2f}",
+        "crowding_effect_year": f"{sat['crowding_effect_year']:.0f}",
+        "working_age_2010": f"{demo['working_age'][2010]:.2f}",
+        "working_age_2050": f"{demo['working_age'][2050]:.2f}",
+    }
+
+
 if __name__ == "__main__":
     sys.exit(main())
