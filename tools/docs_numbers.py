@@ -866,5 +866,118 @@ def _review_figures() -> dict[str, str]:
     }
 
 
+# --------------------------------------------------------------------------------------
+# The shipped uncertainty file and its baseline ensemble, quoted in docs/ensembles.md
+# --------------------------------------------------------------------------------------
+#: The baseline ensemble docs/ensembles.md describes (a few seconds on one core).
+ENSEMBLE_SAMPLES, ENSEMBLE_SEED = 2000, 2014
+#: The sensitivity run docs/ensembles.md counts (`sdplanner sensitivity --samples 512`).
+SOBOL_SAMPLES = 512
+
+
+def _code_list(names: Iterable[str]) -> str:
+    names = [f"`{n}`" for n in names]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+@family("ensemble")
+def _ensemble_figures() -> dict[str, str]:
+    """Return uncertainty/default.yaml's counts and a baseline ensemble's percentiles.
+
+    The ensemble is `sdplanner.run_ensemble` on scenarios/baseline.yaml with the shipped
+    calibration (as ``sdplanner ensemble`` runs it), `ENSEMBLE_SAMPLES` samples at
+    `ENSEMBLE_SEED`: the same figures on every run.
+    """
+    import pandas as pd
+
+    from sdplanner.api import simulate
+    from sdplanner.run import prepare_run
+    from sdplanner.uncertainty import load_uncertainty, plan_sensitivity, run_ensemble
+    from sdplanner.uncertainty.cells import CellLayout, select_outputs
+    from sdplanner.uncertainty.percentiles import HISTOGRAM_BINS
+
+    inputs = prepare_run(ROOT / "scenarios" / "baseline.yaml")
+    spec = load_uncertainty(ROOT / "uncertainty" / "default.yaml", inputs.model)
+    mspec = inputs.model.spec
+    agg = mspec.dimension.aggregate
+    out: dict[str, str] = {}
+    names = [p.name for p in spec.parameters]
+    out["n_constants"] = str(len(names))
+    out["relative"] = _code_list(p.name for p in spec.parameters if p.relative)
+    estimates = pd.read_csv(ROOT / "calibration" / "seed-2010-2012" / "parameters.csv")
+    profiled = set(estimates[estimates.method == "profile"].parameter)
+    calibrated = [p.name for p in spec.parameters if p.name in profiled and not p.relative]
+    out["n_calibrated"] = str(len(calibrated))
+    out["calibrated"] = _code_list(calibrated)
+    (corr,) = spec.correlations
+    out["correlated"] = _code_list((corr.a, corr.b))
+    out["rho"] = f"{corr.rho:g}"
+    out["samples"] = fmt(ENSEMBLE_SAMPLES)
+    out["seed"] = str(ENSEMBLE_SEED)
+    res = run_ensemble(
+        inputs,
+        spec,
+        samples=ENSEMBLE_SAMPLES,
+        seed=ENSEMBLE_SEED,
+        outputs=["urbanization_rate", "rural_income_per_capita"],
+    )
+    if res.dropped:
+        raise RuntimeError(f"ensemble: {res.dropped} samples had non-finite outputs")
+    frame = res.frame[res.frame.region == agg].set_index(["variable", "year"])
+    income = frame.loc[("rural_income_per_capita", 2012)]
+    out["income_2012_p05"], out["income_2012_p95"] = fmt(income.p05), fmt(income.p95)
+    out["income_2012_p50"] = fmt(income.p50)
+    urban = frame.loc[("urbanization_rate", 2030)]
+    for q in ("p05", "p50", "p95"):
+        out[f"urbanization_2030_{q}"] = f"{urban[q]:.3f}"
+    central = simulate("baseline", variables=["urbanization_rate"])
+    row = central[(central.region == agg) & (central.year == 2030)]
+    out["urbanization_2030_central"] = f"{float(row.value.iloc[0]):.3f}"
+    local = spec.parameters[names.index("base_local_urbanization_rate")].distribution
+    out["local_rate_mode"] = f"{local.get('mode'):.4f}"
+    out["local_rate_in_use"] = f"{float(inputs.params['base_local_urbanization_rate']):.4f}"
+    # memory of the percentile methods (docs/ensembles.md "Percentiles")
+    default = CellLayout.for_run(inputs.model, select_outputs(mspec, None), None)
+    every = CellLayout.for_run(inputs.model, select_outputs(mspec, "all"), None)
+    out["n_default_outputs"] = str(len(default.outputs))
+    out["n_outputs"] = str(len(every.outputs))
+    out["exact_gb_100k"] = f"{100_000 * default.n_cells * 8 / 1e9:.1f}"
+    out["streaming_mb_default"] = fmt(default.n_cells * (HISTOGRAM_BINS + 2) * 4 / 1e6)
+    out["streaming_mb_all"] = fmt(every.n_cells * (HISTOGRAM_BINS + 2) * 4 / 1e6)
+    plan = plan_sensitivity(inputs, spec, samples=SOBOL_SAMPLES, seed=ENSEMBLE_SEED)
+    out["sobol_samples"] = str(SOBOL_SAMPLES)
+    out["sobol_runs"] = fmt(plan.runs)
+    return out
+
+
+@family("streaming")
+def _streaming_figures() -> dict[str, str]:
+    """Return the streaming-percentile error of `benchmarks/bench_ensemble.py` in RESULTS.md.
+
+    The latest entry that measured it (later entries say they did not re-run that part).
+    """
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    found = re.search(
+        r"streaming vs exact at N=([\d,]+) \(([\d,]+) cells, [\d.]+ s\): max error / bound ="
+        r" ([\d.]+) \(([\d.]+) % within bound\); error / \(p95 - p05\) max ([\d.e+-]+),"
+        r" median ([\d.e+-]+);.*?means identical: (\w+)",
+        text,
+    )
+    if found is None:
+        raise RuntimeError("streaming: RESULTS.md has no bench_ensemble streaming entry")
+    samples, cells, ratio, within, worst, median, same = found.groups()
+    heading = text[: found.start()].rsplit("\n## ", 1)[1].split("\n", 1)[0]
+    return {
+        "samples": samples,
+        "cells": cells,
+        "max_over_bound": f"{float(ratio):.2f}",
+        "within": "every" if float(within) == 100 else f"{within} % of the",
+        "spread_max": f"{float(worst):.1e}",
+        "spread_median": f"{float(median):.1e}",
+        "means": "identical" if same == "True" else "not identical",
+        "entry": heading,
+    }
+
+
 if __name__ == "__main__":
     sys.exit(main())
