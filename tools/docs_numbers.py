@@ -833,6 +833,58 @@ def _review_fit(fit: dict) -> str:
     return markdown_table(["figure (14 regions)", "year", *names, "data"], rows)
 
 
+def _short(scenario: str) -> str:
+    """Return a path's short name in rankings: ``4.1`` ... ``4.5``, ``targeted``."""
+    return scenario.removeprefix("path-").split("-")[0]
+
+
+def _review_effects(ranking: dict, headline: tuple) -> dict[str, str]:
+    """Return docs/scenarios.md's effects table and rankings from section 10 of the review."""
+    from sdplanner.scenario import load_scenario
+
+    model = _model()
+    years = list(ranking)
+    first = ranking[years[0]]["effects"]
+    # display formats of HEADLINE's indicators, in its order
+    digits = {"urbanization_rate": 1, "registered_urbanization_rate": 1, "poverty_incidence": 2}
+    rows = []
+    for name in first:
+        title = load_scenario(ROOT / "scenarios" / f"{name}.yaml", model).display_title
+        row = [title]
+        for j, (var, *_rest) in enumerate(headline):
+            row.append(
+                " / ".join(
+                    fmt(ranking[y]["effects"][name]["effects"][j], digits.get(var, 0), signed=True)
+                    for y in years
+                )
+            )
+        row.append(" / ".join(fmt(ranking[y]["effects"][name]["cost"]) for y in years))
+        rows.append(row)
+    span = " / ".join(map(str, years))
+    header = ["path"]
+    header += [f"{model.spec.display(h[0]).label} ({h[3]}) {span}" for h in headline]
+    header.append(f"cumulative cost (bn yuan) {span}")
+    out = {"effects": markdown_table(header, rows)}
+    for y, part in ranking.items():
+        for var, order in part["ranks"].items():
+            out[f"rank.{var}.{y}"] = " > ".join(_short(n) for n in order)
+    j = [h[0] for h in headline].index("urbanization_rate")
+    y0 = years[0]
+    effects = ranking[y0]["effects"]
+    top = ranking[y0]["ranks"]["urbanization_rate"][:3]
+    spread = effects[top[0]]["effects"][j] - effects[top[-1]]["effects"][j]
+    out[f"urbanization_top3_spread.{y0}"] = fmt(spread, 1)
+    rising = [n for n in ranking[y0]["ranks"]["urbanization_rate"] if effects[n]["effects"][j] > 0]
+    cheapest = min(rising, key=lambda n: effects[n]["cost"] / effects[n]["effects"][j])
+    out[f"urbanization_cheapest.{y0}"] = _short(cheapest)
+    k = [h[0] for h in headline].index("poverty_incidence")
+    best = ranking[y0]["ranks"]["poverty_incidence"][0]
+    out[f"poverty_first.{y0}"] = _short(best)
+    out[f"poverty_first_effect.{y0}"] = fmt(effects[best]["effects"][k], 1, signed=True)
+    out[f"poverty_first_cost.{y0}"] = fmt(effects[best]["cost"])
+    return out
+
+
 #: The name section 7 of the review gives its run with every lever at its maximum.
 MAXED_RUN = "(every lever at its maximum)"
 
@@ -852,7 +904,15 @@ def _review_figures() -> dict[str, str]:
         return fmt(100 * ((income[last] / income[first]) ** (1 / (last - first)) - 1), 1)
 
     demo, sat = r[6], r[7]["scenarios"]["baseline"]
+    hukou = r[3]
     return {
+        **_review_effects(r[10], tool.HEADLINE),
+        "hukou_income_change": f"{100 * hukou['income_change']:.2f}",
+        **{
+            f"hukou_{k}.{y}": fmt(v[k], 0 if k == "cost" else 1)
+            for y, v in hukou["years"].items()
+            for k in ("registered", "resident", "cost")
+        },
         "table": _review_table(r),
         "fit": _review_fit(fit),
         "income_growth_first": str(first),
