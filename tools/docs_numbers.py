@@ -1039,5 +1039,13 @@ def _streaming_figures() -> dict[str, str]:
     }
 
 
+@family("structure")
+def _structure_figures() -> dict[str, str]:
+    """Return counts of the shipped model's structure (stocks, Euler steps), from the .mdl."""
+    model = _model()
+    steps = round((model.final_time - model.initial_time) / model.time_step)
+    return {"n_stocks": str(len(model.stocks)), "n_steps": str(steps)}
+
+
 if __name__ == "__main__":
     sys.exit(main())
