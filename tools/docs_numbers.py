@@ -1047,5 +1047,24 @@ def _structure_figures() -> dict[str, str]:
     return {"n_stocks": str(len(model.stocks)), "n_steps": str(steps)}
 
 
+@family("guard")
+def _guard_figures() -> dict[str, str]:
+    """Return the counts of `benchmarks/model_guard_coverage.py`, from its RESULTS.md entry.
+
+    The script parses and translates every model of the SDXorg suite (a few minutes), so its
+    last line is pasted into RESULTS.md with its date, like the other benchmarks.
+    """
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    found = re.search(
+        r"(\d+) models: both pass (\d+), guard refuses (\d+), audit refuses (\d+),"
+        r" PySD fails (\d+)",
+        text,
+    )
+    if found is None:
+        raise RuntimeError("guard: RESULTS.md has no model_guard_coverage entry")
+    keys = ("models", "both_pass", "guard_refuses", "audit_refuses", "pysd_fails")
+    return dict(zip(keys, found.groups(), strict=True))
+
+
 if __name__ == "__main__":
     sys.exit(main())
