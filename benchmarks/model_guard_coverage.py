@@ -6,8 +6,9 @@ FOLDER is the suite's ``tests/`` folder (default ``../shared/test-models/tests``
 repository). Each ``.mdl`` and ``.xmile`` file is vetted by
 `sdplanner.model_guard.check_model_file`; each one PySD can translate is translated in a
 temporary copy of its folder and its Python checked by `audit_generated`. Prints one line per
-model the guard or the audit refuses, then the counts (the figures of docs/security.md). Takes
-a few minutes: PySD parses and translates every model.
+model the guard or the audit refuses, then the counts: paste that last line into
+benchmarks/RESULTS.md (section "Model guard coverage"), where tools/docs_numbers.py reads the
+figures of docs/security.md. Takes a few minutes: PySD parses and translates every model.
 """
 
 from __future__ import annotations

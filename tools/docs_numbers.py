@@ -696,5 +696,376 @@ def _history_figures() -> dict[str, str]:
     return out
 
 
+# --------------------------------------------------------------------------------------
+# The model review (tools/model_review.py), quoted in docs/model.md
+# --------------------------------------------------------------------------------------
+@cache
+def load_tool(name: str):
+    """Import a script of ``tools/`` (not a package) as a module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"tools_{name}", ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _review_table(r: dict, maxed_run: str) -> str:
+    """Return docs/model.md's done-when table from `model_review.review()`'s sections.
+
+    ``maxed_run`` is section 7's name of its run with every lever at its maximum.
+    """
+    model = _model()
+    dim = model.spec.dimension
+
+    def var(py: str) -> str:
+        return f"`{model.variables[py].name}`" if py in model.variables else f"`{py}`"
+
+    bounds = r[1]["scenarios"]
+    top = max(bounds, key=lambda n: bounds[n]["max_ratio"])
+    b, t = bounds["baseline"], bounds[top]
+    where = ", ".join(
+        x for x in (var(t["variable"]), t["region"] and dim.label_of(t["region"])) if x
+    )
+    richest = max(bounds, key=lambda n: bounds[n]["income_2050"])
+    hukou = r[3]
+    full = r[5]["strengths"][1.0]
+    demo = r[6]
+    sat = r[7]["scenarios"]
+    maxed = sat[maxed_run]
+    dt = r[8]
+    rows = [
+        [
+            "largest per-capita ratio to 2010",
+            f"{t['max_ratio']:.2f} ({where}, {t['year']:.0f}, {top}); baseline"
+            f" {b['max_ratio']:.2f} ({var(b['variable'])})",
+        ],
+        [
+            "rural income / GDP per resident",
+            f"at most {max(s['income_to_gdp'] for s in bounds.values()):.3f}",
+        ],
+        [
+            "rural income per rural resident in 2050",
+            f"at most {fmt(bounds[richest]['income_2050'])} yuan ({richest}); baseline at most"
+            f" {fmt(b['income_2050'])}",
+        ],
+        ["people conserved", f"largest relative error {r[2]['max_error']:.1e}"],
+        [
+            "hukou reform alone, 0.5 from 2015",
+            f"rural income within {100 * hukou['income_change']:.3f} %; registered urbanization"
+            f" {fmt(hukou['years'][2030]['registered'], 1, signed=True)} points in 2030,"
+            f" resident {fmt(hukou['years'][2030]['resident'], 2, signed=True)}",
+        ],
+        [
+            "continuity (outside wage growth 0.07, then 0.03 from 2021)",
+            f"largest ratio jump {r[4]['jump']:.4f} ({var(r[4]['stock'])})",
+        ],
+        [
+            "targeted levers at 1 (relocation 0.3) from 2015",
+            (
+                f"14-region poverty below 0.5 % from {full['below_from']:.0f}"
+                if full["below_from"] is not None
+                else "14-region poverty never below 0.5 %"
+            )
+            + f"; {full['cost_2020']:.1f} bn yuan in 2020, about"
+            f" {fmt(round(full['cost_per_person'], -2))} yuan per person lifted",
+        ],
+        [
+            "targeted levers at 0",
+            "the baseline exactly" if r[5]["zero_is_baseline"] else "NOT the baseline",
+        ],
+        [
+            "demography (baseline residents against 2010)",
+            f"x{demo['max_residents']:.3f} at most (2030: x{demo['years'][2030]['residents']:.3f},"
+            f" 2050: x{demo['years'][2050]['residents']:.3f}) against the UN's"
+            f" x{demo['years'][2030]['wpp']:.3f} and x{demo['years'][2050]['wpp']:.3f}",
+        ],
+        [
+            "job availability",
+            f"at most {maxed['job_availability']:.3f} (every lever at its maximum);"
+            f" {sat['all-five']['job_availability']:.3f} in all-five",
+        ],
+        [
+            "crowding",
+            f"settlement effect down to {sat['baseline']['crowding_effect']:.2f} in the baseline"
+            f" (crowding {sat['baseline']['crowding']:.2f})",
+        ],
+        [
+            "infrastructure per resident",
+            f"at most {maxed['infrastructure']:.1f} times 2010 (every lever at its maximum)",
+        ],
+        [
+            f"dt halving (1/{1 / dt['time_step']:.0f} -> 1/{2 / dt['time_step']:.0f})",
+            f"baseline {100 * dt['baseline']['change']:.3f} % ({var(dt['baseline']['output'])});"
+            f" all-five after its ramps {100 * dt['all-five']['change']:.3f} %"
+            f" ({var(dt['all-five']['output'])})",
+        ],
+    ]
+    return markdown_table(["criterion", "figure"], rows)
+
+
+def _review_fit(fit: dict) -> str:
+    """Return the 2010-2015 table of docs/model.md from section 9 of the review."""
+    data, scen = fit["data"], fit["scenarios"]
+    names = list(scen)
+    rows = []
+    for year in data["income"]:
+        kind = data["income_kind"][year]
+        rows.append(
+            [f"rural income ({kind} in the data), yuan", str(year)]
+            + [fmt(scen[n]["income"][year]) for n in names]
+            + [fmt(data["income"][year])]
+        )
+    for year in data["poverty"]:
+        rows.append(
+            ["poverty incidence, %", str(year)]
+            + [fmt(100 * scen[n]["poverty"][year], 1) for n in names]
+            + [fmt(100 * data["poverty"][year], 1)]
+        )
+    rows.append(
+        ["registered urbanization, %", "2012"]
+        + [fmt(100 * scen[n]["registered_2012"], 1) for n in names]
+        + [fmt(100 * data["registered_2012"], 1)]
+    )
+    for region in data["gain"]:
+        rows.append(
+            [f"urbanization gain, {_model().spec.dimension.label_of(region)}, points", "2010-2015"]
+            + [fmt(scen[n]["gain"][region], 1, signed=True) for n in names]
+            + [fmt(data["gain"][region], 1, signed=True)]
+        )
+    return markdown_table(["figure (14 regions)", "year", *names, "data"], rows)
+
+
+def _short(scenario: str) -> str:
+    """Return a path's short name in rankings: ``4.1`` ... ``4.5``, ``targeted``."""
+    return scenario.removeprefix("path-").split("-")[0]
+
+
+def _review_effects(ranking: dict, headline: tuple) -> dict[str, str]:
+    """Return docs/scenarios.md's effects table and rankings from section 10 of the review."""
+    from sdplanner.scenario import load_scenario
+
+    model = _model()
+    years = list(ranking)
+    first = ranking[years[0]]["effects"]
+    # display formats of HEADLINE's indicators, in its order
+    digits = {"urbanization_rate": 1, "registered_urbanization_rate": 1, "poverty_incidence": 2}
+    rows = []
+    for name in first:
+        title = load_scenario(ROOT / "scenarios" / f"{name}.yaml", model).display_title
+        row = [title]
+        for j, (var, *_rest) in enumerate(headline):
+            row.append(
+                " / ".join(
+                    fmt(ranking[y]["effects"][name]["effects"][j], digits.get(var, 0), signed=True)
+                    for y in years
+                )
+            )
+        row.append(" / ".join(fmt(ranking[y]["effects"][name]["cost"]) for y in years))
+        rows.append(row)
+    span = " / ".join(map(str, years))
+    header = ["path"]
+    header += [f"{model.spec.display(h[0]).label} ({h[3]}) {span}" for h in headline]
+    header.append(f"cumulative cost (bn yuan) {span}")
+    out = {"effects": markdown_table(header, rows)}
+    for y, part in ranking.items():
+        for var, order in part["ranks"].items():
+            out[f"rank.{var}.{y}"] = " > ".join(_short(n) for n in order)
+    j = [h[0] for h in headline].index("urbanization_rate")
+    y0 = years[0]
+    effects = ranking[y0]["effects"]
+    top = ranking[y0]["ranks"]["urbanization_rate"][:3]
+    spread = effects[top[0]]["effects"][j] - effects[top[-1]]["effects"][j]
+    out[f"urbanization_top3_spread.{y0}"] = fmt(spread, 1)
+    rising = [n for n in ranking[y0]["ranks"]["urbanization_rate"] if effects[n]["effects"][j] > 0]
+    cheapest = min(rising, key=lambda n: effects[n]["cost"] / effects[n]["effects"][j])
+    out[f"urbanization_cheapest.{y0}"] = _short(cheapest)
+    k = [h[0] for h in headline].index("poverty_incidence")
+    best = ranking[y0]["ranks"]["poverty_incidence"][0]
+    out[f"poverty_first.{y0}"] = _short(best)
+    out[f"poverty_first_effect.{y0}"] = fmt(effects[best]["effects"][k], 1, signed=True)
+    out[f"poverty_first_cost.{y0}"] = fmt(effects[best]["cost"])
+    return out
+
+
+@family("review")
+def _review_figures() -> dict[str, str]:
+    """Return what `python tools/model_review.py` prints (its `review()`).
+
+    Quoted in docs/model.md (done-when table, 2010-2015 table) and docs/scenarios.md (hukou
+    reform alone, the paths' effects and rankings).
+    """
+    tool = load_tool("model_review")
+    r = tool.review()
+    fit = r[9]
+    base, data = fit["scenarios"]["baseline"], fit["data"]
+    first, last = min(data["income"]), max(data["income"])
+
+    def growth(income: dict) -> str:
+        return fmt(100 * ((income[last] / income[first]) ** (1 / (last - first)) - 1), 1)
+
+    demo, sat = r[6], r[7]["scenarios"]["baseline"]
+    hukou = r[3]
+    return {
+        **_review_effects(r[10], tool.HEADLINE),
+        "hukou_income_change": f"{100 * hukou['income_change']:.2f}",
+        **{
+            f"hukou_{k}.{y}": fmt(v[k], 0 if k == "cost" else 1)
+            for y, v in hukou["years"].items()
+            for k in ("registered", "resident", "cost")
+        },
+        "table": _review_table(r, tool.MAXED),
+        "fit": _review_fit(fit),
+        "income_growth_first": str(first),
+        "income_growth_last": str(last),
+        "income_growth_model": growth(base["income"]),
+        "income_growth_data": growth(data["income"]),
+        "crowding_effect_min": f"{sat['crowding_effect']:.2f}",
+        "crowding_effect_year": f"{sat['crowding_effect_year']:.0f}",
+        "working_age_2010": f"{demo['working_age'][2010]:.2f}",
+        "working_age_2050": f"{demo['working_age'][2050]:.2f}",
+    }
+
+
+# --------------------------------------------------------------------------------------
+# The shipped uncertainty file and its baseline ensemble, quoted in docs/ensembles.md
+# --------------------------------------------------------------------------------------
+#: The baseline ensemble docs/ensembles.md describes (a few seconds on one core).
+ENSEMBLE_SAMPLES, ENSEMBLE_SEED = 2000, 2014
+#: The sensitivity run docs/ensembles.md counts (`sdplanner sensitivity --samples 512`).
+SOBOL_SAMPLES = 512
+
+
+def _code_list(names: Iterable[str]) -> str:
+    names = [f"`{n}`" for n in names]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+@family("ensemble")
+def _ensemble_figures() -> dict[str, str]:
+    """Return uncertainty/default.yaml's counts and a baseline ensemble's percentiles.
+
+    The ensemble is `sdplanner.run_ensemble` on scenarios/baseline.yaml with the shipped
+    calibration (as ``sdplanner ensemble`` runs it), `ENSEMBLE_SAMPLES` samples at
+    `ENSEMBLE_SEED`: the same figures on every run.
+    """
+    import pandas as pd
+
+    from sdplanner.api import simulate
+    from sdplanner.run import prepare_run
+    from sdplanner.uncertainty import load_uncertainty, plan_sensitivity, run_ensemble
+    from sdplanner.uncertainty.cells import CellLayout, select_outputs
+    from sdplanner.uncertainty.percentiles import HISTOGRAM_BINS
+
+    inputs = prepare_run(ROOT / "scenarios" / "baseline.yaml")
+    spec = load_uncertainty(ROOT / "uncertainty" / "default.yaml", inputs.model)
+    mspec = inputs.model.spec
+    agg = mspec.dimension.aggregate
+    out: dict[str, str] = {}
+    names = [p.name for p in spec.parameters]
+    out["n_constants"] = str(len(names))
+    out["relative"] = _code_list(p.name for p in spec.parameters if p.relative)
+    estimates = pd.read_csv(ROOT / "calibration" / "seed-2010-2012" / "parameters.csv")
+    profiled = set(estimates[estimates.method == "profile"].parameter)
+    calibrated = [p.name for p in spec.parameters if p.name in profiled and not p.relative]
+    out["n_calibrated"] = str(len(calibrated))
+    out["calibrated"] = _code_list(calibrated)
+    (corr,) = spec.correlations
+    out["correlated"] = _code_list((corr.a, corr.b))
+    out["rho"] = f"{corr.rho:g}"
+    out["samples"] = fmt(ENSEMBLE_SAMPLES)
+    out["seed"] = str(ENSEMBLE_SEED)
+    res = run_ensemble(
+        inputs,
+        spec,
+        samples=ENSEMBLE_SAMPLES,
+        seed=ENSEMBLE_SEED,
+        outputs=["urbanization_rate", "rural_income_per_capita"],
+    )
+    if res.dropped:
+        raise RuntimeError(f"ensemble: {res.dropped} samples had non-finite outputs")
+    frame = res.frame[res.frame.region == agg].set_index(["variable", "year"])
+    income = frame.loc[("rural_income_per_capita", 2012)]
+    out["income_2012_p05"], out["income_2012_p95"] = fmt(income.p05), fmt(income.p95)
+    out["income_2012_p50"] = fmt(income.p50)
+    urban = frame.loc[("urbanization_rate", 2030)]
+    for q in ("p05", "p50", "p95"):
+        out[f"urbanization_2030_{q}"] = f"{urban[q]:.3f}"
+    central = simulate("baseline", variables=["urbanization_rate"])
+    row = central[(central.region == agg) & (central.year == 2030)]
+    out["urbanization_2030_central"] = f"{float(row.value.iloc[0]):.3f}"
+    local = spec.parameters[names.index("base_local_urbanization_rate")].distribution
+    out["local_rate_mode"] = f"{local.get('mode'):.4f}"
+    out["local_rate_in_use"] = f"{float(inputs.params['base_local_urbanization_rate']):.4f}"
+    # memory of the percentile methods (docs/ensembles.md "Percentiles")
+    default = CellLayout.for_run(inputs.model, select_outputs(mspec, None), None)
+    every = CellLayout.for_run(inputs.model, select_outputs(mspec, "all"), None)
+    out["n_default_outputs"] = str(len(default.outputs))
+    out["n_outputs"] = str(len(every.outputs))
+    out["exact_gb_100k"] = f"{100_000 * default.n_cells * 8 / 1e9:.1f}"
+    out["streaming_mb_default"] = fmt(default.n_cells * (HISTOGRAM_BINS + 2) * 4 / 1e6)
+    out["streaming_mb_all"] = fmt(every.n_cells * (HISTOGRAM_BINS + 2) * 4 / 1e6)
+    plan = plan_sensitivity(inputs, spec, samples=SOBOL_SAMPLES, seed=ENSEMBLE_SEED)
+    out["sobol_samples"] = str(SOBOL_SAMPLES)
+    out["sobol_runs"] = fmt(plan.runs)
+    return out
+
+
+@family("streaming")
+def _streaming_figures() -> dict[str, str]:
+    """Return the streaming-percentile error of `benchmarks/bench_ensemble.py` in RESULTS.md.
+
+    The latest entry that measured it (later entries say they did not re-run that part).
+    """
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    found = re.search(
+        r"streaming vs exact at N=([\d,]+) \(([\d,]+) cells, [\d.]+ s\): max error / bound ="
+        r" ([\d.]+) \(([\d.]+) % within bound\); error / \(p95 - p05\) max ([\d.e+-]+),"
+        r" median ([\d.e+-]+);.*?means identical: (\w+)",
+        text,
+    )
+    if found is None:
+        raise RuntimeError("streaming: RESULTS.md has no bench_ensemble streaming entry")
+    samples, cells, ratio, within, worst, median, same = found.groups()
+    heading = text[: found.start()].rsplit("\n## ", 1)[1].split("\n", 1)[0]
+    return {
+        "samples": samples,
+        "cells": cells,
+        "max_over_bound": f"{float(ratio):.2f}",
+        "within": "every" if float(within) == 100 else f"{within} % of the",
+        "spread_max": f"{float(worst):.1e}",
+        "spread_median": f"{float(median):.1e}",
+        "means": "identical" if same == "True" else "not identical",
+        "entry": heading,
+    }
+
+
+@family("structure")
+def _structure_figures() -> dict[str, str]:
+    """Return counts of the shipped model's structure (stocks, Euler steps), from the .mdl."""
+    model = _model()
+    steps = round((model.final_time - model.initial_time) / model.time_step)
+    return {"n_stocks": str(len(model.stocks)), "n_steps": str(steps)}
+
+
+@family("guard")
+def _guard_figures() -> dict[str, str]:
+    """Return the counts of `benchmarks/model_guard_coverage.py`, from its RESULTS.md entry.
+
+    The script parses and translates every model of the SDXorg suite (a few minutes), so its
+    last line is pasted into RESULTS.md with its date, like the other benchmarks.
+    """
+    text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
+    found = re.search(
+        r"(\d+) models: both pass (\d+), guard refuses (\d+), audit refuses (\d+),"
+        r" PySD fails (\d+)",
+        text,
+    )
+    if found is None:
+        raise RuntimeError("guard: RESULTS.md has no model_guard_coverage entry")
+    keys = ("models", "both_pass", "guard_refuses", "audit_refuses", "pysd_fails")
+    return dict(zip(keys, found.groups(), strict=True))
+
+
 if __name__ == "__main__":
     sys.exit(main())
