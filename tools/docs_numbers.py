@@ -553,6 +553,33 @@ def _check_figures() -> dict[str, str]:
     }
 
 
+@family("seed")
+def _seed_calibration_figures() -> dict[str, str]:
+    """Return the counts and one estimate of the shipped seed calibration's report."""
+    import pandas as pd
+
+    folder = ROOT / "calibration" / "seed-2010-2012"
+    report = (folder / "report.txt").read_text(encoding="utf-8")
+    out = {}
+    for key, pattern in (
+        ("fitted", r"^Fitted \(evidence\): (\d+) rows"),
+        ("skipped", r"^Skipped \(empty value\): (\d+) rows"),
+        ("ignored", r"^Ignored \(not used by the spec\): (\d+) rows"),
+    ):
+        found = re.search(pattern, report, flags=re.M)
+        if found is None:
+            raise RuntimeError(f"seed: calibration/seed-2010-2012/report.txt lacks {pattern!r}")
+        out[key] = found.group(1)
+    params = pd.read_csv(folder / "parameters.csv", keep_default_na=False)
+    row = params[
+        (params.parameter == "base_local_urbanization_rate") & (params.method == "profile")
+    ]
+    out["local_rate"] = f"{float(row.estimate.iloc[0]):.3g}"
+    mdl = _model().constants["base_local_urbanization_rate"]
+    out["local_rate_mdl"] = f"{float(mdl):.3g}"
+    return out
+
+
 @family("robustness")
 def _robustness_figures() -> dict[str, str]:
     """Return the shipped rank-robustness table (`sdplanner rank-robustness`, kept)."""
