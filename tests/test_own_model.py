@@ -327,3 +327,18 @@ def test_rank_robustness_says_what_a_model_without_a_spec_lacks(uncertainty, tmp
     msg = _refused([*argv, "--out", tmp_path / "o"], capsys)
     assert "labels 'assumption', found none" in msg and "opens with 'assumption'" in msg
     assert not (tmp_path / "o").exists()
+
+
+def test_a_finer_saveper_keeps_fractional_years_and_no_control_variable(tmp_path, capsys):
+    # functions.mdl saves every TIME STEP (0.25 year, Vensim's default SAVEPER): the years of
+    # results.csv are the saved times, each once per variable and region (they were rounded
+    # to whole years, repeating each year four times), and SAVEPER is no output
+    model = ROOT / "tests" / "models" / "functions.mdl"
+    out = _run(["run", SCEN / "base.yaml", "--model", model, "--out", tmp_path / "o"], capsys)
+    res = pd.read_csv(tmp_path / "o" / "results.csv", keep_default_na=False)
+    assert "saveper" not in set(res.variable)
+    one = res[(res.variable == res.variable.iloc[0]) & (res.region == res.region.iloc[0])]
+    np.testing.assert_allclose(one.year.to_numpy(float), np.arange(0, 10.001, 0.25), atol=1e-12)
+    assert not one.duplicated(["year"]).any()
+    # no aggregate: the headline names the element it shows
+    assert "(1) active, north" in out

@@ -129,7 +129,10 @@ def to_frame(
     """
     spec = model.spec
     outputs = spec.outputs if outputs is None else outputs
-    years = np.rint(output.times).astype(int)
+    times = np.asarray(output.times, dtype=float)
+    whole = np.rint(times)
+    # whole years as integers (SAVEPER = 1); a finer SAVEPER keeps its fractional times
+    years = whole.astype(int) if np.allclose(times, whole, rtol=0, atol=1e-9) else times
     labels = list(spec.dimension.labels) if spec.dimension is not None else []
     n_t = len(years)
     tables: dict[str, tuple[np.ndarray, list[str]]] = {}

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from sdplanner.display import Display, display_from_unit, preset_display
 from sdplanner.errors import ModelError, did_you_mean, quote
-from sdplanner.model import file_sha256
+from sdplanner.model import CONTROL_NAMES, file_sha256
 from sdplanner.safe_yaml import load_yaml
 from sdplanner.schema import validate
 from sdplanner.schema.model_spec import LeverEntry, OutputEntry, SpecFile
@@ -517,7 +517,7 @@ def default_spec(model: ModelInfo) -> ModelSpec:
             display=display_from_unit(v.py_name, v.units),
         )
         for v in model.variables.values()
-        if v.kind in ("stock", "auxiliary") and v.py_name != "time"
+        if v.kind in ("stock", "auxiliary") and v.py_name not in ("time", *CONTROL_NAMES)
     )
     last = (round(model.final_time),)
     return ModelSpec(

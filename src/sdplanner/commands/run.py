@@ -140,15 +140,19 @@ def _headline(frame, spec) -> str:
     present = set(frame["year"])
     first = round(frame["year"].min())
     years = [y for y in dict.fromkeys((first, *spec.summary_years)) if y in present]
-    rows = frame[(frame.region == region) & frame.year.isin(years)]
+    rows = frame[frame.year.isin(years)]
     lines = ["  ".join([(region or "results").ljust(44), *(f"{y}".rjust(10) for y in years)])]
     units = []
     for i, var in enumerate(spec.view("headline"), start=1):
-        sub = rows[rows.variable == var].set_index("year")["value"]
+        mine = rows[rows.variable == var]
+        where = region if (mine.region == region).any() else None
+        if where is None and len(mine):
+            where = mine.region.iloc[0]  # no aggregate: the first element, named
+        sub = mine[mine.region == where].set_index("year")["value"]
         if sub.empty:
             continue
         disp = spec.display(var)
-        label = f"({i}) {disp.label}"
+        label = f"({i}) {disp.label}" + ("" if where == region else f", {where}")
         label = label if len(label) <= 44 else label[:41] + "..."
         cells = [format_number(sub.get(y) * disp.scale).rjust(10) for y in years]
         lines.append("  ".join([label.ljust(44), *cells]))
