@@ -24,16 +24,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sdplanner.calibration.backtest import Backtest, band_width
-from sdplanner.calibration.figures import (
-    figure_indicators,
-    plot_indicator,
-    plotted_with,
-    save_png,
-)
+from sdplanner.calibration.figures import figure_indicators, plot_indicator, plotted_with
 from sdplanner.calibration.fit import all_rows
-from sdplanner.calibration.outputs import record_table, report_text
+from sdplanner.calibration.outputs import OutputFiles, record_table, report_text
 from sdplanner.model import ModelInfo
-from sdplanner.results import atomic_write_text, write_csv, write_manifest
+from sdplanner.results import write_manifest
 
 __all__ = ["backtest_report", "plot_backtest", "write_backtest"]
 
@@ -152,29 +147,19 @@ def write_backtest(
     list of pathlib.Path
         The files written.
     """
-    out = Path(out_dir)
-    written = []
-
-    def table(frame, name):
-        write_csv(frame, out / name)
-        written.append(out / name)
-
-    table(bt.scores[list(bt.scores.columns[:9])], "scores.csv")
-    table(bt.summary, "summary.csv")
-    table(bt.calibration.parameters_table(), "parameters.csv")
-    table(record_table(bt.calibration), "observations.csv")
-    atomic_write_text(out / "report.txt", backtest_report(bt))
-    written.append(out / "report.txt")
+    files_out = OutputFiles(out_dir)
+    files_out.table(bt.scores[list(bt.scores.columns[:9])], "scores.csv")
+    files_out.table(bt.summary, "summary.csv")
+    files_out.table(bt.calibration.parameters_table(), "parameters.csv")
+    files_out.table(record_table(bt.calibration), "observations.csv")
+    files_out.text("report.txt", backtest_report(bt))
     if plots:
-        folder = out / "plots"
-        folder.mkdir(exist_ok=True)
         scored = all_rows(bt.calibration)
         scored = scored[scored.indicator.isin(set(bt.scores.series))]
-        for indicator in figure_indicators(scored, bt.calibration):
-            fig, _ = plot_backtest(bt, indicator)
-            written.append(save_png(fig, folder / f"{indicator}.png"))
+        files_out.plots(figure_indicators(scored, bt.calibration), lambda i: plot_backtest(bt, i))
+    written = files_out.written
     manifest = write_manifest(
-        out,
+        files_out.folder,
         model=model,
         command="backtest",
         inputs={
