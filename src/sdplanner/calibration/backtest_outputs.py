@@ -29,6 +29,7 @@ from sdplanner.calibration.fit import all_rows
 from sdplanner.calibration.outputs import OutputFiles, record_table, report_text
 from sdplanner.model import ModelInfo
 from sdplanner.results import write_manifest
+from sdplanner.units import compared_to_model
 
 __all__ = ["backtest_report", "plot_backtest", "write_backtest"]
 
@@ -63,9 +64,9 @@ def plot_backtest(bt: Backtest, indicator: str) -> tuple[Figure, np.ndarray]:
         mine = scores[scores.compared_with == area]
         if mine.empty:
             continue
-        display = spec.conversion.scale / mine.factor
-        low = (mine.band_low - mine.offset) * display
-        high = (mine.band_high - mine.offset) * display
+        scale = spec.conversion.scale
+        low = compared_to_model(mine.band_low, mine.offset, mine.factor) * scale
+        high = compared_to_model(mine.band_high, mine.offset, mine.factor) * scale
         ax.vlines(
             mine.year + 0.15, low, high, color="0.55", linewidth=4, alpha=0.6, label="95 % band"
         )
