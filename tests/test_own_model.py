@@ -280,6 +280,9 @@ def test_report_of_a_teacup_comparison(tmp_path, capsys):
     assert "teacup temperature" in text and "https://" not in text
     # the warm room's change in year 20, 10 (1 - q) = 8.68 degrees, to 3 digits
     assert f"+{10 * (1 - Q):.2f}" in text
+    # no region to name and no levers' cost: the summary says neither
+    assert "<p class='meta'>The first row of each year" in text
+    assert "billion yuan" not in text
 
 
 # ---- refusals: one line, exit 2, nothing written --------------------------------------------

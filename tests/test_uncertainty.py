@@ -112,7 +112,7 @@ def test_default_file_follows_the_calibrations_intervals(model):
     search = {**search, **yaml.safe_load(HISTORY_SPEC.read_text())["parameters"]}
     assert latest, "the history calibration re-estimates no scalar constant"
     for row in rows.itertuples(index=False):
-        row = latest.get(row.parameter, row)  # noqa: PLW2901 - the newer interval wins
+        row = latest.get(row.parameter, row)  # the newer interval wins
         name, lower, upper, estimate = row.parameter, row.lower_95, row.upper_95, row.estimate
         if name not in params:
             assert name in NOT_SAMPLED, (

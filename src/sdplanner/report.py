@@ -193,15 +193,23 @@ def _summary_html(inp: ReportInputs, comp: pd.DataFrame) -> list[str]:
     table = summary_table(comp, spec, years=years, indicators=indicators, region=region)
     baseline = (inp.manifest or {}).get("baseline") or "baseline"
     prices = f"{spec.price_base} prices" if spec.price_base is not None else "the model's prices"
-    out = [
-        f"<p class='meta'>{_e(region)}: the first row of each year is the level in"
-        f" {_e(_title(inp, baseline))}; the other rows are each scenario's change against it."
+    where = f"{_e(region)}: the" if region else "The"
+    cost = (
         f" Cost: cumulative extra public spending on the levers since the initial year,"
         f" undiscounted, in {_e(money_unit('billion yuan', spec.price_base))}. Money at"
-        f" {_e(prices)}. Every region, indicator and year: comparison.csv and regions.csv.</p>"
+        f" {_e(prices)}."
+        if spec.cumulative_cost
+        else ""
+    )
+    out = [
+        f"<p class='meta'>{where} first row of each year is the level in"
+        f" {_e(_title(inp, baseline))}; the other rows are each scenario's change against it."
+        f"{cost} Every region, indicator and year: comparison.csv and regions.csv.</p>"
     ]
     if table.empty:
         return [*out, _absent("No row of the comparison for the summary years.")]
+    if not spec.cumulative_cost:
+        table = table.drop(columns=["cost"], errors="ignore")  # a model without levers' cost
     heads = {"cost": f"cost: {money_unit('billion yuan', spec.price_base)}"}
     for ind in indicators:
         disp = spec.display(ind)
