@@ -49,7 +49,7 @@ import pandas as pd
 from sdplanner.errors import DataError, did_you_mean, quote, show_path
 from sdplanner.resources import data_path
 from sdplanner.spec import Dimension
-from sdplanner.validation import check_identifier
+from sdplanner.validation import MAX_MAGNITUDE, check_identifier
 
 __all__ = [
     "AREA_KINDS",
@@ -77,8 +77,6 @@ _MAPPING_COLUMNS = ("area", "area_type", "kind", "region", "note")
 _MAPPING_OPTIONAL = ("population_share", "share_source")
 #: Largest observation or mapping file read (byte).
 MAX_CSV_BYTES = 64 << 20
-#: Largest magnitude of a value, sigma or weight.
-MAX_MAGNITUDE = 1e15
 #: Smallest sigma relative to the value's magnitude (a smaller one weighs a row beyond what
 #: double precision can compare).
 MIN_RELATIVE_SIGMA = 1e-12

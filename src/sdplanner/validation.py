@@ -9,7 +9,9 @@ validates what a user wrote with these functions, so one rule has one home:
 - `finite_float`: a YAML or CSV number as a float, or None when it is not a finite one
   (``1e999``, a 330-digit integer);
 - `check_in_range`: a value inside a constant's declared range (the ``[min,max]`` after its
-  units in the ``.mdl``, read by `sdplanner.model.VariableInfo.limits`).
+  units in the ``.mdl``, read by `sdplanner.model.VariableInfo.limits`);
+- `MAX_MAGNITUDE`: the largest magnitude of a number of a calibration input (the
+  observations of `sdplanner.data` and the spec of `sdplanner.schema.calibration`).
 
 Each raises the error class its caller passes, with one line naming where and what.
 """
@@ -24,6 +26,7 @@ from sdplanner.errors import SdplannerError, quote
 __all__ = [
     "FORMULA_LEADS",
     "MAX_IDENTIFIER",
+    "MAX_MAGNITUDE",
     "check_identifier",
     "check_in_range",
     "finite_float",
@@ -33,6 +36,9 @@ __all__ = [
 
 #: Longest identifier (characters).
 MAX_IDENTIFIER = 100
+#: Largest magnitude of any number of a calibration input (spec or observations: a value,
+#: sigma, weight or bound).
+MAX_MAGNITUDE = 1e15
 #: Characters an identifier may not start with: spreadsheets read such a cell as a formula.
 FORMULA_LEADS = ("=", "+", "-", "@")
 

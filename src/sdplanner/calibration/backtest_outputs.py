@@ -24,16 +24,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sdplanner.calibration.backtest import Backtest, band_width
-from sdplanner.calibration.figures import (
-    figure_indicators,
-    plot_indicator,
-    plotted_with,
-    save_png,
-)
+from sdplanner.calibration.figures import figure_indicators, plot_indicator, plotted_with
 from sdplanner.calibration.fit import all_rows
-from sdplanner.calibration.outputs import record_table, report_text
+from sdplanner.calibration.outputs import OutputFiles, record_table, report_text
 from sdplanner.model import ModelInfo
-from sdplanner.results import atomic_write_text, write_csv, write_manifest
+from sdplanner.results import write_manifest
+from sdplanner.units import compared_to_model
 
 __all__ = ["backtest_report", "plot_backtest", "write_backtest"]
 
@@ -68,9 +64,9 @@ def plot_backtest(bt: Backtest, indicator: str) -> tuple[Figure, np.ndarray]:
         mine = scores[scores.compared_with == area]
         if mine.empty:
             continue
-        display = spec.conversion.scale / mine.factor
-        low = (mine.band_low - mine.offset) * display
-        high = (mine.band_high - mine.offset) * display
+        scale = spec.conversion.scale
+        low = compared_to_model(mine.band_low, mine.offset, mine.factor) * scale
+        high = compared_to_model(mine.band_high, mine.offset, mine.factor) * scale
         ax.vlines(
             mine.year + 0.15, low, high, color="0.55", linewidth=4, alpha=0.6, label="95 % band"
         )
@@ -152,29 +148,19 @@ def write_backtest(
     list of pathlib.Path
         The files written.
     """
-    out = Path(out_dir)
-    written = []
-
-    def table(frame, name):
-        write_csv(frame, out / name)
-        written.append(out / name)
-
-    table(bt.scores[list(bt.scores.columns[:9])], "scores.csv")
-    table(bt.summary, "summary.csv")
-    table(bt.calibration.parameters_table(), "parameters.csv")
-    table(record_table(bt.calibration), "observations.csv")
-    atomic_write_text(out / "report.txt", backtest_report(bt))
-    written.append(out / "report.txt")
+    files_out = OutputFiles(out_dir)
+    files_out.table(bt.scores[list(bt.scores.columns[:9])], "scores.csv")
+    files_out.table(bt.summary, "summary.csv")
+    files_out.table(bt.calibration.parameters_table(), "parameters.csv")
+    files_out.table(record_table(bt.calibration), "observations.csv")
+    files_out.text("report.txt", backtest_report(bt))
     if plots:
-        folder = out / "plots"
-        folder.mkdir(exist_ok=True)
         scored = all_rows(bt.calibration)
         scored = scored[scored.indicator.isin(set(bt.scores.series))]
-        for indicator in figure_indicators(scored, bt.calibration):
-            fig, _ = plot_backtest(bt, indicator)
-            written.append(save_png(fig, folder / f"{indicator}.png"))
+        files_out.plots(figure_indicators(scored, bt.calibration), lambda i: plot_backtest(bt, i))
+    written = files_out.written
     manifest = write_manifest(
-        out,
+        files_out.folder,
         model=model,
         command="backtest",
         inputs={

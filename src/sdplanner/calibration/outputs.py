@@ -41,12 +41,52 @@ from sdplanner.results import atomic_write_text, write_csv, write_manifest
 from sdplanner.safe_yaml import load_yaml
 
 __all__ = [
+    "OutputFiles",
     "identifiability_text",
     "params_yaml",
     "record_table",
     "report_text",
     "write_outputs",
 ]
+
+
+class OutputFiles:
+    """The files a writer puts in its output folder (calibrate, backtest), in order.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        The command's staging folder (`sdplanner.output_set.OutputSet`).
+
+    Attributes
+    ----------
+    folder : pathlib.Path
+        The folder.
+    written : list of pathlib.Path
+        Every file written so far.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike) -> None:
+        self.folder = Path(out_dir)
+        self.written: list[Path] = []
+
+    def table(self, frame: pd.DataFrame, name: str) -> None:
+        """Write a table as CSV (`sdplanner.results.write_csv`)."""
+        write_csv(frame, self.folder / name)
+        self.written.append(self.folder / name)
+
+    def text(self, name: str, text: str) -> None:
+        """Write a text file atomically."""
+        atomic_write_text(self.folder / name, text)
+        self.written.append(self.folder / name)
+
+    def plots(self, indicators, plot) -> None:
+        """Save ``plot(indicator)``'s figure as ``plots/<indicator>.png`` for each indicator."""
+        folder = self.folder / "plots"
+        folder.mkdir(exist_ok=True)
+        for indicator in indicators:
+            fig, _ = plot(indicator)
+            self.written.append(save_png(fig, folder / f"{indicator}.png"))
 
 
 def _fmt(value: float) -> str:
@@ -433,20 +473,14 @@ def write_outputs(
     list of pathlib.Path
         The files written.
     """
-    out = Path(out_dir)
-    written = []
-
-    def table(frame, name):
-        write_csv(frame, out / name)
-        written.append(out / name)
-
-    table(result.parameters_table(), "parameters.csv")
-    table(result.fit_table, "fit.csv")
-    table(record_table(result), "observations.csv")
+    files_out = OutputFiles(out_dir)
+    files_out.table(result.parameters_table(), "parameters.csv")
+    files_out.table(result.fit_table, "fit.csv")
+    files_out.table(record_table(result), "observations.csv")
     changes = regional_changes(result, areas or area_mapping(model))
     if len(changes):
-        table(changes, "regional_changes.csv")
-    table(result.best.starts, "starts.csv")
+        files_out.table(changes, "regional_changes.csv")
+    files_out.table(result.best.starts, "starts.csv")
     files = [data] if isinstance(data, str | os.PathLike) else list(data)
     source = {
         "spec": Path(spec).name,
@@ -465,16 +499,14 @@ def write_outputs(
         ("identifiability.txt", identifiability_text(result)),
         ("report.txt", report_text(result, changes)),
     ):
-        atomic_write_text(out / name, text)
-        written.append(out / name)
+        files_out.text(name, text)
     if plots:
-        folder = out / "plots"
-        folder.mkdir(exist_ok=True)
-        for indicator in figure_indicators(all_rows(result), result):
-            fig, _ = plot_indicator(result, indicator)
-            written.append(save_png(fig, folder / f"{indicator}.png"))
+        files_out.plots(
+            figure_indicators(all_rows(result), result), lambda i: plot_indicator(result, i)
+        )
+    written = files_out.written
     manifest = write_manifest(
-        out,
+        files_out.folder,
         model=model,
         command="calibrate",
         inputs={

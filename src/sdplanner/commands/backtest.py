@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from sdplanner.commands.calibrate import _count, add_input_options, base_layer
+from sdplanner.commands.calibrate import _count, add_input_options, load_inputs
 
 __all__ = ["handler", "register"]
 
@@ -78,28 +78,16 @@ def handler(args: argparse.Namespace) -> int:
     int
         0 on success.
     """
-    from sdplanner.calibration import load_problem
     from sdplanner.calibration.backtest import MIN_BOOTSTRAP, backtest
     from sdplanner.calibration.backtest_outputs import write_backtest
-    from sdplanner.calibration.problem import area_mapping
-    from sdplanner.engine.batch import BatchEngine
     from sdplanner.errors import CalibrationError
-    from sdplanner.model import load_model
-    from sdplanner.output_set import OutputSet
 
     if args.bootstrap < MIN_BOOTSTRAP:
         raise CalibrationError(
             f"--bootstrap {args.bootstrap}: expected at least {MIN_BOOTSTRAP} parameter sets"
             " for the band"
         )
-    model = load_model(args.model)
-    areas = area_mapping(model, args.areas)
-    base = base_layer(model, args.params, args.scenario)
-    problem = load_problem(
-        args.data, args.spec, model, areas=areas, base_params=base, until=args.fit_until
-    )
-    outputs = OutputSet(args.out)
-    engine = BatchEngine.from_mdl(model.path)
+    model, _, problem, outputs, engine = load_inputs(args, until=args.fit_until)
     print(
         f"backtest: fitting {problem.n_parameters} values to {len(problem.rows)} observations"
         f" up to {args.fit_until}, scoring {len(problem.held_out)} later ones;"

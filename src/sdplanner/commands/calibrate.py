@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_input_options", "base_layer", "handler", "register"]
+__all__ = ["add_input_options", "base_layer", "handler", "load_inputs", "register"]
 
 
 def _count(text: str) -> int:
@@ -58,6 +58,40 @@ def base_layer(model, params, scenario):
     if scenario:
         layers.append(load_scenario(scenario, model).to_params(model))
     return merge_params(*layers) if layers else None
+
+
+def load_inputs(args: argparse.Namespace, until: int | None = None):
+    """Validate a calibration's inputs and output folder before the first model run.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        ``data, spec, out, model, params, scenario, areas`` (calibrate, backtest).
+    until : int, optional
+        Last year of the observations fitted (year); all when omitted.
+
+    Returns
+    -------
+    model : ModelInfo
+    areas : mapping
+        The area mapping (`sdplanner.calibration.problem.area_mapping`).
+    problem : CalibrationProblem
+    outputs : OutputSet
+        The output folder, not yet written.
+    engine : BatchEngine
+    """
+    from sdplanner.calibration import load_problem
+    from sdplanner.calibration.problem import area_mapping
+    from sdplanner.engine.batch import BatchEngine
+    from sdplanner.model import load_model
+    from sdplanner.output_set import OutputSet
+
+    model = load_model(args.model)
+    areas = area_mapping(model, args.areas)
+    base = base_layer(model, args.params, args.scenario)
+    problem = load_problem(args.data, args.spec, model, areas=areas, base_params=base, until=until)
+    outputs = OutputSet(args.out)
+    return model, areas, problem, outputs, BatchEngine.from_mdl(model.path)
 
 
 def register(sub) -> None:
@@ -132,18 +166,9 @@ def handler(args: argparse.Namespace) -> int:
     int
         0 on success.
     """
-    from sdplanner.calibration import calibrate, load_problem, write_outputs
-    from sdplanner.calibration.problem import area_mapping
-    from sdplanner.engine.batch import BatchEngine
-    from sdplanner.model import load_model
-    from sdplanner.output_set import OutputSet
+    from sdplanner.calibration import calibrate, write_outputs
 
-    model = load_model(args.model)
-    areas = area_mapping(model, args.areas)
-    base = base_layer(model, args.params, args.scenario)
-    problem = load_problem(args.data, args.spec, model, areas=areas, base_params=base)
-    outputs = OutputSet(args.out)
-    engine = BatchEngine.from_mdl(model.path)
+    model, areas, problem, outputs, engine = load_inputs(args)
     print(
         f"calibrating {problem.n_parameters} values to {len(problem.rows)} observations"
         f" ({len(problem.skipped)} rows skipped, {len(problem.ignored)} ignored: see"

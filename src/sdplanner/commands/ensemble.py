@@ -20,8 +20,10 @@ from sdplanner.results import atomic_write_bytes
 __all__ = [
     "ProgressBar",
     "add_backend_options",
+    "add_executor_options",
     "handler",
     "register",
+    "run_with_progress",
     "write_sampling_manifest",
 ]
 
@@ -99,6 +101,18 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--chunk-size", type=int, default=None, help="samples per chunk sent to a worker"
     )
+    add_executor_options(p)
+    add_common_run_options(p)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """Add the backend and progress options (ensemble, sensitivity, rank-robustness).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     group = p.add_mutually_exclusive_group()
     group.add_argument("--processes", type=int, default=None, help="run on N local processes")
     group.add_argument(
@@ -108,7 +122,39 @@ def add_backend_options(p: argparse.ArgumentParser) -> None:
         "--dask-local", type=int, default=None, help="start a local Dask cluster of N workers"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_common_run_options(p)
+
+
+def run_with_progress(executor, total: int, label: str, quiet: bool, execute):
+    """Start a backend, run a planned analysis on it with a progress bar, and time it.
+
+    Parameters
+    ----------
+    executor : Executor
+        The backend (`sdplanner.executors.make_executor`), not yet started.
+    total : int
+        Runs the bar counts.
+    label : str
+        Text before the bar.
+    quiet : bool
+        Draw no bar.
+    execute : callable
+        ``execute(executor, progress)`` runs the analysis and returns its result.
+
+    Returns
+    -------
+    result : object
+        What ``execute`` returned.
+    seconds : float
+        Wall time from the start of the bar (s).
+    """
+    bar = ProgressBar(total, label, quiet=quiet)
+    started = time.perf_counter()
+    with executor:
+        try:
+            result = execute(executor, bar.update)
+        finally:
+            bar.close()
+    return result, time.perf_counter() - started
 
 
 def pick_seed(seed: int | None) -> int:
@@ -176,16 +222,15 @@ def handler(args: argparse.Namespace) -> int:
     )
     outputs = OutputSet(args.out)
     executor = make_executor(args.processes, args.scheduler, args.dask_local)
-    bar = ProgressBar(plan.samples, "ensemble", quiet=args.quiet)
-    started = time.perf_counter()
     with outputs:
         stage = outputs.path
-        with executor:
-            try:
-                result = execute_ensemble(plan, executor, progress=bar.update, spill_dir=stage)
-            finally:
-                bar.close()
-        seconds = time.perf_counter() - started
+        result, seconds = run_with_progress(
+            executor,
+            plan.samples,
+            "ensemble",
+            args.quiet,
+            lambda ex, progress: execute_ensemble(plan, ex, progress=progress, spill_dir=stage),
+        )
         write_csv(result.frame, stage / "percentiles.csv")
         figures = []
         if not args.no_plots:

@@ -12,9 +12,8 @@ backends) with outputs of its own, while ``compare`` is one deterministic run pe
 from __future__ import annotations
 
 import argparse
-import time
 
-from sdplanner.commands.ensemble import ProgressBar, pick_seed
+from sdplanner.commands.ensemble import add_executor_options, pick_seed, run_with_progress
 from sdplanner.commands.run import add_common_run_options, params_arg, resolve_engine
 
 __all__ = ["handler", "register"]
@@ -62,11 +61,7 @@ def register(sub) -> None:
     p.add_argument("--levels", type=int, default=4, help="Morris grid levels (even)")
     p.add_argument("--years", default=None, help="comma-separated years ranked")
     p.add_argument("--chunk-size", type=int, default=None, help="samples per chunk")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--processes", type=int, default=None, help="run on N local processes")
-    group.add_argument("--scheduler", default=None, help="an existing Dask cluster")
-    group.add_argument("--dask-local", type=int, default=None, help="a local Dask cluster of N")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_executor_options(p)
     add_common_run_options(p)
     p.set_defaults(handler=handler)
 
@@ -108,16 +103,15 @@ def handler(args: argparse.Namespace) -> int:
     )
     outputs = OutputSet(args.out)
     executor = make_executor(args.processes, args.scheduler, args.dask_local)
-    bar = ProgressBar(plan.runs - len(plan.scenarios), "rank-robustness", quiet=args.quiet)
-    started = time.perf_counter()
     with outputs:
         stage = outputs.path
-        with executor:
-            try:
-                result = execute_robustness(plan, executor, progress=bar.update)
-            finally:
-                bar.close()
-        seconds = time.perf_counter() - started
+        result, seconds = run_with_progress(
+            executor,
+            plan.runs - len(plan.scenarios),
+            "rank-robustness",
+            args.quiet,
+            lambda ex, progress: execute_robustness(plan, ex, progress=progress),
+        )
         write_csv(result.frame, stage / "robustness.csv")
         write_csv(result.morris, stage / "morris.csv")
         write_csv(result.rankings, stage / "rankings.csv")

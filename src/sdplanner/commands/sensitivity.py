@@ -7,14 +7,13 @@ Writes ``sobol.csv``, one bar chart per output (``sobol_<variable>.png``) and
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
 from sdplanner.commands.ensemble import (
-    ProgressBar,
     add_backend_options,
     pick_seed,
+    run_with_progress,
     write_sampling_manifest,
 )
 from sdplanner.commands.run import params_arg, resolve_engine
@@ -73,16 +72,15 @@ def handler(args: argparse.Namespace) -> int:
     )
     outputs = OutputSet(args.out)
     executor = make_executor(args.processes, args.scheduler, args.dask_local)
-    bar = ProgressBar(plan.runs, "sensitivity", quiet=args.quiet)
-    started = time.perf_counter()
     with outputs:
         stage = outputs.path
-        with executor:
-            try:
-                result = execute_sensitivity(plan, executor, progress=bar.update)
-            finally:
-                bar.close()
-        seconds = time.perf_counter() - started
+        result, seconds = run_with_progress(
+            executor,
+            plan.runs,
+            "sensitivity",
+            args.quiet,
+            lambda ex, progress: execute_sensitivity(plan, ex, progress=progress),
+        )
         write_csv(result.frame, stage / "sobol.csv")
         figures = []
         for variable in dict.fromkeys(result.frame["variable"]):

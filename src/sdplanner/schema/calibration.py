@@ -20,6 +20,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from sdplanner.schema import FileModel, by_kind, refuse
 from sdplanner.units import UNIT_SCALES
+from sdplanner.validation import MAX_MAGNITUDE
 
 __all__ = [
     "AGGREGATES",
@@ -39,8 +40,6 @@ __all__ = [
 
 #: Loss functions of `scipy.optimize.least_squares`; ``linear`` is weighted least squares.
 LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
-#: Largest magnitude of any number of a calibration input (spec or observations).
-MAX_MAGNITUDE = 1e15
 #: Narrowest bounds accepted, relative to their magnitude: ``upper - lower`` must exceed
 #: this times ``max(|lower|, |upper|)`` (narrower bounds leave no room for a derivative).
 MIN_RELATIVE_WIDTH = 1e-9

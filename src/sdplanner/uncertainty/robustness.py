@@ -49,7 +49,12 @@ from sdplanner.uncertainty.ranks import (
     ranks,
     top_constants,
 )
-from sdplanner.uncertainty.sampling import LatinHypercubeSampler, check_samples
+from sdplanner.uncertainty.sampling import (
+    LatinHypercubeSampler,
+    check_samples,
+    problem_factors,
+    unit_problem,
+)
 from sdplanner.uncertainty.spec import UncertaintySpec
 
 __all__ = [
@@ -278,11 +283,7 @@ def plan_robustness(
                 model, engine, inputs.params, final_time, layout, kept.names, select=select
             )
         )
-    labels = [c.label for c in kept.columns]
-    groups = kept.groups
-    problem: dict = {"num_vars": len(labels), "names": labels, "bounds": [[0.0, 1.0]] * len(labels)}
-    if len(set(groups)) < len(groups):
-        problem["groups"] = groups
+    problem = unit_problem(kept)
     unit = morris_sample.sample(
         problem, r, num_levels=levels, seed=make_generator(seed, _MORRIS_STREAM)
     )
@@ -379,7 +380,7 @@ def execute_robustness(
         raise EngineError("rank-robustness: fewer than 2 samples gave finite values")
     ensemble = ensemble[finite]
     names = [p.scenario.name for p in plan.paths]
-    groups = list(dict.fromkeys(plan.problem.get("groups", plan.problem["names"])))
+    groups = problem_factors(plan.problem)
     rows, morris_rows, ranking_rows = [], [], []
     rng = make_generator(plan.seed, _MORRIS_STREAM + 1)
     for t, (output, year) in enumerate(plan.targets):

@@ -22,7 +22,9 @@ __all__ = [
     "LatinHypercubeSampler",
     "check_samples",
     "iman_conover",
+    "problem_factors",
     "sample_blocks",
+    "unit_problem",
 ]
 
 SAMPLE_BLOCK = 100_000
@@ -162,3 +164,43 @@ def check_samples(n: Any, option: str = "--samples") -> int:
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 2:
         raise EnsembleError(f"{option}: expected an integer >= 2, found {quote(n)}")
     return int(n)
+
+
+def unit_problem(spec: UncertaintySpec) -> dict:
+    """Return SALib's problem of a specification's columns on the unit hypercube.
+
+    Parameters
+    ----------
+    spec : UncertaintySpec
+        The distributions; a design on this problem maps to values through
+        `UncertaintySpec.transform`.
+
+    Returns
+    -------
+    dict
+        ``num_vars``, ``names`` (the column labels) and ``bounds`` (``[0, 1]`` each,
+        dimensionless); ``groups`` (the parameter of each column) when per-region draws of
+        one constant share a group.
+    """
+    labels = [c.label for c in spec.columns]
+    groups = spec.groups
+    problem: dict = {"num_vars": len(labels), "names": labels, "bounds": [[0.0, 1.0]] * len(labels)}
+    if len(set(groups)) < len(groups):
+        problem["groups"] = groups
+    return problem
+
+
+def problem_factors(problem: dict) -> list[str]:
+    """Return the factors SALib reports indices for: the groups, else the column labels.
+
+    Parameters
+    ----------
+    problem : dict
+        From `unit_problem`.
+
+    Returns
+    -------
+    list of str
+        Distinct factor names in column order.
+    """
+    return list(dict.fromkeys(problem.get("groups", problem["names"])))

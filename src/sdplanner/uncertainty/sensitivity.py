@@ -33,7 +33,7 @@ from sdplanner.uncertainty.cells import (
     select_outputs,
 )
 from sdplanner.uncertainty.errors import EnsembleError
-from sdplanner.uncertainty.sampling import check_samples
+from sdplanner.uncertainty.sampling import check_samples, problem_factors, unit_problem
 from sdplanner.uncertainty.spec import UncertaintySpec
 
 __all__ = [
@@ -199,12 +199,9 @@ def plan_sensitivity(
         for y in year_list
     ]
     select = np.array([layout.index(v, r, y) for v, r, y in targets], dtype=np.intp)
-    labels = [c.label for c in spec.columns]
-    groups = spec.groups
-    problem: dict = {"num_vars": len(labels), "names": labels, "bounds": [[0.0, 1.0]] * len(labels)}
-    if len(set(groups)) < len(groups):
-        problem["groups"] = groups
-    estimate = sensitivity_bytes(base, len(set(groups)), len(labels), len(targets), chunk, workers)
+    problem = unit_problem(spec)
+    factors, columns = len(set(spec.groups)), problem["num_vars"]
+    estimate = sensitivity_bytes(base, factors, columns, len(targets), chunk, workers)
     check_memory(estimate, f"--samples {n}: the sensitivity analysis", EnsembleError)
     unit = sobol_sample.sample(
         problem, base, calc_second_order=False, scramble=True, seed=make_generator(seed)
@@ -301,7 +298,7 @@ def execute_sensitivity(
         notes.append(f"N rounded up to {plan.base_samples}, a power of two (Sobol' points)")
     if plan.spec.correlations:
         notes.append("correlations of the uncertainty file are ignored (independent inputs)")
-    names = list(dict.fromkeys(plan.problem.get("groups", plan.problem["names"])))
+    names = problem_factors(plan.problem)
     rng = make_generator(plan.seed, 1)
     rows = []
     for j, (variable, region, year) in enumerate(plan.targets):
