@@ -168,20 +168,8 @@ def _normalize(name: str) -> str:
     return " ".join(name.replace("_", " ").split()).lower()
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Return the SHA-256 (hex) of a file's bytes.
-
-    Parameters
-    ----------
-    path : path-like
-        The file.
-
-    Returns
-    -------
-    str
-        64 hex digits.
-    """
-    return sha256_of(path)
+#: The SHA-256 (hex) of a file's bytes: the one hash of the cache (`sdplanner.cache.sha256_of`).
+file_sha256 = sha256_of
 
 
 #: Changes when what a cached translation went through changes (the guard, the audit).
