@@ -26,15 +26,15 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from results_file import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 HEADING = "## Notebook API (`benchmarks/bench_api.py`)"
 TARGET_S = 1.0
 
@@ -90,18 +90,6 @@ def child(n_settings: int, n_loop: int, folder: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def write_section(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text, old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    from sdplanner.results import atomic_write_text
-
-    atomic_write_text(RESULTS, new)
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", type=int, default=1000, help="lever settings of simulate_many")
@@ -143,7 +131,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(HEADING, text)
     return 0
 
 

@@ -24,7 +24,6 @@ import http.client
 import json
 import os
 import platform
-import re
 import shutil
 import sys
 import tempfile
@@ -33,9 +32,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from results_file import RESULTS, write_section
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 HEADING = "## Explorer latency (`sdplanner serve`)"
 BUDGET_MS = 300.0
 
@@ -170,18 +169,6 @@ def browser_side(server, steps: int) -> list[float] | str:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def write_section(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(old):
-        new = pattern.sub(lambda _: text, old)
-    else:
-        new = old.rstrip("\n") + "\n\n" + text
-    from sdplanner.results import atomic_write_text
-
-    atomic_write_text(RESULTS, new)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="model reruns measured (default 30)")
@@ -251,7 +238,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(HEADING, text)
         print(f"written to {RESULTS}")
     return 0
 
