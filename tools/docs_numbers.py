@@ -423,22 +423,36 @@ def _share(x: float) -> str:
     return f"{100 * x:.0f} %"
 
 
+def _find(pattern: str, text: str, where: str, flags: int = 0) -> re.Match:
+    """Return the first match of `pattern` in `text`; a family whose source lacks it fails."""
+    found = re.search(pattern, text, flags)
+    if found is None:
+        raise RuntimeError(f"{where}: no match for {pattern!r}")
+    return found
+
+
+def _sdplanner_stdout(argv: list[str]) -> str:
+    """Return what `sdplanner ARGV` prints; a non-zero exit fails the family."""
+    from sdplanner.cli import main
+
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        code = main(argv)
+    if code != 0:
+        raise RuntimeError(f"sdplanner {argv[0]} exited with {code}")
+    return text.getvalue()
+
+
 @family("sketch")
 def _sketch_figures() -> dict[str, str]:
     """Return what `sdplanner sketch models/sdplanner.mdl --write` prints (drawn to a copy)."""
     import tempfile
 
-    from sdplanner.cli import main
-
     model = ROOT / "models" / "sdplanner.mdl"
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "sdplanner.mdl"
-        text = io.StringIO()
-        with contextlib.redirect_stdout(text):
-            code = main(["sketch", str(model), "--out", str(target)])
-        if code != 0:
-            raise RuntimeError(f"sketch: sdplanner sketch exited with {code}")
-    line = text.getvalue().strip().replace(str(target), "models/sdplanner.mdl")
+        text = _sdplanner_stdout(["sketch", str(model), "--out", str(target)])
+    line = text.strip().replace(str(target), "models/sdplanner.mdl")
     return {"summary": "```\n" + line + "\n```"}
 
 
@@ -452,10 +466,7 @@ def _conformance_figures() -> dict[str, str]:
     text = (ROOT / "docs" / "conformance.md").read_text(encoding="utf-8")
 
     def count(pattern: str) -> str:
-        found = re.search(pattern, text)
-        if found is None:
-            raise RuntimeError(f"conformance: docs/conformance.md has no line {pattern!r}")
-        return found.group(1)
+        return _find(pattern, text, "conformance: docs/conformance.md").group(1)
 
     return {
         "models": count(r"- Vensim models in the suite: (\d+)"),
@@ -479,25 +490,22 @@ def _benchmark_figures() -> dict[str, str]:
     for key, title in (("teacup", "== teacup"), ("shipped", "== shipped model")):
         part = block[block.index(title) :]
         part = part[: part.find("\n== ", 1)] if "\n== " in part[1:] else part
-        one = re.search(r"PySD / C: ([\d,]+)x wall, ([\d,]+)x CPU", part)
-        numpy_one = re.search(r"PySD / NumPy: ([\d,]+)x wall, ([\d,]+)x CPU", part)
-        thr = re.search(r"C +kernel +([\d,]+) runs/s per core", part)
-        if one is None or numpy_one is None or thr is None:
-            raise RuntimeError(f"benchmarks: RESULTS.md's bench_models entry lacks {key}'s ratios")
-        out[f"{key}.c_cpu_ratio"] = one.group(2)
-        out[f"{key}.numpy_cpu_ratio"] = numpy_one.group(2)
+        where = f"benchmarks: {key} in the bench_models entry of RESULTS.md"
+        thr = _find(r"C +kernel +([\d,]+) runs/s per core", part, where)
         out[f"{key}.c_runs_per_core"] = thr.group(1)
-        pysd = re.search(r"PySD +one run: median of \d+: [\d.]+ ms wall, ([\d.]+) ms CPU", part)
-        if pysd is None:
-            raise RuntimeError(f"benchmarks: the bench_models entry lacks {key}'s PySD run")
-        out[f"{key}.pysd_cpu_seconds"] = f"{float(pysd.group(1)) / 1000:.3g}"
-        for kernel in ("C", "NumPy"):
-            one = re.search(
-                kernel + r" +kernel +one run: median of \d+: [\d.]+ ms wall, ([\d.]+) ms CPU", part
+        for run in ("PySD", "C", "NumPy"):
+            name = run.lower()
+            one = _find(
+                rf"{run} +(?:kernel +)?one run: median of \d+: [\d.]+ ms wall,"
+                r" ([\d.]+) ms CPU(?:; PySD / \w+: [\d,]+x wall, ([\d,]+)x CPU)?",
+                part,
+                where,
             )
-            if one is None:
-                raise RuntimeError(f"benchmarks: the bench_models entry lacks {key}'s {kernel} run")
-            out[f"{key}.{kernel.lower()}_cpu_ms"] = f"{float(one.group(1)):.3g}"
+            if run == "PySD":
+                out[f"{key}.pysd_cpu_seconds"] = f"{float(one.group(1)) / 1000:.3g}"
+                continue
+            out[f"{key}.{name}_cpu_ms"] = f"{float(one.group(1)):.3g}"
+            out[f"{key}.{name}_cpu_ratio"] = one.group(2)
     explorer = text[text.index("## Explorer latency") :]
     explorer = explorer[: explorer.index("\n## ", 3)]
     for key, label in (
@@ -507,16 +515,15 @@ def _benchmark_figures() -> dict[str, str]:
         ("switch", "Region or indicator switch"),
         ("browser", "slider step to painted chart"),
     ):
-        found = re.search(
-            re.escape(label) + r"[^\n]*?median (\d+) ms, p90 (\d+) ms, max (\d+) ms", explorer
-        )
-        if found is None:
-            raise RuntimeError(f"benchmarks: the explorer entry lacks {label!r}")
+        pattern = re.escape(label) + r"[^\n]*?median (\d+) ms, p90 (\d+) ms, max (\d+) ms"
+        found = _find(pattern, explorer, "benchmarks: the explorer entry of RESULTS.md")
         out[f"explorer.{key}.median"], out[f"explorer.{key}.p90"] = found.group(1, 2)
         out[f"explorer.{key}.max"] = found.group(3)
-    start = re.search(r"Explorer start-up \(model, engine, baseline run\): ([\d.]+) s", explorer)
-    if start is None:
-        raise RuntimeError("benchmarks: the explorer entry lacks the start-up time")
+    start = _find(
+        r"Explorer start-up \(model, engine, baseline run\): ([\d.]+) s",
+        explorer,
+        "benchmarks: the explorer entry of RESULTS.md",
+    )
     out["explorer.startup"] = start.group(1)
     return out
 
@@ -525,19 +532,15 @@ def _benchmark_figures() -> dict[str, str]:
 def _check_figures() -> dict[str, str]:
     """Return what `sdplanner check models/sdplanner.mdl` prints, and the shipped checks."""
     from sdplanner.checks.checks_file import load_checks
-    from sdplanner.cli import main
 
-    model_path = ROOT / "models" / "sdplanner.mdl"
-    text = io.StringIO()
-    with contextlib.redirect_stdout(text):
-        code = main(["check", str(model_path)])
-    lines = text.getvalue().strip().splitlines()
-    if code != 0 or len(lines) < 4:
-        raise RuntimeError(f"check: sdplanner check exited with {code}")
-    units = re.match(r"Units: (\d+) finding\(s\) in (\d+) equations", lines[0])
-    summary = re.match(r"Summary: .*; (\d+) of (\d+) reality checks passed", lines[-1])
-    if units is None or summary is None:
-        raise RuntimeError("check: sdplanner check printed an unexpected header or summary")
+    lines = _sdplanner_stdout(["check", str(ROOT / "models" / "sdplanner.mdl")]).strip()
+    lines = lines.splitlines()
+    if len(lines) < 4:
+        raise RuntimeError(f"check: sdplanner check printed {len(lines)} lines")
+    units = _find(r"^Units: (\d+) finding\(s\) in (\d+) equations", lines[0], "check: header")
+    summary = _find(
+        r"^Summary: .*; (\d+) of (\d+) reality checks passed", lines[-1], "check: summary"
+    )
     shown = [line.replace(str(ROOT) + "/", "") for line in lines[:2]]
     shown += [line if len(line) <= 96 else line[:93] + "..." for line in lines[2:4]]
     shown += ["...", re.sub(r" \([\d.]+ s\)$", "", lines[-1])]
@@ -566,10 +569,8 @@ def _seed_calibration_figures() -> dict[str, str]:
         ("skipped", r"^Skipped \(empty value\): (\d+) rows"),
         ("ignored", r"^Ignored \(not used by the spec\): (\d+) rows"),
     ):
-        found = re.search(pattern, report, flags=re.M)
-        if found is None:
-            raise RuntimeError(f"seed: calibration/seed-2010-2012/report.txt lacks {pattern!r}")
-        out[key] = found.group(1)
+        where = "seed: calibration/seed-2010-2012/report.txt"
+        out[key] = _find(pattern, report, where, flags=re.M).group(1)
     params = pd.read_csv(folder / "parameters.csv", keep_default_na=False)
     row = params[
         (params.parameter == "base_local_urbanization_rate") & (params.method == "profile")
@@ -1045,14 +1046,13 @@ def _streaming_figures() -> dict[str, str]:
     The latest entry that measured it (later entries say they did not re-run that part).
     """
     text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
-    found = re.search(
+    found = _find(
         r"streaming vs exact at N=([\d,]+) \(([\d,]+) cells, [\d.]+ s\): max error / bound ="
         r" ([\d.]+) \(([\d.]+) % within bound\); error / \(p95 - p05\) max ([\d.e+-]+),"
         r" median ([\d.e+-]+);.*?means identical: (\w+)",
         text,
+        "streaming: the bench_ensemble entry of RESULTS.md",
     )
-    if found is None:
-        raise RuntimeError("streaming: RESULTS.md has no bench_ensemble streaming entry")
     samples, cells, ratio, within, worst, median, same = found.groups()
     heading = text[: found.start()].rsplit("\n## ", 1)[1].split("\n", 1)[0]
     return {
@@ -1083,13 +1083,12 @@ def _guard_figures() -> dict[str, str]:
     last line is pasted into RESULTS.md with its date, like the other benchmarks.
     """
     text = (ROOT / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8")
-    found = re.search(
+    found = _find(
         r"(\d+) models: both pass (\d+), guard refuses (\d+), audit refuses (\d+),"
         r" PySD fails (\d+)",
         text,
+        "guard: the model_guard_coverage entry of RESULTS.md",
     )
-    if found is None:
-        raise RuntimeError("guard: RESULTS.md has no model_guard_coverage entry")
     keys = ("models", "both_pass", "guard_refuses", "audit_refuses", "pysd_fails")
     return dict(zip(keys, found.groups(), strict=True))
 
