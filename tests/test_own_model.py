@@ -48,6 +48,9 @@ def test_compare_two_teacup_scenarios(tmp_path, capsys):
     assert warm.delta.astype(float).iloc[-1] == pytest.approx(10 * (1 - 0.975**80), rel=1e-12)
     assert (comp.cumulative_cost_billion_yuan == "").all()  # the model has no policy cost
     assert "warm-room" in printed
+    # no cost column or cost sentence, and no empty region name heading the summary
+    assert "bn yuan" not in printed and "Cost:" not in printed
+    assert "First row of each year" in printed and ". First row" not in printed
     assert (out / "manifest.json").is_file()
 
 

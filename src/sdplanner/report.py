@@ -208,8 +208,6 @@ def _summary_html(inp: ReportInputs, comp: pd.DataFrame) -> list[str]:
     ]
     if table.empty:
         return [*out, _absent("No row of the comparison for the summary years.")]
-    if not spec.cumulative_cost:
-        table = table.drop(columns=["cost"], errors="ignore")  # a model without levers' cost
     heads = {"cost": f"cost: {money_unit('billion yuan', spec.price_base)}"}
     for ind in indicators:
         disp = spec.display(ind)

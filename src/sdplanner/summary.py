@@ -60,8 +60,9 @@ def summary_table(
         Index ``(year, scenario)``; the first row of each year is the baseline's level
         (scenario `LEVEL_ROW`), the others each scenario's change against it. Columns:
         ``cost`` (cumulative extra spending since the initial time, billion yuan; NaN on
-        the level row), then one per indicator (its name), in display units
-        (`ModelSpec.display`: levels in ``unit``, changes in ``delta_unit``).
+        the level row; only when the spec names a cost stock), then one per indicator (its
+        name), in display units (`ModelSpec.display`: levels in ``unit``, changes in
+        ``delta_unit``).
     """
     units = units or {}
     years = spec.summary_years if years is None else years
@@ -100,6 +101,8 @@ def summary_table(
     table = pd.DataFrame.from_records(records)
     if table.empty:
         return table
+    if not spec.cumulative_cost:
+        table = table.drop(columns=["cost"])  # a model without the levers' cost
     return table.set_index(["year", "scenario"])
 
 
@@ -234,10 +237,16 @@ def format_summary(
     prices = f"{spec.price_base} prices" if spec.price_base is not None else "the model's prices"
     start = "the initial time" if since is None else str(since)
     base_title = scenario_title_of(baseline, titles)
+    cost = (
+        f" Cost: cumulative extra public spending on the levers since {start}, undiscounted,"
+        f" in billion yuan at {prices}."
+        if "cost" in columns
+        else ""
+    )
+    where = f"{region}. First" if region else "First"
     lines = textwrap.wrap(
-        f"{region}. First row of each year: the level in {base_title}; other rows: each"
-        f" scenario's change against it. Cost: cumulative extra public spending on the levers"
-        f" since {start}, undiscounted, in billion yuan at {prices}.",
+        f"{where} row of each year: the level in {base_title}; other rows: each"
+        f" scenario's change against it.{cost}",
         width,
     )
     col_w = 9
